@@ -89,3 +89,15 @@ class Service(Protocol):
     name: str
 
     def handle(self, request: Request) -> Response: ...
+
+
+@dataclass(frozen=True)
+class SandboxUrls:
+    """Base URL (https://127.0.0.1:PORT, no trailing slash) of each emulated host."""
+
+    idp: str  # the identity platform: authority host
+    graph: str  # Microsoft Graph (requests go to {graph}/v1.0/...)
+    arm: str  # Azure Resource Manager
+    cipp: str  # the CIPP API Function App (the right API URL)
+    frontend: str  # the CIPP Static Web App front end (a wrong API URL)
+    processor: str  # an offloaded CIPP processor Function App (a wrong API URL)

@@ -1,0 +1,74 @@
+"""What a check gets to work with: the run's inputs, the service gateways, shared look-ups."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+
+from cipp_setup.engine.model import CheckResult, Generation, Secret
+
+if TYPE_CHECKING:
+    from cipp_setup.cloud import Cloud
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CheckInputs:
+    """What the user told us (flags, prompts, a profile), validated by the front end."""
+
+    tenant: str  # tenant id or a verified domain
+    sam_user: str | None = None  # UPN or object id; None → the signed-in admin
+    sam_app_id: str | None = None  # appId; None → the application named CIPP-SAM
+    subscription_id: str | None = None
+    api_url: str | None = None  # normalised: https://host, no trailing slash, no /api
+    api_client_id: str | None = None
+    api_client_secret: Secret | None = None
+    generation: Generation | None = None  # None: decided from evidence (auto)
+    ignore: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class SignedInAdmin:
+    object_id: str
+    user_principal_name: str
+    tenant_id: str
+
+
+@dataclass
+class CheckContext:
+    """Per-run state shared by the checks. Built by the front end, used by the engine.
+
+    `gateways` is whatever object the front end wired up (see cipp_setup.gateways); the
+    engine itself does not care. `shared()` lets concurrent checks share one look-up
+    (resolving the CIPP-SAM user, say) instead of each sending the same request.
+    """
+
+    inputs: CheckInputs
+    cloud: Cloud
+    gateways: Any
+    admin: SignedInAdmin | None = None
+    results: dict[str, CheckResult] = field(default_factory=dict)
+    _shared: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
+
+    async def shared(self, key: str, factory: Callable[[], Awaitable[T]]) -> T:
+        """Run `factory` once per key per run; concurrent callers await the same answer.
+
+        Exceptions are shared too, so every check that needed the look-up sees the same
+        failure instead of retrying it.
+        """
+        future = self._shared.get(key)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._shared[key] = future
+            try:
+                future.set_result(await factory())
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiter
+                future.set_exception(exc)
+        return await asyncio.shield(future)  # type: ignore[no-any-return]
+
+    def forget(self, key_prefix: str = "") -> None:
+        """Drop shared look-ups (after a fix changed the tenant, re-checks must re-read)."""
+        for key in [k for k in self._shared if k.startswith(key_prefix)]:
+            del self._shared[key]
