@@ -34,6 +34,9 @@ class SignedInAdmin:
     object_id: str
     user_principal_name: str
     tenant_id: str
+    # "user" for a person; "app" when a service principal signed in (--auth client-secret),
+    # which cannot stand in for the CIPP-SAM user.
+    kind: str = "user"
 
 
 @dataclass

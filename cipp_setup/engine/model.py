@@ -120,6 +120,9 @@ class CheckSpec:
     generations: frozenset[Generation] = ALL_GENERATIONS
     timeout_s: float = 120.0
     fixable: bool = False
+    # Which gateways `run` talks to: "graph", "arm", "api". The admin signs in only when a
+    # selected check needs "graph" or "arm" (API-only runs need no admin sign-in).
+    services: frozenset[str] = frozenset()
 
     def cause(self, code: str) -> Cause:
         for c in self.causes + COMMON_CAUSES:

@@ -1,1 +1,61 @@
-"""gateways"""
+"""Thin async adapters over msal / azure-identity / msgraph-sdk / ARM / httpx.
+
+Importing this package imports no SDK: each gateway module imports its SDK inside the
+functions that need it, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cipp_setup.cloud import Cloud
+    from cipp_setup.gateways.api import CippApiGateway
+    from cipp_setup.gateways.arm import ArmGateway
+    from cipp_setup.gateways.auth import AdminSession
+    from cipp_setup.gateways.graph import GraphGateway
+    from cipp_setup.gateways.retry import RetryPolicy
+
+
+@dataclass
+class Gateways:
+    """What checks talk to. `graph` and `arm` are None when nobody signed in."""
+
+    graph: GraphGateway | None
+    arm: ArmGateway | None
+    api: CippApiGateway
+
+    @classmethod
+    def build(
+        cls,
+        cloud: Cloud,
+        session: AdminSession | None,
+        *,
+        retry: RetryPolicy | None = None,
+        api_timeout_s: float | None = None,
+    ) -> Gateways:
+        from cipp_setup.gateways.api import LIST_LOGS_TIMEOUT_S, CippApiGateway
+
+        graph = arm = None
+        if session is not None:
+            from cipp_setup.gateways.arm import ArmGateway
+            from cipp_setup.gateways.auth import AsyncCredentialAdapter
+            from cipp_setup.gateways.graph import GraphGateway, build_graph_client
+
+            client = build_graph_client(
+                cloud, AsyncCredentialAdapter(session.credential), session.graph_scopes
+            )
+            graph = GraphGateway(client, retry)
+            arm = ArmGateway(cloud, session.credential, retry)
+        api = CippApiGateway(cloud, timeout_s=api_timeout_s or LIST_LOGS_TIMEOUT_S)
+        return cls(graph=graph, arm=arm, api=api)
+
+    @property
+    def request_count(self) -> int:
+        return sum(g.request_count for g in (self.graph, self.arm, self.api) if g is not None)
+
+    async def close(self) -> None:
+        for gateway in (self.graph, self.arm, self.api):
+            if gateway is not None:
+                await gateway.close()

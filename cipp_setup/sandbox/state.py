@@ -108,6 +108,7 @@ class DirectoryRoleAssignment:
     # Set when the assignment came from activating a PIM eligibility.
     activated_from_eligibility_id: str | None = None
     end_time: float | None = None  # activated assignments expire
+    start_time: float | None = None  # when an activated assignment began (Graph shows it)
     created_by_api: bool = False
     visibility: Visibility = field(default_factory=Visibility)
 
@@ -351,6 +352,10 @@ class LogEntry:
     ip: str = ""
     standard_info: str = ""
     row_key: str = field(default_factory=new_id)
+    # Set on entries written by standards, scheduled tasks and baseline runs (ListLogs filters).
+    standard_template_id: str = ""
+    scheduled_task_id: str = ""
+    baseline_run_id: str = ""
 
 
 @dataclass
@@ -426,6 +431,9 @@ class Identities:
     subscription_id: str | None = None
     api_client_id: str | None = None
     api_client_secret: str | None = None
+    # Which host the scenario's default API URL points at: "function_app" (right),
+    # "front_end" or "processor_app" (the wrong-URL scenarios of the current generation).
+    api_url_target: str = "function_app"
 
 
 # --- The whole tenant ----------------------------------------------------------------------

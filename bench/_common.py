@@ -1,0 +1,45 @@
+"""Small helpers shared by the benchmark scripts (timing, subprocess runs, tables)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def cli_path() -> str:
+    """The installed console script next to this interpreter (same venv)."""
+    name = "cipp-setup.exe" if os.name == "nt" else "cipp-setup"
+    return str(Path(PYTHON).with_name(name))
+
+
+def time_command(argv: Sequence[str], *, env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
+    return time.perf_counter() - started
+
+
+def interleaved_medians(commands: dict[str, Sequence[str]], runs: int) -> dict[str, float]:
+    """Median wall time of each command, runs interleaved so machine noise hits all alike."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, argv in commands.items():
+            samples[name].append(time_command(argv))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def median_of(fn: Callable[[], float], runs: int) -> float:
+    return statistics.median(fn() for _ in range(runs))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,43 @@
+"""The check catalogue: one explicit registry, in the order results are reported.
+
+Shipped as `cipp_setup.checks` (see pyproject.toml), never as a top-level `checks`.
+The current-generation checks (issue 5) join REGISTRY with `generations={"current"}`;
+`checks_for` picks a generation's checks, keeping catalogue order.
+"""
+
+from __future__ import annotations
+
+from cipp_setup.engine.model import Check, Generation
+
+from .api_list_logs import ApiListLogs
+from .api_token import ApiTokenCheck
+from .sam_app_consent import SamAppAzureManagementConsent
+from .sam_user_global_admin import SamUserGlobalAdmin
+from .subscription_contributor import SamUserSubscriptionContributor
+
+REGISTRY: tuple[Check, ...] = (
+    SamUserGlobalAdmin(),
+    SamAppAzureManagementConsent(),
+    SamUserSubscriptionContributor(),
+    ApiTokenCheck(),
+    ApiListLogs(),
+)
+
+_BY_ID = {check.spec.id: check for check in REGISTRY}
+
+
+def get_check(check_id: str) -> Check:
+    """The check with this id; KeyError (naming the known ids) otherwise."""
+    try:
+        return _BY_ID[check_id]
+    except KeyError:
+        raise KeyError(f"unknown check id {check_id!r}; known: {', '.join(_BY_ID)}") from None
+
+
+def checks_for(generation: Generation) -> tuple[Check, ...]:
+    """The checks that apply to an instance of this generation, in catalogue order."""
+    return tuple(c for c in REGISTRY if generation in c.spec.generations)
+
+
+def all_ids() -> tuple[str, ...]:
+    return tuple(_BY_ID)

@@ -1,0 +1,147 @@
+"""sam-user-global-admin: the CIPP-SAM user holds an active Global Administrator role."""
+
+from __future__ import annotations
+
+from cipp_setup import wellknown
+from cipp_setup.engine.context import CheckContext
+from cipp_setup.engine.model import (
+    Cause,
+    Check,
+    CheckResult,
+    CheckSpec,
+    Evidence,
+    Message,
+    Remediation,
+    Severity,
+)
+from cipp_setup.gateways.errors import BadRequest, NotFound, PermissionDenied
+
+from . import _lookups as lk
+
+GA = wellknown.GLOBAL_ADMINISTRATOR
+
+SPEC = CheckSpec(
+    id="sam-user-global-admin",
+    title="The CIPP-SAM user is an active Global Administrator",
+    severity=Severity.CRITICAL,
+    required=True,
+    generations=frozenset({"legacy"}),
+    services=frozenset({"graph"}),
+    remediation=Remediation(
+        portal=(
+            "Microsoft Entra admin center → Identity → Roles & admins → Global Administrator → "
+            "Add assignments → select the CIPP-SAM user (assignment type Active). For a PIM "
+            "eligibility: Identity Governance → Privileged Identity Management → My roles → "
+            "Eligible assignments → Global Administrator → Activate."
+        ),
+        cli=(
+            "Connect-MgGraph -Scopes RoleManagement.ReadWrite.Directory; "
+            "New-MgRoleManagementDirectoryRoleAssignment -PrincipalId <user-object-id> "
+            f"-RoleDefinitionId {GA} -DirectoryScopeId '/'"
+        ),
+    ),
+    docs=(
+        "Legacy CIPP (7.1 and older) enables its API by acting as the CIPP-SAM user: it creates "
+        "the CIPP-API app registration, its secret and service principal. CIPP's documentation "
+        "asks for the Global Administrator role for that (template "
+        f"{GA}), active at directory scope '/', held directly or through a role-assignable "
+        "group. A PIM eligibility does not count until it is activated. The user comes from "
+        "--sam-user (UPN or object id); without it the signed-in admin is checked, and the "
+        "evidence says so. The role can be removed once the API is enabled."
+    ),
+    causes=(
+        Cause("not-global-admin", "The user holds no Global Administrator assignment, active or eligible."),
+        Cause(
+            "global-admin-eligible-only",
+            "The user is eligible for Global Administrator through PIM but the role is not active.",
+        ),
+        Cause("account-disabled", "The user's account is disabled, so it cannot sign in to activate the API."),
+        Cause("user-not-found", "No user with that UPN or object id exists in the tenant."),
+    ),
+)
+
+
+class SamUserGlobalAdmin(Check):
+    spec = SPEC
+
+    async def run(self, ctx: CheckContext) -> CheckResult:
+        try:
+            ref, from_admin = lk.sam_user_reference(ctx)
+        except lk.SamUserUnknown as exc:
+            return self.failed("user-not-found", str(exc))
+        g = lk.graph(ctx)
+        # One round trip: the user, their groups and every GA assignment and eligibility
+        # (filtered by role, so bounded by the number of Global Administrators, not users).
+        user_r, groups_r, active_r, eligible_r = await lk.settle(
+            lk.sam_user(ctx),
+            g.transitive_groups(ref),
+            g.role_assignments(role_definition_id=GA),
+            g.role_eligibilities(role_definition_id=GA),
+        )
+        who = "the signed-in admin (no --sam-user given)" if from_admin else "--sam-user"
+        if isinstance(user_r, NotFound) or isinstance(groups_r, NotFound):
+            return self.failed(
+                "user-not-found", f"No user {ref} in this tenant.",
+                evidence=(Evidence("CIPP-SAM user", f"{ref}: not found", "an existing user", ("upn",)),),
+            )
+        lk.reraise_unexpected(user_r)
+        lk.reraise_unexpected(groups_r)
+        lk.reraise_unexpected(active_r)
+        user = user_r.user
+        identity = Evidence(
+            "CIPP-SAM user", f"{user.user_principal_name} ({user.id}), from {who}",
+            identifiers=("upn", "object-id"),
+        )
+        facts = {"sam_user_id": user.id, "sam_user_upn": user.user_principal_name}
+        if user.account_enabled is False:
+            return self.failed(
+                "account-disabled", f"{user.user_principal_name} is disabled.",
+                evidence=(identity, Evidence("accountEnabled", "false", "true")), facts=facts,
+            )
+        group_names = {grp.id: grp.display_name for grp in groups_r}
+        principals = {user.id} | set(group_names)
+
+        active = [a for a in active_r if a.principal_id in principals and a.directory_scope_id == "/"]
+        if active:
+            a = active[0]
+            how = "directly" if a.principal_id == user.id else f"through group {group_names[a.principal_id]}"
+            return self.passed(
+                f"{user.user_principal_name} is an active Global Administrator ({how}).",
+                evidence=(identity, Evidence("Global Administrator at /", f"active, {how}", "active")),
+                facts=facts,
+            )
+
+        notes: tuple[Message, ...] = ()
+        eligible = []
+        if isinstance(eligible_r, (PermissionDenied, BadRequest, NotFound)):
+            # Reading PIM needs RoleEligibilitySchedule.Read.Directory and an Entra ID P2
+            # licence; without them "eligible" cannot be told from "not assigned".
+            notes = (Message("info", "PIM eligibilities could not be read: " + str(eligible_r)),)
+        else:
+            lk.reraise_unexpected(eligible_r)
+            eligible = [e for e in eligible_r if e.principal_id in principals and e.directory_scope_id == "/"]
+        if eligible:
+            e = eligible[0]
+            how = "directly" if e.principal_id == user.id else f"through group {group_names[e.principal_id]}"
+            until = f" until {e.end:%Y-%m-%d}" if e.end else ""
+            return self.failed(
+                "global-admin-eligible-only",
+                f"{user.user_principal_name} is only eligible for Global Administrator ({how}); it is not active.",
+                evidence=(identity, Evidence("Global Administrator at /", f"eligible{until}, {how}; not active", "active")),
+                messages=(
+                    Message(
+                        "hint",
+                        "Sign in as the CIPP-SAM user and activate the role for the activation: Entra "
+                        "admin center → Identity Governance → Privileged Identity Management → My roles "
+                        "→ Eligible assignments → Global Administrator → Activate (or "
+                        "New-MgRoleManagementDirectoryRoleAssignmentScheduleRequest -Action selfActivate).",
+                    ),
+                ),
+                facts=facts,
+            )
+        return self.failed(
+            "not-global-admin",
+            f"{user.user_principal_name} is not a Global Administrator.",
+            evidence=(identity, Evidence("Global Administrator at /", "none", "active")),
+            messages=notes, facts=facts,
+        )

@@ -1,0 +1,193 @@
+"""sam-user-subscription-contributor: the CIPP-SAM user is Contributor or Owner on the
+subscription that hosts CIPP."""
+
+from __future__ import annotations
+
+from cipp_setup import wellknown
+from cipp_setup.engine.context import CheckContext
+from cipp_setup.engine.model import (
+    Cause,
+    Check,
+    CheckResult,
+    CheckSpec,
+    Evidence,
+    Message,
+    Remediation,
+    Severity,
+)
+from cipp_setup.gateways.errors import BadRequest, NotFound, PermissionDenied
+
+from . import _lookups as lk
+
+ROLE_NAMES = {wellknown.CONTRIBUTOR: "Contributor", wellknown.OWNER: "Owner"}
+
+SPEC = CheckSpec(
+    id="sam-user-subscription-contributor",
+    title="The CIPP-SAM user is Contributor or Owner on the CIPP subscription",
+    severity=Severity.CRITICAL,
+    required=True,
+    generations=frozenset({"legacy"}),
+    services=frozenset({"graph", "arm"}),
+    remediation=Remediation(
+        portal=(
+            "Azure portal → Subscriptions → the subscription that hosts CIPP → Access control (IAM) → "
+            "Add → Add role assignment → Privileged administrator roles → Contributor → Members → "
+            "select the CIPP-SAM user → Review + assign."
+        ),
+        cli=(
+            "az role assignment create --assignee <cipp-sam-upn> --role Contributor "
+            "--scope /subscriptions/<subscription-id>"
+        ),
+    ),
+    docs=(
+        "Legacy CIPP writes the Function App's authentication settings (authsettingsV2) through "
+        "Azure Resource Manager as the CIPP-SAM user, which needs Contributor "
+        f"({wellknown.CONTRIBUTOR}) or Owner ({wellknown.OWNER}) on the subscription that hosts "
+        "CIPP: assigned to the user, to one of its groups, or inherited from a management group "
+        "or the tenant root. Found with ARM's `atScope() and assignedTo('{id}')` filter at the "
+        "subscription; an assignment on a resource group or resource below it does not count. "
+        "The subscription comes from --subscription, else the only one the admin can see; "
+        "with several, the check lists them and asks for --subscription. An Azure PIM "
+        "eligibility (not activated) is reported as contributor-eligible-only."
+    ),
+    causes=(
+        Cause("no-contributor", "Neither Contributor nor Owner applies to the user on the subscription."),
+        Cause("contributor-eligible-only", "The user is only eligible (Azure PIM) for Contributor or Owner; it is not active."),
+        Cause("subscription-not-found", "The subscription does not exist or the signed-in admin cannot see it."),
+        Cause("subscription-ambiguous", "Several subscriptions are visible; pass --subscription to name the one hosting CIPP."),
+        Cause("cannot-read-role-assignments", "The signed-in admin may not read role assignments on the subscription."),
+        Cause("user-not-found", "The CIPP-SAM user does not exist (see sam-user-global-admin)."),
+    ),
+)
+
+
+def _applies_to_subscription(scope: str, subscription_id: str) -> bool:
+    """The subscription itself, a management group above it, or the tenant root."""
+    s = scope.rstrip("/").lower()
+    return (
+        s == ""  # "/" — the tenant root
+        or s == f"/subscriptions/{subscription_id.lower()}"
+        or s.startswith("/providers/microsoft.management/managementgroups/")
+    )
+
+
+class SamUserSubscriptionContributor(Check):
+    spec = SPEC
+
+    async def run(self, ctx: CheckContext) -> CheckResult:
+        a = lk.arm(ctx)
+        try:
+            ref, from_admin = lk.sam_user_reference(ctx)
+        except lk.SamUserUnknown as exc:
+            return self.failed("user-not-found", str(exc))
+        user_id = lk.sam_user_id_hint(ctx)
+        given = (ctx.inputs.subscription_id or "").strip().lower()
+
+        # Depth 1 when both the user's object id and the subscription are known up front:
+        # the subscription, the user and the assignments are read at once.
+        sub_r, user_r, assigned_r = await lk.settle(
+            lk.subscription(ctx),
+            lk.sam_user(ctx),
+            a.role_assignments_at(lk_scope(given), user_id, given) if (given and user_id) else _none(),
+        )
+        if isinstance(user_r, NotFound):
+            return self.failed("user-not-found", f"No user {ref} in this tenant.")
+        if isinstance(sub_r, lk.SubscriptionNotFound):
+            return self.failed("subscription-not-found", str(sub_r))
+        if isinstance(sub_r, lk.SubscriptionAmbiguous):
+            listing = "; ".join(f"{s.id} ({s.display_name})" for s in sub_r.candidates)
+            return self.errored(
+                "subscription-ambiguous",
+                f"{len(sub_r.candidates)} subscriptions are visible: pass --subscription with the one hosting CIPP.",
+                evidence=(Evidence("visible subscriptions", listing, "exactly one, or --subscription"),),
+            )
+        lk.reraise_unexpected(sub_r)
+        lk.reraise_unexpected(user_r)
+        sub = sub_r
+        user = user_r.user
+        scope = lk_scope(sub.id)
+        if isinstance(assigned_r, PermissionDenied):
+            return self._cannot_read(sub, str(assigned_r))
+        lk.reraise_unexpected(assigned_r)
+        if assigned_r is None:
+            try:
+                assigned = await a.role_assignments_at(scope, user.id, sub.id)
+            except PermissionDenied as exc:
+                return self._cannot_read(sub, str(exc))
+        else:
+            assigned = assigned_r
+
+        who = "the signed-in admin (no --sam-user given)" if from_admin else "--sam-user"
+        evidence = [
+            Evidence("CIPP-SAM user", f"{user.user_principal_name} ({user.id}), from {who}", identifiers=("upn", "object-id")),
+            Evidence(
+                "subscription", f"{sub.display_name} ({sub.id})"
+                + ("" if given else ", the only one visible"), identifiers=("object-id",),
+            ),
+        ]
+        facts = {"subscription_id": sub.id, "sam_user_id": user.id}
+        granting = [
+            x for x in assigned
+            if x.role_definition_id in ROLE_NAMES and _applies_to_subscription(x.scope, sub.id)
+        ]
+        if granting:
+            x = granting[0]
+            via = "directly" if x.principal_id == user.id else f"through {x.principal_type.lower() or 'group'} {x.principal_id}"
+            where = "on the subscription" if x.scope.lower() == scope.lower() else f"inherited from {x.scope}"
+            evidence.append(Evidence("Contributor or Owner", f"{ROLE_NAMES[x.role_definition_id]}, {via}, {where}", "Contributor or Owner"))
+            return self.passed(
+                f"{user.user_principal_name} is {ROLE_NAMES[x.role_definition_id]} on {sub.display_name} ({via}, {where}).",
+                evidence=tuple(evidence), facts=facts,
+            )
+
+        below = [x for x in assigned if x.role_definition_id in ROLE_NAMES and not _applies_to_subscription(x.scope, sub.id)]
+        others = sorted({x.role_definition_id for x in assigned} - set(ROLE_NAMES))
+        found = "none"
+        if below:
+            found = f"only below the subscription ({below[0].scope}), which does not count"
+        elif others:
+            found = f"other roles only ({', '.join(others)})"
+        evidence.append(Evidence("Contributor or Owner", found, "Contributor or Owner at the subscription or above"))
+
+        notes: list[Message] = []
+        try:
+            eligible = [
+                e for e in await a.role_eligibilities_for(scope, user.id, sub.id)
+                if e.role_definition_id in ROLE_NAMES and _applies_to_subscription(e.scope, sub.id)
+            ]
+        except (PermissionDenied, BadRequest, NotFound) as exc:
+            eligible = []
+            notes.append(Message("info", f"Azure PIM eligibilities could not be read: {exc}"))
+        if eligible:
+            e = eligible[0]
+            evidence[-1] = Evidence("Contributor or Owner", f"{ROLE_NAMES[e.role_definition_id]} eligible (PIM) at {e.scope}, not active", "active")
+            return self.failed(
+                "contributor-eligible-only",
+                f"{user.user_principal_name} is only eligible for {ROLE_NAMES[e.role_definition_id]} on {sub.display_name}.",
+                evidence=tuple(evidence), facts=facts,
+                messages=(Message(
+                    "hint",
+                    "Activate it before enabling the API: Azure portal → Privileged Identity Management → "
+                    "My roles → Azure resources → Eligible assignments → Activate.",
+                ),),
+            )
+        return self.failed(
+            "no-contributor",
+            f"{user.user_principal_name} is neither Contributor nor Owner on {sub.display_name}.",
+            evidence=tuple(evidence), facts=facts, messages=tuple(notes),
+        )
+
+    def _cannot_read(self, sub: object, detail: str) -> CheckResult:
+        return self.failed(
+            "cannot-read-role-assignments",
+            "The signed-in admin may not read role assignments on the subscription.",
+            messages=(Message("info", detail),),
+        )
+
+
+def lk_scope(subscription_id: str) -> str:
+    return f"/subscriptions/{subscription_id}"
+
+
+async def _none() -> None:
+    return None

@@ -1,0 +1,272 @@
+"""`cipp-setup fix`: show the plan for every failing check, ask, apply, re-verify.
+
+- on a terminal: each plan is shown and confirmed on its own (questionary, unsafe_ask);
+- `--yes`: every applicable plan is applied without asking;
+- `--dry-run`: the plans are shown and nothing is written (no write permission asked);
+- not a terminal and neither flag: exit 2 naming --yes, before any sign-in.
+
+`--json` writes the common envelope with a `changes` list ({check_id, action, status}
+with status planned / applied / already-present / failed / skipped) followed by the
+`checks` as re-run after the fixes. Every write is journaled (see `cipp-setup revert`).
+Exit 0 when every required check passes afterwards and no change failed; 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from cipp_setup.cli.options import (
+    EXIT_CHECKS_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SIGN_IN_REQUIRED,
+    UsageError,
+    add_cipp_options,
+    add_connection_options,
+    add_output_options,
+)
+
+if TYPE_CHECKING:
+    from cipp_setup.cli.sandbox_session import Target
+    from cipp_setup.cli.terminal import Terminal
+    from cipp_setup.engine.fix_session import FixSession
+    from cipp_setup.engine.plan import FixPlan, PlanOutcome
+
+NAME = "fix"
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        NAME,
+        help="fix failing checks: show each change, ask, apply, re-verify (journaled)",
+        description=(
+            "Run the checks, show exactly what would change for every failing check that "
+            "can be fixed (API, object, before and after, the admin role it needs), ask "
+            "per fix, apply it, and re-run the check until it passes. Every write is "
+            "recorded in the change journal; 'cipp-setup revert' gives the temporary "
+            "rights back."
+        ),
+        epilog=(
+            "Without a terminal, pass --yes (apply everything) or --dry-run (show only). "
+            "Exit codes: 0 every required check passes afterwards, 1 a check still fails or "
+            "a change failed, 2 usage error, 3 internal error, 4 sign-in required, 130 interrupted."
+        ),
+    )
+    add_connection_options(parser)
+    add_cipp_options(parser)
+    decide = parser.add_argument_group("applying")
+    decide.add_argument("--yes", "-y", action="store_true", help="apply every fix without asking")
+    decide.add_argument("--dry-run", action="store_true", help="show the fixes; change nothing")
+    decide.add_argument(
+        "--only", nargs="+", action="extend", metavar="ID", default=None,
+        help="check and fix only these checks",
+    )
+    add_output_options(parser)
+    return parser
+
+
+def require_decision(args: argparse.Namespace, terminal: Terminal) -> None:
+    """--yes / --dry-run / a terminal to ask on: one of them, decided before any sign-in."""
+    if args.yes and args.dry_run:
+        raise UsageError("--yes and --dry-run: expected one of them, not both")
+    if not args.yes and not args.dry_run and not terminal.can_prompt():
+        raise UsageError(
+            "not running interactively: pass --yes to apply the changes without asking "
+            "(or --dry-run to only show them)"
+        )
+
+
+def prepare(args: argparse.Namespace, terminal: Terminal, target: Target) -> tuple[Any, Any]:
+    """CheckInputs and ConnectionOptions from the common options (as `check` reads them)."""
+    from cipp_setup.cli import check_cmd
+    from cipp_setup.cli.options import read_api_client_secret
+    from cipp_setup.cli.sandbox_session import apply_identity_defaults
+    from cipp_setup.engine.context import CheckInputs
+    from cipp_setup.engine.diagnose import ConnectionOptions
+    from cipp_setup.engine.model import Secret
+
+    generation = check_cmd._generation(args.generation)
+    secret = read_api_client_secret(getattr(args, "client_secret_stdin", False), dict(terminal.environ))
+    auth_client_id = auth_client_secret = None
+    if args.auth == "client-secret":
+        from cipp_setup.cli.options import parse_guid, parse_secret
+
+        auth_client_id = terminal.environ.get(check_cmd.AUTH_CLIENT_ID_ENV)
+        raw = terminal.environ.get(check_cmd.AUTH_CLIENT_SECRET_ENV)
+        if not auth_client_id or raw is None:
+            raise UsageError(
+                f"--auth client-secret: expected ${check_cmd.AUTH_CLIENT_ID_ENV} and "
+                f"${check_cmd.AUTH_CLIENT_SECRET_ENV} in the environment"
+            )
+        auth_client_id = parse_guid(f"${check_cmd.AUTH_CLIENT_ID_ENV}", auth_client_id)
+        auth_client_secret = parse_secret(raw, f"${check_cmd.AUTH_CLIENT_SECRET_ENV}")
+        terminal.add_secret(auth_client_secret)
+    if target.is_sandbox:
+        apply_identity_defaults(args, target.identities)
+        if secret is None and args.api_client_id == target.identities.get("api_client_id"):
+            secret = target.default_secret()
+    if secret:
+        terminal.add_secret(secret)
+    if args.tenant is None:
+        raise UsageError(
+            "--tenant: expected a tenant id (GUID) or a domain such as contoso.onmicrosoft.com "
+            "(required: the tool always signs in to an explicit tenant)"
+        )
+    inputs = CheckInputs(
+        tenant=args.tenant, sam_user=args.sam_user, sam_app_id=args.sam_app,
+        subscription_id=args.subscription, api_url=args.api_url, api_client_id=args.api_client_id,
+        api_client_secret=Secret(secret) if secret else None,
+        generation=generation,  # type: ignore[arg-type]
+    )
+    connection = ConnectionOptions(
+        cloud=target.cloud,
+        auth=check_cmd._auth_mode(args, target),
+        interactive=check_cmd._interactive(args, target, terminal),
+        device_code_callback=lambda message: terminal.status(message, "bold"),
+        client_id=auth_client_id,
+        client_secret=Secret(auth_client_secret) if auth_client_secret else None,
+    )
+    return inputs, connection
+
+
+async def ask(question: str, terminal: Terminal, *, default: bool = False) -> bool:
+    """A yes/no question on the terminal (stderr/tty even when stdout is redirected)."""
+    import questionary
+    from prompt_toolkit.output import create_output
+
+    output = create_output(stdout=terminal.stderr, always_prefer_tty=True)
+    answer = await questionary.confirm(question, default=default, output=output).unsafe_ask_async()
+    return bool(answer)
+
+
+def run(args: argparse.Namespace, terminal: Terminal) -> int:
+    require_decision(args, terminal)
+    from cipp_setup.cli.check_cmd import known_check_ids
+    from cipp_setup.cli.options import parse_check_ids
+    from cipp_setup.cli.sandbox_session import open_target
+
+    with open_target(args) as target:
+        inputs, connection = prepare(args, terminal, target)
+        only = parse_check_ids(args.only, "--only", known_check_ids()) if args.only is not None else None
+        return _run_fix(args, terminal, target, inputs, connection, only)
+
+
+def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, inputs: Any,
+             connection: Any, only: frozenset[str] | None) -> int:
+    import asyncio
+
+    from cipp_setup.engine.fix_session import FixSession
+    from cipp_setup.engine.journal import Journal
+    from cipp_setup.engine.plan import declined_outcome, planned_outcome
+    from cipp_setup.gateways.errors import SignInFailed, SignInRequired
+    from cipp_setup.render import plans as render_plans
+    from cipp_setup.render.text import report_lines, signed_in_line
+
+    marks = terminal.marks()
+    outcomes: list[PlanOutcome] = []
+    state: dict[str, Any] = {}
+
+    def on_progress(event: Any) -> None:
+        terminal.status(event.text, "dim")
+
+    async def main() -> int:
+        session = await FixSession.open(
+            inputs, connection, journal=Journal(), only=only, on_progress=on_progress,
+            on_signed_in=lambda admin: terminal.report(
+                [signed_in_line(admin.user_principal_name, admin.tenant_id), ()]),
+        )
+        state["session"] = session
+        try:
+            interrupted = session.interrupted()
+            if interrupted:
+                terminal.write_lines(render_plans.interrupted_lines(interrupted), terminal.stderr)
+            with terminal.progress("Running checks…"):
+                before = await session.check()
+            specs = {c.spec.id: c.spec for c in session.checks}
+            terminal.report(report_lines(before.results, specs, before.required, marks=marks))
+            plans = session.plans(before.results)
+            state["before"] = before
+            if not plans:
+                terminal.report([(("Nothing to fix automatically.", "bold"),)])
+            for plan in plans:
+                terminal.report([()] + render_plans.plan_lines(plan, marks))
+                outcome = await _decide_and_apply(plan, session, args, terminal)
+                outcomes.append(outcome)
+                terminal.report(render_plans.outcome_lines(outcome, marks))
+            if args.dry_run or not plans:
+                after = before
+            else:
+                with terminal.progress("Re-running the checks…"):
+                    after = await session.check()
+                terminal.report([(), (("After the fixes:", "bold"),)])
+                terminal.report(report_lines(after.results, specs, after.required, marks=marks))
+            state["after"] = after
+            journal_note = f"Changes are journaled in {session.journal.path}"
+            if any(o.applied for o in outcomes):
+                terminal.status(journal_note + "; 'cipp-setup revert' gives the temporary rights back.")
+            failed = any(o.failed for o in outcomes)
+            return EXIT_OK if after.ok and not failed else EXIT_CHECKS_FAILED
+        finally:
+            await session.close()
+
+    async def _decide_and_apply(plan: FixPlan, session: FixSession, args: argparse.Namespace,
+                                terminal: Terminal) -> PlanOutcome:
+        if args.dry_run:
+            return planned_outcome(plan)
+        if plan.applicable and not args.yes:
+            if not await ask(f"Apply this fix for {plan.check_id}?", terminal):
+                return declined_outcome(plan)
+        with terminal.progress(f"Applying the fix for {plan.check_id}…"):
+            return await session.apply(plan)
+
+    code: int
+    error: tuple[str, str] | None = None
+    try:
+        code = asyncio.run(main())
+    except SignInRequired as exc:
+        code, error = EXIT_SIGN_IN_REQUIRED, ("sign-in-required", f"sign-in required: {exc}")
+    except SignInFailed as exc:
+        code, error = EXIT_SIGN_IN_REQUIRED, ("sign-in-failed", f"sign-in failed: {exc}")
+    except KeyboardInterrupt:
+        done = [c for o in outcomes for c in o.applied]
+        said = ("changed so far: " + ", ".join(f"{c.change.action} ({c.change.target})" for c in done)
+                if done else "nothing was changed")
+        code, error = EXIT_INTERRUPTED, ("interrupted", f"interrupted; {said}")
+    if error is not None:
+        terminal.error(error[1])
+    if args.json:
+        _emit_json(terminal, args, target, state, outcomes, code, error)
+    return code
+
+
+def _emit_json(terminal: Terminal, args: argparse.Namespace, target: Target, state: dict[str, Any],
+               outcomes: list[PlanOutcome], code: int, error: tuple[str, str] | None,
+               command: str = NAME) -> None:
+    from cipp_setup.render import json_report
+    from cipp_setup.render.plans import change_entries
+
+    session = state.get("session")
+    report = state.get("after")
+    specs = {c.spec.id: c.spec for c in session.checks} if session is not None else {}
+    admin = session.admin if session is not None else None
+    envelope = json_report.build_envelope(
+        command=command, exit_code=code,
+        results=report.results if report is not None else (),
+        specs=specs, required=report.required if report is not None else frozenset(),
+        tenant_id=admin.tenant_id if admin else args.tenant,
+        generation=args.generation if args.generation != "auto" else "legacy",
+        signed_in=admin.user_principal_name if admin else None,
+        cloud=target.cloud.name,
+        error=json_report.RunError(*error) if error else None,
+        secrets=terminal.secrets,
+    )
+    # `changes` comes before `checks`: what was done, then the state it left.
+    ordered: dict[str, Any] = {}
+    for key, value in envelope.items():
+        if key == "checks":
+            ordered["changes"] = json_report._scrub(change_entries(outcomes), terminal.secrets)
+            if session is not None:
+                ordered["journal"] = str(session.journal.path)
+        ordered[key] = value
+    terminal.machine(json_report.dumps(ordered))

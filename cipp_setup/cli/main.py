@@ -1,0 +1,151 @@
+"""`cipp-setup` entry point: parse, dispatch to one small command module, map outcomes to exit codes.
+
+Each command is a module in `cipp_setup.cli` listed in COMMANDS with two functions:
+`register(subparsers) -> argparse.ArgumentParser` (stdlib only: `--help` builds every
+parser) and `run(args, terminal) -> int` (imports its heavy stacks inside). Common
+options come from `cipp_setup.cli.options` so they mean the same on every command.
+
+Exit codes: 0 ok; 1 a required check failed; 2 usage error / bad input / cannot prompt;
+3 internal error; 4 sign-in required and not possible; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from types import ModuleType
+from typing import Sequence
+
+from cipp_setup import __version__
+from cipp_setup.cli.options import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    PROG,
+    CliParser,
+    UsageError,
+)
+from cipp_setup.cli.terminal import Terminal
+
+# command name -> module under cipp_setup.cli. Later issues add fix, revert, wizard, demo,
+# verify, profile, login, logout, helpdesk: one line here and one module each.
+COMMANDS: dict[str, str] = {
+    "check": "check_cmd",
+    "explain": "explain_cmd",
+    "sandbox": "sandbox_cmd",
+    "fix": "fix_cmd",
+    "revert": "revert_cmd",
+}
+
+
+def fix_command() -> str | None:
+    """How reports should offer automatic fixes, or None while no `fix` command exists."""
+    return f"{PROG} fix" if "fix" in COMMANDS else None
+
+
+def _command_module(name: str) -> ModuleType:
+    return importlib.import_module(f"cipp_setup.cli.{COMMANDS[name]}")
+
+
+def build_parser() -> CliParser:
+    parser = CliParser(
+        prog=PROG,
+        description=(
+            "Check and prepare a Microsoft 365 tenant so the CIPP API can be enabled, "
+            "verify that the API answers, and diagnose why it stopped."
+        ),
+        epilog=(
+            "exit codes: 0 ok, 1 a required check failed, 2 usage error, 3 internal error, "
+            "4 sign-in required, 130 interrupted"
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CliParser)
+    for name in COMMANDS:
+        _command_module(name).register(subparsers)
+    return parser
+
+
+def _silence_library_logging() -> None:
+    """SDKs (azure-identity, msal) log failures as WARNING; with no handler configured
+    Python's last-resort handler prints them, raw and multi-line, on stderr. The CLI
+    reports every failure itself in one line, so library logging goes nowhere."""
+    import logging
+
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
+
+
+def _write_crash_log(exc: BaseException, secrets: Sequence[str]) -> str | None:
+    """Keep the traceback for a bug report, out of the user's console. Returns the path."""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "********")
+    try:
+        fd, path = tempfile.mkstemp(prefix="cipp-setup-crash-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"{PROG} {__version__} on Python {sys.version.split()[0]}\n{text}")
+        return path
+    except OSError:
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    terminal = Terminal()
+    try:
+        parser = build_parser()
+        args, extra = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+        if extra:
+            # Name the command whose --help lists the valid options, not the top level.
+            where = f"{PROG} {args.command}" if getattr(args, "command", None) else PROG
+            first = extra[0]
+            what = f"unknown option {first.split('=')[0]}" if first.startswith("-") else f"unexpected argument {first!r}"
+            raise UsageError(f"{what} (see '{where} --help')")
+        if args.command is None:
+            raise UsageError(
+                f"missing command: expected one of {', '.join(COMMANDS)} (see '{PROG} --help')"
+            )
+        terminal = Terminal(
+            json_mode=bool(getattr(args, "json", False)),
+            non_interactive=bool(getattr(args, "non_interactive", False)),
+        )
+        _silence_library_logging()
+        code: int = _command_module(args.command).run(args, terminal)
+        return code
+    except UsageError as exc:
+        terminal.error(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        terminal.status("Interrupted.")
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:  # argparse's --help / --version
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+    except BrokenPipeError:
+        # `cipp-setup check | head`: the reader went away; nothing more to say.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's flush
+        except OSError:
+            pass
+        return EXIT_INTERNAL
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, log file
+        path = _write_crash_log(exc, terminal.secrets)
+        where = f"; the details are in {path}" if path else ""
+        terminal.error(
+            f"internal error ({type(exc).__name__}){where}. Please report it: this is a bug in {PROG}."
+        )
+        return EXIT_INTERNAL
+
+
+def entry_point() -> None:
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

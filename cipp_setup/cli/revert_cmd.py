@@ -1,0 +1,136 @@
+"""`cipp-setup revert`: give back the temporary rights cipp-setup itself added.
+
+Reads the change journal for the tenant and removes, after confirmation, the Global
+Administrator directory role assignment and the Contributor ARM role assignment that
+`fix` created — never anything the tool did not create (an assignment it found already
+present, or one made by hand, stays). Each removal is journaled and re-verified; an
+object already gone counts as done. Interrupted changes found in the journal are
+reported for a person to check.
+
+Same flags as `fix`: `--yes`, `--dry-run`, `--json`, and the common sign-in options.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from cipp_setup.cli.fix_cmd import _emit_json, ask, prepare, require_decision
+from cipp_setup.cli.options import (
+    EXIT_CHECKS_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SIGN_IN_REQUIRED,
+    add_cipp_options,
+    add_connection_options,
+    add_output_options,
+)
+
+if TYPE_CHECKING:
+    from cipp_setup.cli.sandbox_session import Target
+    from cipp_setup.cli.terminal import Terminal
+    from cipp_setup.engine.plan import PlanOutcome
+
+NAME = "revert"
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        NAME,
+        help="remove the temporary Global Administrator and Contributor rights cipp-setup added",
+        description=(
+            "Undo the temporary elevation cipp-setup fix made: the Global Administrator "
+            "role assignment and the Contributor role assignment recorded in the change "
+            "journal as created by cipp-setup. Nothing the tool did not create is removed."
+        ),
+        epilog=(
+            "Without a terminal, pass --yes (remove without asking) or --dry-run (show only). "
+            "Exit codes: 0 done (or nothing to do), 1 a removal failed, 2 usage error, "
+            "3 internal error, 4 sign-in required, 130 interrupted."
+        ),
+    )
+    add_connection_options(parser)
+    add_cipp_options(parser)
+    decide = parser.add_argument_group("applying")
+    decide.add_argument("--yes", "-y", action="store_true", help="remove without asking")
+    decide.add_argument("--dry-run", action="store_true", help="show what would be removed; change nothing")
+    add_output_options(parser)
+    return parser
+
+
+def run(args: argparse.Namespace, terminal: Terminal) -> int:
+    require_decision(args, terminal)
+    from cipp_setup.cli.sandbox_session import open_target
+
+    with open_target(args) as target:
+        inputs, connection = prepare(args, terminal, target)
+        return _run_revert(args, terminal, target, inputs, connection)
+
+
+def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, inputs: Any, connection: Any) -> int:
+    import asyncio
+
+    from cipp_setup.engine.fix_session import FixSession
+    from cipp_setup.engine.journal import Journal
+    from cipp_setup.engine.plan import declined_outcome, planned_outcome
+    from cipp_setup.gateways.errors import SignInFailed, SignInRequired
+    from cipp_setup.render import plans as render_plans
+    from cipp_setup.render.text import report_lines, signed_in_line
+
+    marks = terminal.marks()
+    outcomes: list[PlanOutcome] = []
+    state: dict[str, Any] = {}
+
+    async def main() -> int:
+        session = await FixSession.open(
+            inputs, connection, journal=Journal(),
+            on_progress=lambda event: terminal.status(event.text, "dim"),
+            on_signed_in=lambda admin: terminal.report(
+                [signed_in_line(admin.user_principal_name, admin.tenant_id), ()]),
+        )
+        state["session"] = session
+        try:
+            plan, reverts = session.revert_plan()
+            if plan.interrupted:
+                terminal.write_lines(render_plans.interrupted_lines(plan.interrupted), terminal.stderr)
+                terminal.status("cipp-setup did not record creating these, so revert leaves them alone.")
+            if not plan.plans:
+                terminal.report([(("Nothing to revert: the journal records no temporary rights "
+                                   "cipp-setup created in this tenant that are still in place.", "bold"),)])
+            for removal in plan.plans:
+                terminal.report([()] + render_plans.plan_lines(removal, marks, heading="Revert"))
+                if args.dry_run:
+                    outcome = planned_outcome(removal)
+                elif not args.yes and not await ask("Remove it?", terminal):
+                    outcome = declined_outcome(removal)
+                else:
+                    with terminal.progress("Removing…"):
+                        outcome = await session.revert(removal, reverts)
+                outcomes.append(outcome)
+                terminal.report(render_plans.outcome_lines(outcome, marks))
+            with terminal.progress("Re-running the checks…"):
+                after = await session.check()
+            state["after"] = after
+            specs = {c.spec.id: c.spec for c in session.checks}
+            terminal.report([(), (("The checks now:", "bold"),)])
+            terminal.report(report_lines(after.results, specs, after.required, marks=marks))
+            return EXIT_CHECKS_FAILED if any(o.failed for o in outcomes) else EXIT_OK
+        finally:
+            await session.close()
+
+    error: tuple[str, str] | None = None
+    try:
+        code = asyncio.run(main())
+    except SignInRequired as exc:
+        code, error = EXIT_SIGN_IN_REQUIRED, ("sign-in-required", f"sign-in required: {exc}")
+    except SignInFailed as exc:
+        code, error = EXIT_SIGN_IN_REQUIRED, ("sign-in-failed", f"sign-in failed: {exc}")
+    except KeyboardInterrupt:
+        done = [c for o in outcomes for c in o.applied]
+        said = ("removed so far: " + ", ".join(c.change.target for c in done)) if done else "nothing was removed"
+        code, error = EXIT_INTERRUPTED, ("interrupted", f"interrupted; {said}")
+    if error is not None:
+        terminal.error(error[1])
+    if args.json:
+        _emit_json(terminal, args, target, state, outcomes, code, error, command=NAME)
+    return code

@@ -1,0 +1,126 @@
+"""Where a command's traffic goes: a cloud from the table or a file, or an in-process sandbox.
+
+`open_target(args)` is what every command that talks to a tenant uses:
+
+- `--sandbox NAME|FILE` loads the scenario, starts a Sandbox on loopback for this run,
+  points every endpoint at it (the Cloud built from `cloud_document()`, carrying the
+  sandbox CA in `ca_file` so each client trusts it for this run only — process-wide
+  variables such as REQUESTS_CA_BUNDLE are never touched), and offers the scenario's
+  identities as defaults for the options the user did not give.
+- `--cloud NAME|FILE` resolves a named cloud or reads a JSON cloud file (a sandbox ready
+  file works as one).
+- neither: the public cloud.
+
+`--sandbox` and `--cloud` together are a usage error: they name two different places.
+"""
+
+from __future__ import annotations
+
+import argparse
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator, Mapping
+
+from cipp_setup.cli.options import UsageError
+
+if TYPE_CHECKING:
+    from cipp_setup.cloud import Cloud
+
+# Scenario identity (ready document "identities" key) -> the argparse dest it defaults.
+IDENTITY_DEFAULTS: Mapping[str, str] = {
+    "tenant_id": "tenant",
+    "sam_user_upn": "sam_user",
+    "sam_app_id": "sam_app",
+    "subscription_id": "subscription",
+    "api_url": "api_url",
+    "api_client_id": "api_client_id",
+}
+
+
+@dataclass
+class Target:
+    """The endpoints of this run and, for a sandbox, the scenario's identities."""
+
+    cloud: Cloud
+    identities: Mapping[str, str] = field(default_factory=dict)
+    sandbox: object | None = None  # cipp_setup.sandbox.runtime.Sandbox while it runs
+    scenario: str | None = None
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.sandbox is not None
+
+    def default_secret(self) -> str | None:
+        """The scenario's API client secret (sandbox only): a default like the others."""
+        return self.identities.get("api_client_secret") or None
+
+
+def apply_identity_defaults(args: argparse.Namespace, identities: Mapping[str, str]) -> list[str]:
+    """Fill options the user left empty from the scenario; return the dests filled.
+
+    Values the user gave always win. Scenario values are re-validated by the same
+    parsers as user input so a bad scenario cannot smuggle a malformed value in.
+    """
+    from cipp_setup.cli import options
+
+    parsers = {
+        "tenant": lambda v: options.parse_tenant(v, "--tenant"),
+        "sam_user": lambda v: options.parse_user(v, "--sam-user"),
+        "sam_app": lambda v: options.parse_guid("--sam-app", v),
+        "subscription": lambda v: options.parse_guid("--subscription", v),
+        "api_url": lambda v: options.parse_api_url(v, "--api-url"),
+        "api_client_id": lambda v: options.parse_guid("--api-client-id", v),
+    }
+    filled: list[str] = []
+    for key, dest in IDENTITY_DEFAULTS.items():
+        value = identities.get(key)
+        if value and hasattr(args, dest) and getattr(args, dest) is None:
+            setattr(args, dest, parsers[dest](value))
+            filled.append(dest)
+    return filled
+
+
+def load_scenario_state(value: str, option: str = "--sandbox") -> object:
+    """A built-in scenario name or a scenario file, as a TenantState; bad ones → UsageError."""
+    from cipp_setup.sandbox.scenario import ScenarioError, load_scenario
+
+    try:
+        return load_scenario(value)
+    except ScenarioError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid scenario"
+        raise UsageError(f"{option}: {message}") from None
+    except OSError as exc:
+        raise UsageError(f"{option}: cannot read scenario file {value}: {exc.strerror or exc}") from None
+
+
+@contextmanager
+def open_target(args: argparse.Namespace) -> Iterator[Target]:
+    """The run's endpoints; for --sandbox, the sandbox runs until the block ends."""
+    from cipp_setup.cloud import CLOUDS, CloudError, cloud_from_document, resolve_cloud
+
+    sandbox_value = getattr(args, "sandbox", None)
+    cloud_value = getattr(args, "cloud", None)
+    if sandbox_value and cloud_value:
+        raise UsageError(
+            "--sandbox and --cloud: expected one of them, not both (a sandbox brings its own endpoints)"
+        )
+    if not sandbox_value:
+        try:
+            cloud = resolve_cloud(cloud_value) if cloud_value else CLOUDS["public"]
+        except CloudError as exc:
+            message = str(exc)
+            raise UsageError(message if message.startswith("--cloud") else f"--cloud: {message}") from None
+        yield Target(cloud=cloud)
+        return
+
+    state = load_scenario_state(sandbox_value)
+    from cipp_setup.sandbox.runtime import Sandbox
+
+    sandbox = Sandbox(state)  # type: ignore[arg-type]
+    sandbox.start()
+    try:
+        cloud = cloud_from_document(sandbox.cloud_document(), f"sandbox {sandbox_value}")
+        identities = dict(sandbox.identities_document())
+        yield Target(cloud=cloud, identities=identities, sandbox=sandbox, scenario=sandbox_value)
+    finally:
+        sandbox.stop()

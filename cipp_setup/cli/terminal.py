@@ -1,0 +1,192 @@
+"""The one module that writes to the terminal (pre-commit's rule: all writes in one place).
+
+Streams: machine output (`--json`) alone on stdout; the human report on stdout, or on
+stderr when `--json` is given; status, progress, sign-in prompts and errors on stderr.
+
+Colour: honours NO_COLOR, FORCE_COLOR / CLICOLOR_FORCE and TERM=dumb. Without colour the
+lines are written as plain text and rich is never imported, which keeps runs without a
+terminal (CI, pipes, tests) cheap and their output byte-for-byte predictable. A spinner
+is shown only on a terminal; anything it says is also written as a plain line when not.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from cipp_setup.render.text import Line, Marks
+
+CI_VARIABLES = (
+    "CI", "GITHUB_ACTIONS", "TF_BUILD", "GITLAB_CI", "JENKINS_URL", "BUILDKITE",
+    "CIRCLECI", "TEAMCITY_VERSION", "BITBUCKET_BUILD_NUMBER", "CODEBUILD_BUILD_ID",
+)
+
+
+def _isatty(stream: IO[str] | None) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (ValueError, OSError):  # closed or detached stream
+        return False
+
+
+def running_in_ci(environ: Mapping[str, str]) -> bool:
+    return any(environ.get(name) for name in CI_VARIABLES)
+
+
+def colour_wanted(stream: IO[str] | None, environ: Mapping[str, str]) -> bool:
+    """no-color.org: NO_COLOR wins; FORCE_COLOR/CLICOLOR_FORCE force; TERM=dumb disables."""
+    if environ.get("NO_COLOR"):
+        return False
+    if environ.get("FORCE_COLOR") or environ.get("CLICOLOR_FORCE") not in (None, "", "0"):
+        return True
+    if environ.get("TERM") == "dumb":
+        return False
+    return _isatty(stream)
+
+
+class Terminal:
+    """Where every byte for the user goes. Commands get one; nothing else prints."""
+
+    def __init__(
+        self,
+        *,
+        json_mode: bool = False,
+        non_interactive: bool = False,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+        stdin: IO[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.stderr = stderr if stderr is not None else sys.stderr
+        self.stdin = stdin if stdin is not None else sys.stdin
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.json_mode = json_mode
+        self.non_interactive = non_interactive
+        self.report_stream = self.stderr if json_mode else self.stdout
+        self._consoles: dict[int, Console] = {}
+        # Secret values known to this run: scrubbed from every byte written (defence in
+        # depth; renderers never receive secrets in the first place).
+        self.secrets: list[str] = []
+        self._spinning = False
+
+    def add_secret(self, value: str) -> None:
+        if value and value not in self.secrets:
+            self.secrets.append(value)
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "********")
+        return text
+
+    # --- capabilities --------------------------------------------------------------
+
+    def can_prompt(self) -> bool:
+        """The one gate for prompting (gh CanPrompt): a person is there and may be asked."""
+        if self.non_interactive or running_in_ci(self.environ):
+            return False
+        return _isatty(self.stdin) and _isatty(self.stderr)
+
+    def is_terminal(self, stream: IO[str] | None = None) -> bool:
+        return _isatty(stream if stream is not None else self.stderr)
+
+    def marks(self, stream: IO[str] | None = None) -> Marks:
+        from cipp_setup.render.text import ASCII_MARKS, marks_for_encoding
+
+        target = stream if stream is not None else self.report_stream
+        if self.environ.get("TERM") == "dumb" and not getattr(target, "encoding", None):
+            return ASCII_MARKS
+        return marks_for_encoding(getattr(target, "encoding", None) or "utf-8")
+
+    # --- writing ---------------------------------------------------------------------
+
+    def _console(self, stream: IO[str]) -> Console:
+        console = self._consoles.get(id(stream))
+        if console is None:
+            from rich.console import Console  # lazily: --help and plain runs never need it
+
+            console = Console(
+                file=stream, force_terminal=True, no_color=False, highlight=False,
+                soft_wrap=True, emoji=False, markup=False,
+            )
+            self._consoles[id(stream)] = console
+        return console
+
+    def write_lines(self, lines: Iterable[Line], stream: IO[str] | None = None) -> None:
+        from cipp_setup.render.text import plain
+
+        target = stream if stream is not None else self.report_stream
+        lines = [tuple((self._scrub(chunk), style) for chunk, style in line) for line in lines]
+        if not colour_wanted(target, self.environ):
+            target.write(plain(lines))
+            target.flush()
+            return
+        from rich.text import Text
+
+        console = self._console(target)
+        for line in lines:
+            text = Text()
+            for chunk, style in line:
+                text.append(chunk, style=style or None)
+            console.print(text)
+        target.flush()
+
+    def report(self, lines: Iterable[Line]) -> None:
+        """The human report: stdout, or stderr when stdout carries JSON."""
+        if self._spinning and self.is_terminal(self.report_stream):
+            # Both streams are the same screen: print through the spinner's console so
+            # the line lands above the spinner instead of being glued to its text.
+            self.write_lines(lines, self.stderr)
+            return
+        self.write_lines(lines, self.report_stream)
+
+    def status(self, text: str, style: str = "") -> None:
+        """A status line for the human on stderr (sign-in, device code, notes)."""
+        self.write_lines([((text, style),)], self.stderr)
+
+    def machine(self, text: str) -> None:
+        """Machine output (JSON) — the only thing ever written to stdout in --json mode."""
+        self.stdout.write(self._scrub(text))
+        self.stdout.flush()
+
+    def error(self, message: str) -> None:
+        """One line: `cipp-setup: error: ...`. Never a traceback."""
+        first_line = message.strip().splitlines()[0] if message.strip() else "unknown error"
+        self.write_lines([(("cipp-setup: error: ", "bold red"), (first_line, ""))], self.stderr)
+
+    @contextmanager
+    def progress(self, text: str) -> Iterator[ProgressHandle]:
+        """A spinner on stderr when it is a terminal; nothing at all otherwise.
+
+        Callers must not prompt inside it (a questionary prompt is hidden by the spinner).
+        """
+        if not self.is_terminal(self.stderr) or not colour_wanted(self.stderr, self.environ):
+            yield ProgressHandle(None)
+            return
+        console = self._console(self.stderr)
+        with console.status(text) as live:
+            self._spinning = True
+            try:
+                yield ProgressHandle(live)
+            finally:
+                self._spinning = False
+
+
+class ProgressHandle:
+    """Update a running spinner's text; a no-op when there is no spinner."""
+
+    def __init__(self, live: Any) -> None:
+        self._live = live
+
+    def update(self, text: str) -> None:
+        if self._live is not None:
+            self._live.update(text)
+
+    @property
+    def active(self) -> bool:
+        return self._live is not None

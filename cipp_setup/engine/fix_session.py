@@ -1,0 +1,166 @@
+"""One signed-in admin, from the first check through the fixes to the last re-check.
+
+`fix`, `revert` and the wizard need the same sequence on one event loop and one
+sign-in: check → plan → (the front end asks) → apply → re-verify → check again.
+`FixSession` holds the session, the read gateways, the check context and the journal,
+and builds the write gateway only when the first change is about to be applied — which
+is when the write permissions are first asked for (silently, from the same sign-in).
+
+It never prints and never prompts: the front end passes callbacks for "signed in",
+results and progress, and decides which plans to apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
+
+from cipp_setup.engine.context import CheckContext, CheckInputs, SignedInAdmin
+from cipp_setup.engine.fixes import FixRuntime, Progress, TenantWrites, WaitPolicy, apply_plan, plan_fixes
+from cipp_setup.engine.journal import Journal, JournalEntry
+from cipp_setup.engine.model import Check, CheckResult
+from cipp_setup.engine.plan import FixPlan, PlanOutcome
+from cipp_setup.engine.revert import RevertPlan, apply_removal, plan_revert
+from cipp_setup.engine.runner import RunReport, run_checks
+
+if TYPE_CHECKING:
+    from cipp_setup.engine.diagnose import ConnectionOptions
+    from cipp_setup.gateways import Gateways
+    from cipp_setup.gateways.auth import AdminSession
+
+
+async def _sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+@dataclass
+class Timing:
+    """The clock and sleep every wait goes through; tests move a sandbox clock instead."""
+
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = _sleep
+    wait: WaitPolicy = field(default_factory=WaitPolicy)
+
+
+@dataclass
+class FixSession:
+    inputs: CheckInputs
+    connection: ConnectionOptions
+    session: AdminSession
+    gateways: Gateways
+    checks: tuple[Check, ...]
+    journal: Journal
+    timing: Timing = field(default_factory=Timing)
+    on_progress: Callable[[Progress], None] | None = None
+    writes_factory: Callable[[AdminSession], TenantWrites] | None = None
+    ctx: CheckContext = field(init=False)
+    _writes: Any = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.ctx = CheckContext(
+            inputs=self.inputs, cloud=self.connection.cloud, gateways=self.gateways, admin=self.session.admin
+        )
+
+    @classmethod
+    async def open(
+        cls,
+        inputs: CheckInputs,
+        connection: ConnectionOptions,
+        *,
+        journal: Journal,
+        timing: Timing | None = None,
+        on_signed_in: Callable[[SignedInAdmin], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        only: frozenset[str] | None = None,
+        writes_factory: Callable[[AdminSession], TenantWrites] | None = None,
+    ) -> FixSession:
+        """Sign in (SignInRequired / SignInFailed propagate) and wire the read gateways."""
+        from cipp_setup.checks import checks_for
+        from cipp_setup.gateways import Gateways
+        from cipp_setup.gateways.auth import sign_in
+
+        generation = inputs.generation or "legacy"
+        checks = checks_for(generation)
+        if only is not None:
+            checks = tuple(c for c in checks if c.spec.id in only)
+        session = await asyncio.to_thread(
+            sign_in, cloud=connection.cloud, tenant=inputs.tenant, auth=connection.auth,
+            interactive=connection.interactive, device_code_callback=connection.device_code_callback,
+            client_id=connection.client_id, client_secret=connection.client_secret,
+        )
+        if on_signed_in is not None:
+            on_signed_in(session.admin)
+        gateways = Gateways.build(
+            connection.cloud, session, retry=connection.retry, api_timeout_s=connection.api_timeout_s
+        )
+        return cls(
+            inputs=inputs, connection=connection, session=session, gateways=gateways, checks=checks,
+            journal=journal, timing=timing or Timing(), on_progress=on_progress,
+            writes_factory=writes_factory,
+        )
+
+    @property
+    def admin(self) -> SignedInAdmin:
+        return self.session.admin
+
+    @property
+    def tenant_id(self) -> str:
+        return self.session.admin.tenant_id
+
+    # ----- checking -----
+
+    async def check(self, on_result: Callable[[CheckResult], None] | None = None) -> RunReport:
+        """Run every selected check afresh (nothing remembered from an earlier run)."""
+        self.ctx.forget()
+        self.ctx.results.clear()
+        return await run_checks(self.checks, self.ctx, on_result=on_result)
+
+    async def verify(self, check_id: str) -> CheckResult:
+        """Re-run one check, re-reading everything (its dependencies count as satisfied)."""
+        from cipp_setup.checks import get_check
+
+        self.ctx.forget()
+        report = await run_checks([get_check(check_id)], self.ctx)
+        return report.results[0]
+
+    def plans(self, results: Sequence[CheckResult]) -> list[FixPlan]:
+        return plan_fixes(results, self.ctx)
+
+    # ----- applying -----
+
+    def interrupted(self) -> list[JournalEntry]:
+        return self.journal.interrupted(self.tenant_id)
+
+    def runtime(self) -> FixRuntime:
+        """The runtime for applying; builds the write gateway on first use."""
+        if self._writes is None:
+            if self.writes_factory is not None:
+                self._writes = self.writes_factory(self.session)
+            else:
+                from cipp_setup.gateways.writes import Writes
+
+                self._writes = Writes.for_session(self.session, self.connection.retry)
+        return FixRuntime(
+            writes=self._writes, journal=self.journal, tenant_id=self.tenant_id, verify=self.verify,
+            clock=self.timing.clock, sleep=self.timing.sleep, on_progress=self.on_progress,
+            wait=self.timing.wait,
+        )
+
+    async def apply(self, plan: FixPlan) -> PlanOutcome:
+        return await apply_plan(plan, self.runtime())
+
+    # ----- reverting -----
+
+    def revert_plan(self) -> tuple[RevertPlan, dict[str, str]]:
+        return plan_revert(self.journal, self.tenant_id)
+
+    async def revert(self, plan: FixPlan, reverts: dict[str, str]) -> PlanOutcome:
+        object_id = str(plan.changes[0].params["assignment_id"])
+        return await apply_removal(plan, reverts[object_id], self.runtime())
+
+    async def close(self) -> None:
+        await self.gateways.close()
+        if self._writes is not None and hasattr(self._writes, "close"):
+            await self._writes.close()

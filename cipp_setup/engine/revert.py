@@ -1,0 +1,176 @@
+"""Giving the temporary rights back: undo what the tool itself added, from the journal.
+
+The journal is the only source of truth for "what cipp-setup created": an object the
+tool found already present, or that a person made by hand, is never removed, and neither
+is anything whose creation was interrupted before its outcome was recorded (that one is
+reported for a person to check). By default only the temporary elevation is reverted —
+the Global Administrator directory role assignment and the Contributor ARM role
+assignment — because the consent and manifest changes are what keeps the CIPP API
+working.
+
+A revert is planned (`plan_revert`, pure over the journal), confirmed by the front end,
+journaled like any write (its intent names the change it `reverts`), and re-verified: the
+object is read back until it is gone (replication), and its check is re-run for the
+report. An object already gone counts as done (`already-gone`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cipp_setup import wellknown as wk
+from cipp_setup.engine import plan as p
+from cipp_setup.engine.fixes import FixRuntime, Progress, WriteRefused, with_retries, Applied, refusal_detail, service_of
+from cipp_setup.engine.journal import ALREADY_GONE, APPLIED, FAILED, Journal, JournalEntry
+from cipp_setup.engine.model import CheckResult
+from cipp_setup.engine.plan import ChangeOutcome, ChangeStatus, FixPlan, PlannedChange, PlanOutcome
+
+# What "the temporary elevation" is: the creations revert undoes by default.
+ELEVATION_ACTIONS: frozenset[str] = frozenset({p.CREATE_DIRECTORY_ROLE_ASSIGNMENT, p.CREATE_ARM_ROLE_ASSIGNMENT})
+_UNDO_ACTION = {
+    p.CREATE_DIRECTORY_ROLE_ASSIGNMENT: p.DELETE_DIRECTORY_ROLE_ASSIGNMENT,
+    p.CREATE_ARM_ROLE_ASSIGNMENT: p.DELETE_ARM_ROLE_ASSIGNMENT,
+}
+_ROLE_NAMES = {
+    wk.GLOBAL_ADMINISTRATOR: "Global Administrator",
+    wk.CONTRIBUTOR: "Contributor",
+    wk.OWNER: "Owner",
+}
+
+
+@dataclass(frozen=True)
+class RevertPlan:
+    """The removals to make, and journal entries a person must look at."""
+
+    plans: tuple[FixPlan, ...]
+    interrupted: tuple[JournalEntry, ...]
+
+
+def reverted_change_ids(entries: list[JournalEntry]) -> set[str]:
+    """Changes a completed revert has already undone."""
+    return {
+        e.reverts for e in entries
+        if e.reverts and e.outcome in (APPLIED, ALREADY_GONE)
+    }
+
+
+def _removal(entry: JournalEntry) -> FixPlan:
+    role_id = str(entry.target.get("role_definition_id", ""))
+    role = _ROLE_NAMES.get(role_id.lower(), f"role {role_id}")
+    principal = entry.target.get("principal_id", "?")
+    object_id = str(entry.object_id)
+    if entry.action == p.CREATE_DIRECTORY_ROLE_ASSIGNMENT:
+        change = PlannedChange(
+            check_id=entry.check_id, action=p.DELETE_DIRECTORY_ROLE_ASSIGNMENT,
+            api=f"Microsoft Graph DELETE /roleManagement/directory/roleAssignments/{object_id}",
+            target=f"{role} assignment of user {principal} at {entry.target.get('directory_scope_id', '/')}",
+            before=f"{role} assigned (created by cipp-setup on {entry.at})", after="no such assignment",
+            admin_role_needed="Privileged Role Administrator or Global Administrator",
+            grants_privilege=False, reversible=False,
+            params={"assignment_id": object_id, "principal_id": principal, "role_definition_id": role_id},
+            permission="RoleManagement.ReadWrite.Directory",
+            notes=("If you are signed in as this user, you give up this role yourself.",),
+        )
+        title = f"Remove the {role} role cipp-setup gave user {principal}"
+    else:
+        change = PlannedChange(
+            check_id=entry.check_id, action=p.DELETE_ARM_ROLE_ASSIGNMENT,
+            api=f"Azure Resource Manager DELETE {object_id}",
+            target=f"{role} assignment of user {principal} on {entry.target.get('arm_scope', '?')}",
+            before=f"{role} assigned (created by cipp-setup on {entry.at})", after="no such assignment",
+            admin_role_needed="Owner or User Access Administrator on the subscription",
+            grants_privilege=False, reversible=False,
+            params={"assignment_id": object_id, "principal_id": principal, "role_definition_id": role_id,
+                    "arm_scope": entry.target.get("arm_scope")},
+            permission="user_impersonation",
+        )
+        title = f"Remove the {role} role cipp-setup gave user {principal} on the subscription"
+    return FixPlan(entry.check_id, title, None, (change,))
+
+
+def plan_revert(journal: Journal, tenant_id: str, *,
+                actions: frozenset[str] = ELEVATION_ACTIONS) -> tuple[RevertPlan, dict[str, str]]:
+    """Removals for what this tool created in `tenant_id` and has not yet reverted.
+
+    Returns the plan and, for each removal plan's change, the journal change id it
+    reverts (keyed by the removed object's id). ARM removals come first: they do not
+    depend on directory roles, while removing a Global Administrator role the signed-in
+    admin holds could cost the rights the next removal needs.
+    """
+    entries = journal.entries(tenant_id)
+    undone = reverted_change_ids(entries)
+    candidates = [
+        e for e in entries
+        if e.action in actions and e.action in _UNDO_ACTION and e.created_object and e.object_id
+        and e.change_id not in undone
+    ]
+    # The same object created twice (it cannot be, but a hand-edited journal could say
+    # so) is removed once.
+    seen: set[str] = set()
+    unique = []
+    for e in candidates:
+        if e.object_id and e.object_id.lower() not in seen:
+            seen.add(e.object_id.lower())
+            unique.append(e)
+    unique.sort(key=lambda e: 0 if e.action == p.CREATE_ARM_ROLE_ASSIGNMENT else 1)
+    reverts = {str(e.object_id): e.change_id for e in unique}
+    interrupted = tuple(e for e in journal.interrupted(tenant_id) if e.action in actions)
+    return RevertPlan(tuple(_removal(e) for e in unique), interrupted), reverts
+
+
+async def _exists(rt: FixRuntime, change: PlannedChange) -> bool:
+    object_id = str(change.params["assignment_id"])
+    if change.action == p.DELETE_ARM_ROLE_ASSIGNMENT:
+        return await rt.writes.arm_role_assignment_exists(object_id)
+    return await rt.writes.directory_role_assignment_exists(object_id)
+
+
+async def _wait_gone(rt: FixRuntime, change: PlannedChange) -> bool:
+    """Read the object back until it is gone (a delete replicates too)."""
+    started = rt.clock()
+    attempt = 1
+    while True:
+        if not await _exists(rt, change):
+            return True
+        delay = rt.wait.delay(attempt)
+        if attempt >= rt.wait.attempts or rt.clock() - started + delay > rt.wait.deadline_s:
+            return False
+        rt.progress(Progress(change.check_id, service_of(change.action), attempt, rt.wait.attempts))
+        await rt.sleep(delay)
+        attempt += 1
+
+
+async def apply_removal(plan: FixPlan, reverts: str, rt: FixRuntime) -> PlanOutcome:
+    """Remove one object the tool created; journaled with `reverts`; re-verified."""
+    change = plan.changes[0]
+    object_id = str(change.params["assignment_id"])
+
+    async def delete() -> Applied:
+        change_id = rt.journal.record_intent(
+            tenant_id=rt.tenant_id, check_id=change.check_id, action=change.action,
+            target={k: v for k, v in sorted(change.params.items()) if k in p.TARGET_PARAMS},
+            reverts=reverts,
+        )
+        try:
+            if change.action == p.DELETE_ARM_ROLE_ASSIGNMENT:
+                removed = await rt.writes.delete_arm_role_assignment(object_id)
+            else:
+                removed = await rt.writes.delete_directory_role_assignment(object_id)
+        except WriteRefused as exc:
+            rt.journal.record_outcome(change_id, FAILED, error_cause=exc.cause, error_code=exc.code)
+            raise
+        rt.journal.record_outcome(change_id, APPLIED if removed else ALREADY_GONE, object_id=object_id)
+        if removed:
+            return Applied(ChangeStatus.APPLIED, object_id, "removed")
+        return Applied(ChangeStatus.ALREADY_GONE, object_id, "already gone")
+
+    try:
+        applied = await with_retries(change, rt, delete)
+    except WriteRefused as exc:
+        return PlanOutcome(plan, (ChangeOutcome(change, ChangeStatus.FAILED, refusal_detail(change, exc),
+                                                cause=exc.cause),))
+    gone = await _wait_gone(rt, change)
+    detail = applied.detail if gone else f"{applied.detail}, but it is still visible after the deadline"
+    verified: CheckResult | None = await rt.verify(change.check_id)
+    return PlanOutcome(plan, (ChangeOutcome(change, applied.status, detail, object_id=object_id),),
+                       verified=verified, verify_attempts=1)

@@ -1,0 +1,232 @@
+"""Azure Resource Manager, through azure-mgmt-authorization and the subscriptions client.
+
+The ARM SDKs are synchronous: each call runs in a worker thread (`asyncio.to_thread`) so
+the event loop keeps the Graph requests going meanwhile. azure-core's own retries are
+off (`retry_total=0`); `RetryPolicy` retries 429/503/504 as Retry-After says, with an
+injectable sleep. Role assignments are only ever read with a filter:
+`atScope() and assignedTo('{objectId}')` at one scope — never the full list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from cipp_setup.cloud import Cloud
+from cipp_setup.engine.runner import ServiceFailure
+from cipp_setup.gateways.errors import BadRequest, NotFound, PermissionDenied, failure_for_status
+from cipp_setup.gateways.retry import RETRYABLE_STATUSES, Retryable, RetryPolicy, parse_retry_after
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+T = TypeVar("T")
+
+ARM_CONNECT_TIMEOUT_S = 15
+ARM_READ_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class SubscriptionInfo:
+    id: str
+    display_name: str
+    state: str
+
+
+@dataclass(frozen=True)
+class ArmRoleAssignment:
+    id: str
+    scope: str
+    role_definition_id: str  # the GUID at the end of the definition's resource id
+    principal_id: str
+    principal_type: str
+
+
+@dataclass(frozen=True)
+class ArmRoleEligibility:
+    scope: str
+    role_definition_id: str
+    principal_id: str
+    end: datetime | None
+
+
+def role_guid(definition_id: str | None) -> str:
+    return (definition_id or "").rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+def subscription_scope(subscription_id: str) -> str:
+    return f"/subscriptions/{subscription_id}"
+
+
+class ArmGateway:
+    def __init__(
+        self,
+        cloud: Cloud,
+        credential: TokenCredential,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._cloud = cloud
+        self._credential = credential
+        self._retry = retry or RetryPolicy()
+        self._token_ready: asyncio.Task[Any] | None = None
+        self._clients: dict[str, Any] = {}
+        self.request_count = 0
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "base_url": self._cloud.arm_url,
+            "credential_scopes": [self._cloud.arm_scope],
+            "retry_total": 0,
+            "connection_timeout": ARM_CONNECT_TIMEOUT_S,
+            "read_timeout": ARM_READ_TIMEOUT_S,
+        }
+        if self._cloud.ca_file:
+            kwargs["connection_verify"] = self._cloud.ca_file
+        return kwargs
+
+    def _authorization(self, subscription_id: str) -> Any:
+        key = f"authz:{subscription_id}"
+        if key not in self._clients:
+            from azure.mgmt.authorization import AuthorizationManagementClient
+
+            self._clients[key] = AuthorizationManagementClient(
+                self._credential, subscription_id, **self._client_kwargs()
+            )
+        return self._clients[key]
+
+    def _subscriptions(self) -> Any:
+        if "subs" not in self._clients:
+            from azure.mgmt.resource.subscriptions import SubscriptionClient
+
+            self._clients["subs"] = SubscriptionClient(self._credential, **self._client_kwargs())
+        return self._clients["subs"]
+
+    def prefetch_token(self) -> None:
+        """Start getting the ARM token now (one refresh-token round trip), so it overlaps
+        with the first Graph reads instead of delaying the first ARM request."""
+        if self._token_ready is None:
+            from cipp_setup.gateways.auth import USE_CAE
+
+            self._token_ready = asyncio.create_task(
+                asyncio.to_thread(self._credential.get_token, self._cloud.arm_scope, enable_cae=USE_CAE)
+            )
+
+    async def _call(self, what: str, blocking: Callable[[], T]) -> T:
+        if self._token_ready is not None:
+            try:
+                await asyncio.shield(self._token_ready)
+            except Exception as exc:  # noqa: BLE001 - reported as the ARM call's failure
+                raise self._classify(what, exc) from None
+
+        async def attempt() -> T:
+            self.request_count += 1
+            try:
+                return await asyncio.to_thread(blocking)
+            except Exception as exc:  # noqa: BLE001 - classified below
+                raise self._classify(what, exc) from None
+
+        return await self._retry.run(attempt)
+
+    @staticmethod
+    def _classify(what: str, exc: Exception) -> Exception:
+        from azure.core.exceptions import (
+            ClientAuthenticationError,
+            HttpResponseError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+
+        if isinstance(exc, ClientAuthenticationError) and exc.response is None:
+            from cipp_setup.gateways.auth import translate_auth_error
+
+            return PermissionDenied(f"No Azure Resource Manager token: {translate_auth_error(exc)}")
+        if isinstance(exc, HttpResponseError):
+            status = exc.status_code or 0
+            code = getattr(exc.error, "code", None) if exc.error is not None else None
+            if status in RETRYABLE_STATUSES:
+                headers = exc.response.headers if exc.response is not None else {}
+                retry_after = parse_retry_after(headers.get("Retry-After"))
+                return Retryable(
+                    status, retry_after, failure_for_status(status, "Azure Resource Manager", what)
+                )
+            if status == 404:
+                return NotFound(what, code)
+            if status in (401, 403):
+                return PermissionDenied(
+                    f"Azure Resource Manager refused to read {what} ({status} {code or ''}).".replace(" )", ")"),
+                    code,
+                )
+            if status == 400:
+                return BadRequest(f"Azure Resource Manager rejected the request for {what} ({code}).", code)
+            if status >= 500:
+                return ServiceFailure(
+                    "service-unavailable", f"Azure Resource Manager failed reading {what} (HTTP {status})."
+                )
+            return ServiceFailure("internal-error", f"Azure Resource Manager answered {status} reading {what}.")
+        if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+            return ServiceFailure(
+                "network", f"Azure Resource Manager could not be reached ({type(exc).__name__})."
+            )
+        return exc
+
+    # ----- subscriptions -----
+
+    async def get_subscription(self, subscription_id: str) -> SubscriptionInfo:
+        """Raises NotFound when it does not exist or the admin cannot see it."""
+        sub = await self._call(
+            f"subscription {subscription_id}", lambda: self._subscriptions().subscriptions.get(subscription_id)
+        )
+        return SubscriptionInfo(str(sub.subscription_id), sub.display_name or "", str(sub.state or ""))
+
+    async def visible_subscriptions(self, limit: int = 50) -> list[SubscriptionInfo]:
+        """The subscriptions the admin can see: the first page only (enough to say "the only
+        one" or to list the candidates), never the whole list of a large estate."""
+
+        def first_page() -> list[Any]:
+            pages = self._subscriptions().subscriptions.list().by_page()
+            return list(next(pages, []))[:limit]
+
+        subs = await self._call("the subscriptions you can see", first_page)
+        return [SubscriptionInfo(str(s.subscription_id), s.display_name or "", str(s.state or "")) for s in subs]
+
+    # ----- role assignments -----
+
+    async def role_assignments_at(self, scope: str, principal_id: str, subscription_id: str) -> list[ArmRoleAssignment]:
+        """Assignments that apply at `scope` (made there or above it) to the principal or
+        its groups: `atScope() and assignedTo('{id}')`."""
+        flt = f"atScope() and assignedTo('{principal_id}')"
+
+        def read() -> list[Any]:
+            return list(self._authorization(subscription_id).role_assignments.list_for_scope(scope, filter=flt))
+
+        items = await self._call(f"role assignments at {scope}", read)
+        return [
+            ArmRoleAssignment(
+                id=str(a.id), scope=str(a.scope or ""), role_definition_id=role_guid(a.role_definition_id),
+                principal_id=str(a.principal_id or "").lower(), principal_type=str(a.principal_type or ""),
+            )
+            for a in items
+        ]
+
+    async def role_eligibilities_for(self, scope: str, principal_id: str, subscription_id: str) -> list[ArmRoleEligibility]:
+        """PIM for Azure resources: eligibilities of the principal (and its groups)."""
+        flt = f"assignedTo('{principal_id}')"
+
+        def read() -> list[Any]:
+            ops = self._authorization(subscription_id).role_eligibility_schedule_instances
+            return list(ops.list_for_scope(scope, filter=flt))
+
+        items = await self._call(f"PIM eligibilities at {scope}", read)
+        return [
+            ArmRoleEligibility(
+                scope=str(e.scope or ""), role_definition_id=role_guid(e.role_definition_id),
+                principal_id=str(e.principal_id or "").lower(), end=e.end_date_time,
+            )
+            for e in items
+        ]
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await asyncio.to_thread(client.close)

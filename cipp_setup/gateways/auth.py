@@ -1,0 +1,260 @@
+"""Signing the admin in with azure-identity: one credential serves Graph and ARM.
+
+Modes (`--auth`): `device-code` (the default where no browser can open), `browser`,
+`azure-cli` (reuse `az login`), `client-secret` (a service principal, for automation).
+Every credential gets an explicit tenant, the cloud's authority host, the cloud's CA
+(`connection_verify`) and, off the public clouds, `disable_instance_discovery=True`
+(otherwise MSAL asks login.microsoftonline.com where the authority is and fails offline).
+
+CAE: kiota's Graph auth provider asks for CAE tokens by default, the ARM clients do not,
+and azure-identity caches the two kinds apart, so a device-code user would be prompted
+twice. This project uses **CAE off everywhere** (`USE_CAE = False`): the Graph provider
+gets `is_cae_enabled=False`, `authenticate()` and ARM use their default (off).
+
+Read-only runs (`check`) ask for read permissions only: see `READ_GRAPH_PERMISSIONS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from cipp_setup import wellknown
+from cipp_setup.cloud import CLOUDS, Cloud
+from cipp_setup.engine.context import SignedInAdmin
+from cipp_setup.engine.model import Secret
+from cipp_setup.gateways.errors import SignInFailed, SignInRequired
+
+if TYPE_CHECKING:
+    from azure.core.credentials import AccessToken, TokenCredential
+
+AUTH_MODES: tuple[str, ...] = ("device-code", "browser", "azure-cli", "client-secret")
+USE_CAE = False
+
+# Delegated Microsoft Graph permissions `check` asks for: reads only. Writes are asked for
+# incrementally by the fixes, when a fix is about to be applied.
+READ_GRAPH_PERMISSIONS: tuple[str, ...] = (
+    "User.Read.All",
+    "Directory.Read.All",
+    "RoleManagement.Read.Directory",
+    "Application.Read.All",
+    # oauth2PermissionGrants are readable with Directory.Read.All; the narrower
+    # DelegatedPermissionGrant.Read.All adds nothing here (and the sandbox lacks it).
+    "RoleEligibilitySchedule.Read.Directory",
+    "RoleAssignmentSchedule.Read.Directory",
+)
+
+_AADSTS = re.compile(r"AADSTS(\d+)")
+_PUBLIC_AUTHORITIES = frozenset(c.authority_host.rstrip("/").lower() for c in CLOUDS.values())
+
+
+def default_interactive_mode() -> str:
+    """`browser` where one can open (a desktop session), else `device-code`."""
+    if os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"):
+        return "device-code"
+    if sys.platform in ("darwin", "win32"):
+        return "browser"
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    has_opener = shutil.which("xdg-open") is not None
+    return "browser" if has_display and has_opener else "device-code"
+
+
+def aadsts_code(text: str | None) -> str | None:
+    """The AADSTS error number in an identity-platform error description, if any.
+
+    The number is the identity platform's machine-readable error code (it is also in
+    `error_codes`); azure-identity hands us only the description, so it is read from there.
+    """
+    match = _AADSTS.search(text or "")
+    return match.group(1) if match else None
+
+
+def decode_claims(token: str) -> dict[str, Any]:
+    """A JWT's payload, decoded without verification: for display and identity only."""
+    try:
+        payload = token.split(".")[1]
+        payload += "=" * (-len(payload) % 4)
+        value = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (IndexError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _is_public_authority(cloud: Cloud) -> bool:
+    return cloud.authority_host.rstrip("/").lower() in _PUBLIC_AUTHORITIES
+
+
+def graph_scopes(cloud: Cloud, auth: str, *, write_permissions: tuple[str, ...] = ()) -> list[str]:
+    """Scopes for Graph tokens. Delegated sign-ins name permissions (incremental consent);
+    the Azure CLI and a service principal can only ask for `.default`."""
+    if auth in ("azure-cli", "client-secret"):
+        return [cloud.graph_scope]
+    return [cloud.graph_permission(p) for p in READ_GRAPH_PERMISSIONS + write_permissions]
+
+
+def build_credential(
+    *,
+    cloud: Cloud,
+    tenant: str,
+    auth: str,
+    interactive: bool,
+    device_code_callback: Callable[[str], None],
+    client_id: str | None = None,
+    client_secret: Secret | None = None,
+) -> TokenCredential:
+    """The azure-identity credential for `auth`, configured for `cloud` and `tenant`."""
+    from azure.identity import (
+        AzureCliCredential,
+        ClientSecretCredential,
+        DeviceCodeCredential,
+        InteractiveBrowserCredential,
+    )
+
+    common: dict[str, Any] = {"authority": cloud.authority_host, "tenant_id": tenant}
+    if not _is_public_authority(cloud):
+        common["disable_instance_discovery"] = True
+    if cloud.ca_file:
+        common["connection_verify"] = cloud.ca_file
+
+    if auth == "device-code":
+        def prompt(verification_uri: str, user_code: str, expires_on: Any) -> None:
+            device_code_callback(
+                f"To sign in, use a web browser to open the page {verification_uri} "
+                f"and enter the code {user_code} to authenticate."
+            )
+
+        return DeviceCodeCredential(
+            client_id=wellknown.TOOL_PUBLIC_CLIENT_ID,
+            prompt_callback=prompt,
+            disable_automatic_authentication=not interactive,
+            **common,
+        )
+    if auth == "browser":
+        return InteractiveBrowserCredential(
+            client_id=wellknown.TOOL_PUBLIC_CLIENT_ID,
+            disable_automatic_authentication=not interactive,
+            **common,
+        )
+    if auth == "azure-cli":
+        # The Azure CLI keeps its own cloud and CA configuration; only the tenant is ours.
+        return AzureCliCredential(tenant_id=tenant)
+    if auth == "client-secret":
+        if not client_id or not client_secret:
+            raise SignInRequired("--auth client-secret needs a client id and a client secret")
+        return ClientSecretCredential(
+            client_id=client_id, client_secret=client_secret.reveal(), **common
+        )
+    raise ValueError(f"unknown sign-in mode {auth!r}; expected one of {', '.join(AUTH_MODES)}")
+
+
+def translate_auth_error(exc: BaseException) -> Exception:
+    """azure-identity's exceptions as SignInRequired / SignInFailed (or `exc` itself)."""
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import AuthenticationRequiredError, CredentialUnavailableError
+
+    if isinstance(exc, AuthenticationRequiredError):
+        return SignInRequired(
+            "Sign-in required, and this run may not prompt: run the command interactively "
+            "once, or use --auth azure-cli / client-secret."
+        )
+    if isinstance(exc, CredentialUnavailableError):
+        return SignInRequired(str(exc.message).splitlines()[0] if exc.message else str(exc))
+    if isinstance(exc, ClientAuthenticationError):
+        text = str(exc.message or exc)
+        first = next((line for line in text.splitlines() if line.strip()), text)
+        return SignInFailed(aadsts_code(text), first.strip())
+    return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+class AsyncCredentialAdapter:
+    """An async face for a sync credential, for kiota: token refreshes run in a thread so
+    they never block the event loop; tokens are kept until five minutes before expiry."""
+
+    def __init__(self, credential: TokenCredential) -> None:
+        self._credential = credential
+        self._tokens: dict[tuple[str, ...], AccessToken] = {}
+        self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        key = tuple(scopes)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:  # concurrent requests wait for one refresh instead of each doing it
+            token = self._tokens.get(key)
+            if token is None or token.expires_on - 300 < time.time():
+                if kwargs.get("claims") is None:
+                    kwargs.pop("claims", None)
+                token = await asyncio.to_thread(self._credential.get_token, *scopes, **kwargs)
+                self._tokens[key] = token
+            return token
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> AsyncCredentialAdapter:
+        return self
+
+    async def __aexit__(self, *args: Any) -> None:
+        return None
+
+
+@dataclass
+class AdminSession:
+    """A signed-in admin: the credential and what the sign-in told us about them."""
+
+    credential: TokenCredential
+    cloud: Cloud
+    auth: str
+    admin: SignedInAdmin
+    graph_scopes: list[str]
+
+    @property
+    def tenant_id(self) -> str:
+        return self.admin.tenant_id
+
+
+def sign_in(
+    *,
+    cloud: Cloud,
+    tenant: str,
+    auth: str,
+    interactive: bool,
+    device_code_callback: Callable[[str], None],
+    client_id: str | None = None,
+    client_secret: Secret | None = None,
+) -> AdminSession:
+    """Sign in (prompting only if `interactive`) and return who is signed in. Blocking:
+    call it through asyncio.to_thread. Raises SignInRequired or SignInFailed."""
+    credential = build_credential(
+        cloud=cloud, tenant=tenant, auth=auth, interactive=interactive,
+        device_code_callback=device_code_callback, client_id=client_id,
+        client_secret=client_secret,
+    )
+    scopes = graph_scopes(cloud, auth)
+    try:
+        token = credential.get_token(*scopes, enable_cae=USE_CAE)
+    except Exception as exc:  # noqa: BLE001 - translated into the project's sign-in errors
+        raise translate_auth_error(exc) from None
+    claims = decode_claims(token.token)
+    # App-only tokens carry idtyp "app" (optional claim) and never a user name.
+    is_app = claims.get("idtyp") == "app" or (
+        auth == "client-secret" and not any(k in claims for k in ("upn", "preferred_username", "unique_name"))
+    )
+    upn = str(
+        claims.get("upn") or claims.get("preferred_username") or claims.get("unique_name")
+        or (f"app {claims.get('appid') or claims.get('azp') or client_id}" if is_app else "")
+    )
+    admin = SignedInAdmin(
+        object_id=str(claims.get("oid", "")),
+        user_principal_name=upn,
+        tenant_id=str(claims.get("tid") or tenant),
+        kind="app" if is_app else "user",
+    )
+    return AdminSession(credential, cloud, auth, admin, scopes)

@@ -1,0 +1,52 @@
+"""`TenantWrites` for a signed-in admin: Graph writes and ARM writes behind one object.
+
+Built lazily by the front ends once the admin has said yes to a plan, so the write
+permissions are asked for only when a fix is about to be applied.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cipp_setup.gateways.arm_writes import ArmWrites
+from cipp_setup.gateways.graph_writes import GraphWrites
+
+if TYPE_CHECKING:
+    from cipp_setup.gateways.auth import AdminSession
+    from cipp_setup.gateways.retry import RetryPolicy
+
+
+class Writes:
+    """Delegates each `TenantWrites` method to the Graph or the ARM half."""
+
+    def __init__(self, graph: GraphWrites, arm: ArmWrites) -> None:
+        self.graph = graph
+        self.arm = arm
+        # Directory writes go to Graph, Azure RBAC writes to ARM (see TenantWrites).
+        self.find_directory_role_assignment = graph.find_directory_role_assignment
+        self.create_directory_role_assignment = graph.create_directory_role_assignment
+        self.delete_directory_role_assignment = graph.delete_directory_role_assignment
+        self.directory_role_assignment_exists = graph.directory_role_assignment_exists
+        self.request_role_self_activation = graph.request_role_self_activation
+        self.find_service_principal = graph.find_service_principal
+        self.create_service_principal = graph.create_service_principal
+        self.get_required_resource_access = graph.get_required_resource_access
+        self.set_required_resource_access = graph.set_required_resource_access
+        self.list_oauth2_permission_grants = graph.list_oauth2_permission_grants
+        self.create_oauth2_permission_grant = graph.create_oauth2_permission_grant
+        self.update_oauth2_permission_grant_scope = graph.update_oauth2_permission_grant_scope
+        self.create_arm_role_assignment = arm.create_arm_role_assignment
+        self.delete_arm_role_assignment = arm.delete_arm_role_assignment
+        self.arm_role_assignment_exists = arm.arm_role_assignment_exists
+
+    @classmethod
+    def for_session(cls, session: AdminSession, retry: RetryPolicy | None = None) -> Writes:
+        return cls(GraphWrites.for_session(session, retry), ArmWrites(session.cloud, session.credential, retry))
+
+    @property
+    def request_count(self) -> int:
+        return self.graph.request_count + self.arm.request_count
+
+    async def close(self) -> None:
+        await self.graph.close()
+        await self.arm.close()

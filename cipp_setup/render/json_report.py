@@ -1,0 +1,114 @@
+"""The versioned JSON envelope every command's `--json` writes (schema: schemas/check-report.schema.json).
+
+One result object feeds every report (Maester, pipx): this module only reshapes engine
+results. Secrets never reach it by design (CheckResult and Evidence hold none, `facts`
+are never rendered); as a second line of defence, every string value is scrubbed of the
+run's known secret values before it is serialised.
+
+Contract (schema_version 1): consumers must ignore fields they do not know; fields are
+only ever added in a minor change, never renamed or retyped without a new major version.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from cipp_setup import __version__
+from cipp_setup.engine.model import CheckResult, CheckSpec
+
+SCHEMA_VERSION = "1.0"
+REDACTED = "********"
+
+# status of the whole run, tied to the exit code
+RUN_PASSED = "passed"  # exit 0: every required check passed (warnings allowed)
+RUN_FAILED = "failed"  # exit 1: a required check failed or errored
+RUN_ERROR = "error"  # exit 2/3/4/130: the run could not complete; see "error"
+
+
+@dataclass(frozen=True)
+class RunError:
+    """Why a run produced no (or partial) results: usage, sign-in, internal, interrupted."""
+
+    code: str  # usage-error | sign-in-required | sign-in-failed | internal-error | interrupted
+    message: str
+
+
+def _check_entry(result: CheckResult, spec: CheckSpec | None, required: bool) -> dict[str, Any]:
+    return {
+        "id": result.check_id,
+        "title": spec.title if spec else result.check_id,
+        "status": result.status.value,
+        "severity": spec.severity.value if spec else "info",
+        "required": required,
+        "summary": result.summary,
+        "cause": result.cause,
+        "ignored": result.ignored,
+        "evidence": [
+            {"setting": e.setting, "found": e.found, "expected": e.expected} for e in result.evidence
+        ],
+        "messages": [
+            {"kind": m.kind, "text": m.text, "url": m.url} for m in result.messages
+        ],
+        "remediation": (
+            {"portal": spec.remediation.portal, "cli": spec.remediation.cli} if spec else None
+        ),
+        "fix_available": result.fix_available,
+        "duration_ms": round(result.duration_ms, 1),
+    }
+
+
+def _scrub(value: Any, secrets: Sequence[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret and secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, list):
+        return [_scrub(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub(v, secrets) for k, v in value.items()}
+    return value
+
+
+def build_envelope(
+    *,
+    command: str,
+    exit_code: int,
+    results: Sequence[CheckResult] = (),
+    specs: Mapping[str, CheckSpec] | None = None,
+    required: frozenset[str] = frozenset(),
+    tenant_id: str | None = None,
+    generation: str | None = None,
+    signed_in: str | None = None,
+    cloud: str | None = None,
+    error: RunError | None = None,
+    secrets: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The envelope as a dict (validated by tests against the JSON Schema)."""
+    specs = specs or {}
+    if error is not None:
+        status = RUN_ERROR
+    else:
+        status = RUN_PASSED if exit_code == 0 else RUN_FAILED
+    envelope: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "cipp-setup", "version": __version__},
+        "command": command,
+        "status": status,
+        "exit_code": exit_code,
+        "tenant_id": tenant_id,
+        "generation": generation,
+        "signed_in": signed_in,
+        "cloud": cloud,
+        "checks": [
+            _check_entry(r, specs.get(r.check_id), r.check_id in required) for r in results
+        ],
+        "error": {"code": error.code, "message": error.message} if error else None,
+    }
+    return _scrub(envelope, [s for s in secrets if s])  # type: ignore[no-any-return]
+
+
+def dumps(envelope: Mapping[str, Any]) -> str:
+    return json.dumps(envelope, indent=2, ensure_ascii=False) + "\n"

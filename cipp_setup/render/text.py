@@ -1,0 +1,253 @@
+"""Check results as terminal lines: pure functions, no I/O, no rich import.
+
+A rendered line is a tuple of (text, style) spans; `cipp_setup.cli.terminal` turns the
+styles into colour when the terminal wants it, and `plain()` joins the text for golden
+tests and for streams that are not terminals. Styles are rich style strings, but this
+module never imports rich, so rendering stays cheap and deterministic.
+
+Layout (flutter doctor's, with kubeadm's quotable ids):
+
+    [✓] sam-user-global-admin: cipp-sam@contoso.com holds Global Administrator (active).
+    [✗] sam-app-azure-management-consent: The permission is in the manifest but not consented.
+        Cause: consent-missing - <what it means>
+        In the portal: ...
+        On the command line: ...
+        Details: cipp-setup explain sam-app-azure-management-consent
+
+    1 passed, 1 failed. A required check failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+from cipp_setup.engine.model import COMMON_CAUSES, CheckResult, CheckSpec, Status
+
+Span = tuple[str, str]  # (text, rich style; "" for none)
+Line = tuple[Span, ...]
+
+INDENT = "    "
+
+
+@dataclass(frozen=True)
+class Marks:
+    passed: str
+    warned: str
+    failed: str
+    skipped: str
+    errored: str
+
+    def for_status(self, status: Status) -> str:
+        return {
+            Status.PASS: self.passed,
+            Status.WARN: self.warned,
+            Status.FAIL: self.failed,
+            Status.SKIP: self.skipped,
+            Status.ERROR: self.errored,
+        }[status]
+
+
+UNICODE_MARKS = Marks("[✓]", "[!]", "[✗]", "[-]", "[E]")
+# Windows consoles with a legacy code page (cp437, cp1252) cannot print ✓ or ✗.
+ASCII_MARKS = Marks("[+]", "[!]", "[x]", "[-]", "[E]")
+
+STATUS_STYLE: Mapping[Status, str] = {
+    Status.PASS: "green",
+    Status.WARN: "yellow",
+    Status.FAIL: "bold red",
+    Status.SKIP: "dim",
+    Status.ERROR: "bold magenta",
+}
+
+
+def marks_for_encoding(encoding: str | None) -> Marks:
+    """The marks a stream with this encoding can print."""
+    try:
+        "✓✗→".encode(encoding or "ascii")
+    except (LookupError, UnicodeEncodeError):
+        return ASCII_MARKS
+    return UNICODE_MARKS
+
+
+def plain(lines: Iterable[Line]) -> str:
+    """The text of `lines`, one per line, with a final newline (empty input → "")."""
+    out = ["".join(text for text, _ in line) for line in lines]
+    return "".join(f"{line}\n" for line in out)
+
+
+def text_line(text: str, style: str = "") -> Line:
+    return ((text, style),)
+
+
+def _arrow(text: str, marks: Marks) -> str:
+    # Remediation texts use → for portal paths; keep them readable on ASCII consoles.
+    return text if marks is UNICODE_MARKS else text.replace("→", ">").replace("…", "...")
+
+
+def _cause_meaning(spec: CheckSpec | None, code: str) -> str:
+    if spec is not None:
+        try:
+            return spec.cause(code).meaning
+        except KeyError:
+            pass
+    for cause in COMMON_CAUSES:
+        if cause.code == code:
+            return cause.meaning
+    return ""
+
+
+def signed_in_line(upn: str, tenant_id: str, tenant_hint: str | None = None) -> Line:
+    """"Signed in as X in tenant Y" — shown before any check (wrong-tenant MFA surprises)."""
+    tenant = tenant_id if not tenant_hint or tenant_hint == tenant_id else f"{tenant_id} ({tenant_hint})"
+    return (("Signed in as ", ""), (upn, "bold"), (" in tenant ", ""), (tenant, "bold"))
+
+
+def result_lines(
+    result: CheckResult,
+    spec: CheckSpec | None,
+    *,
+    verbose: bool = False,
+    marks: Marks = UNICODE_MARKS,
+    fix_command: str | None = None,
+) -> list[Line]:
+    """The lines for one check: its mark and summary, then what to do when it failed.
+
+    `fix_command` ("cipp-setup fix") is offered for fixable failures only when the
+    front end has that command, so the report never advertises one that does not exist.
+    """
+    style = STATUS_STYLE[result.status]
+    lines: list[Line] = [
+        (
+            (marks.for_status(result.status), style),
+            (" ", ""),
+            (result.check_id, "bold"),
+            (": ", ""),
+            (_arrow(result.summary, marks), ""),
+        )
+    ]
+    if verbose and spec is not None:
+        lines.append(text_line(f"{INDENT}Expected: {_arrow(spec.title, marks)}", "dim"))
+    if result.ignored:
+        lines.append(text_line(f"{INDENT}Ignored by --ignore: this failure does not fail the run.", "yellow"))
+    problem = result.status.is_problem or result.ignored
+    if result.cause and (problem or result.status is Status.WARN):
+        meaning = _cause_meaning(spec, result.cause)
+        lines.append(
+            (
+                (f"{INDENT}Cause: ", "dim"),
+                (result.cause, "bold"),
+                ((f" - {_arrow(meaning, marks)}" if meaning else ""), ""),
+            )
+        )
+    for message in result.messages:
+        if message.kind == "info" and not verbose:
+            continue
+        if message.kind == "info" and message.text.startswith("This failure was demoted"):
+            continue  # said above, in the project's words
+        label = {"error": "Error", "hint": "Hint", "info": "Note"}[message.kind]
+        text = _arrow(message.text, marks)
+        if message.url:
+            text = f"{text} ({message.url})"
+        lines.append(text_line(f"{INDENT}{label}: {text}", "yellow" if message.kind != "info" else "dim"))
+    if problem and spec is not None:
+        lines.append(text_line(f"{INDENT}In the portal: {_arrow(spec.remediation.portal, marks)}"))
+        lines.append(text_line(f"{INDENT}On the command line: {_arrow(spec.remediation.cli, marks)}"))
+        if result.fix_available and fix_command:
+            lines.append(text_line(f"{INDENT}Or let cipp-setup do it: {fix_command} --only {result.check_id}"))
+        lines.append(text_line(f"{INDENT}Details: cipp-setup explain {result.check_id}", "dim"))
+    if verbose:
+        for item in result.evidence:
+            found = _arrow(item.found, marks)
+            expected = f" (expected: {_arrow(item.expected, marks)})" if item.expected else ""
+            lines.append(text_line(f"{INDENT}{item.setting}: {found}{expected}", "dim"))
+        if result.duration_ms >= 1:
+            lines.append(text_line(f"{INDENT}Took {result.duration_ms:.0f} ms", "dim"))
+        elif result.duration_ms > 0:
+            lines.append(text_line(f"{INDENT}Took under 1 ms", "dim"))
+    return lines
+
+
+def _count_phrase(results: Sequence[CheckResult]) -> str:
+    counts = {status: 0 for status in Status}
+    for result in results:
+        counts[result.status] += 1
+    words = (
+        (Status.PASS, "passed"),
+        (Status.WARN, "warned"),
+        (Status.FAIL, "failed"),
+        (Status.ERROR, "could not run"),
+        (Status.SKIP, "skipped"),
+    )
+    parts = [f"{counts[status]} {word}" for status, word in words if counts[status]]
+    return ", ".join(parts) if parts else "no checks ran"
+
+
+def summary_line(results: Sequence[CheckResult], required: frozenset[str]) -> Line:
+    """The closing line: counts, then the verdict the exit code carries."""
+    failed_required = [r for r in results if r.check_id in required and r.status.is_problem]
+    counts = _count_phrase(results)
+    if failed_required:
+        noun = "check" if len(failed_required) == 1 else "checks"
+        verdict = f"{len(failed_required)} required {noun} did not pass."
+        return ((f"{counts}. ", ""), (verdict, "bold red"))
+    if any(r.status is Status.WARN for r in results):
+        return ((f"{counts}. ", ""), ("Every required check passed (with warnings).", "bold yellow"))
+    return ((f"{counts}. ", ""), ("Every required check passed.", "bold green"))
+
+
+def report_lines(
+    results: Sequence[CheckResult],
+    specs: Mapping[str, CheckSpec],
+    required: frozenset[str],
+    *,
+    verbose: bool = False,
+    marks: Marks = UNICODE_MARKS,
+    fix_command: str | None = None,
+) -> list[Line]:
+    """Every check in the order given (catalogue order), then the summary line."""
+    lines: list[Line] = []
+    for result in results:
+        lines.extend(
+            result_lines(
+                result, specs.get(result.check_id), verbose=verbose, marks=marks, fix_command=fix_command
+            )
+        )
+    lines.append(())
+    lines.append(summary_line(results, required))
+    return lines
+
+
+def explain_lines(
+    spec: CheckSpec, *, marks: Marks = UNICODE_MARKS, fix_command: str | None = None
+) -> list[Line]:
+    """`cipp-setup explain ID`: the check's docs, causes and remediation."""
+    required = "required" if spec.required else "optional (never fails the run)"
+    lines: list[Line] = [
+        ((spec.id, "bold"), (f" - {_arrow(spec.title, marks)}", "")),
+        text_line(f"Severity: {spec.severity.value}, {required}."),
+    ]
+    if spec.depends_on:
+        lines.append(text_line(f"Runs after: {', '.join(spec.depends_on)}"))
+    if spec.generations != frozenset({"legacy", "current"}):
+        lines.append(text_line(f"Applies to CIPP generation: {', '.join(sorted(spec.generations))}"))
+    lines.append(())
+    for paragraph in spec.docs.strip().splitlines():
+        lines.append(text_line(_arrow(paragraph.rstrip(), marks)))
+    lines.append(())
+    lines.append(text_line("Causes:", "bold"))
+    for cause in spec.causes:
+        lines.append(text_line(f"{INDENT}{cause.code}: {_arrow(cause.meaning, marks)}"))
+    lines.append(())
+    lines.append(text_line("How to fix it:", "bold"))
+    lines.append(text_line(f"{INDENT}In the portal: {_arrow(spec.remediation.portal, marks)}"))
+    lines.append(text_line(f"{INDENT}On the command line: {_arrow(spec.remediation.cli, marks)}"))
+    if spec.fixable and fix_command:
+        lines.append(text_line(f"{INDENT}Or let cipp-setup do it: {fix_command} --only {spec.id}"))
+    return lines
+
+
+def catalogue_lines(specs: Sequence[CheckSpec]) -> list[Line]:
+    """`cipp-setup explain` without an id: the catalogue, one check per line."""
+    width = max((len(s.id) for s in specs), default=0)
+    return [((s.id.ljust(width), "bold"), (f"  {s.title}", "")) for s in specs]

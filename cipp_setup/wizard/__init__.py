@@ -1,0 +1,1 @@
+"""The interactive wizard (questionary front end)."""

@@ -1,0 +1,71 @@
+"""Shared test fixtures: a guard against real network traffic, and sandbox factories."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import netguard
+
+from cipp_setup.sandbox.runtime import Sandbox
+from cipp_setup.sandbox.state import TenantState
+
+SUBPROCESS_GUARD = Path(__file__).parent / "subprocess_guard"
+
+
+@pytest.fixture(autouse=True)
+def _no_real_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every connection to a non-loopback address fails loudly, here and in subprocesses."""
+    netguard.install(monkeypatch.setattr)
+    existing = os.environ.get("PYTHONPATH")
+    paths = [str(SUBPROCESS_GUARD), str(Path(__file__).parent)] + ([existing] if existing else [])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+
+
+SandboxFactory = Callable[..., Sandbox]
+
+
+@pytest.fixture
+def sandbox_factory() -> Iterator[SandboxFactory]:
+    """Start sandboxes: ``sandbox_factory("legacy-fresh")`` or ``sandbox_factory(state, latency_ms=5)``.
+
+    Extra keyword arguments go to `Sandbox`. Every sandbox is stopped at teardown.
+    """
+    started: list[Sandbox] = []
+
+    def start(scenario: str | TenantState, **kwargs: Any) -> Sandbox:
+        if isinstance(scenario, TenantState):
+            state = scenario
+        else:
+            state = _load_builtin_or_skip(scenario)
+        sandbox = Sandbox(state, **kwargs).start()
+        started.append(sandbox)
+        return sandbox
+
+    yield start
+    for sandbox in reversed(started):
+        sandbox.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_factory: SandboxFactory) -> Sandbox:
+    """A started sandbox for the built-in "legacy-ready" scenario."""
+    return sandbox_factory("legacy-ready")
+
+
+def _load_builtin_or_skip(name: str) -> TenantState:
+    """Load a scenario; skip (not fail) while the scenario module or file is not written yet."""
+    try:
+        from cipp_setup.sandbox import scenario
+    except ModuleNotFoundError as exc:
+        if exc.name == "cipp_setup.sandbox.scenario":
+            pytest.skip("cipp_setup.sandbox.scenario is not available yet")
+        raise
+    is_file = name.endswith((".yaml", ".yml", ".json")) or "/" in name
+    if not is_file and name not in {listed for listed, _ in scenario.list_scenarios()}:
+        pytest.skip(f"built-in scenario {name!r} is not available yet")
+    return scenario.load_scenario(name)

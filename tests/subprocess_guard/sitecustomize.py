@@ -1,0 +1,5 @@
+"""Loaded by every Python subprocess the tests start (PYTHONPATH): refuse non-loopback traffic."""
+
+import netguard
+
+netguard.install()

@@ -1,0 +1,413 @@
+"""The legacy checks against the sandbox tenant, through the real SDKs and run_diagnosis.
+
+Every test signs in with the device-code flow the product uses (the callback approves
+the code in the sandbox, as the admin would in a browser) or, for API-only runs, does
+not sign in at all. Retry waits go through an injected sleep that only records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from cipp_setup.cloud import cloud_from_document
+from cipp_setup.engine.context import CheckInputs
+from cipp_setup.engine.diagnose import ConnectionOptions, Diagnosis, run_diagnosis
+from cipp_setup.engine.model import Secret, Status
+from cipp_setup.gateways.api import normalise_api_url
+from cipp_setup.gateways.errors import SignInRequired
+from cipp_setup.gateways.retry import RetryPolicy
+from cipp_setup.sandbox.state import Fault
+
+API_ONLY = frozenset({"api-token", "api-list-logs"})
+LEGACY_IDS = (
+    "sam-user-global-admin", "sam-app-azure-management-consent",
+    "sam-user-subscription-contributor", "api-token", "api-list-logs",
+)
+
+
+class RecordingSleep:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def inputs_for(sandbox: Any, **overrides: Any) -> CheckInputs:
+    ids = sandbox.identities_document()
+    secret = ids.get("api_client_secret")
+    inputs = CheckInputs(
+        tenant=ids["tenant_id"],
+        sam_user=ids.get("sam_user_upn"),
+        api_url=ids.get("api_url") if ids.get("api_client_id") else None,
+        api_client_id=ids.get("api_client_id"),
+        api_client_secret=Secret(secret) if secret else None,
+        generation="legacy",
+    )
+    return replace(inputs, **overrides)
+
+
+def diagnose(
+    sandbox: Any,
+    inputs: CheckInputs | None = None,
+    *,
+    only: frozenset[str] | None = None,
+    sleep: RecordingSleep | None = None,
+    interactive: bool = True,
+    api_timeout_s: float | None = None,
+) -> Diagnosis:
+    messages: list[str] = []
+    # Approve by hand, as the admin entering the code in a browser would.
+    sandbox.control.set_device_code_auto_approve(False)
+
+    def approve(message: str) -> None:
+        messages.append(message)
+        code = re.search(r"enter the code (\S+) to authenticate", message)
+        assert code, message
+        sandbox.control.approve_device_code(code.group(1))
+
+    connection = ConnectionOptions(
+        cloud=cloud_from_document(sandbox.cloud_document(), "sandbox"),
+        auth="device-code",
+        interactive=interactive,
+        device_code_callback=approve,
+        retry=RetryPolicy(sleep=sleep or RecordingSleep()),
+        api_timeout_s=api_timeout_s,
+    )
+    result = asyncio.run(
+        run_diagnosis(inputs or inputs_for(sandbox), connection, only=only)
+    )
+    assert sandbox.service_errors == []
+    return result
+
+
+def statuses(d: Diagnosis) -> dict[str, tuple[str, str | None]]:
+    return {r.check_id: (r.status.value, r.cause) for r in d.report.results}
+
+
+# --- the built-in scenarios --------------------------------------------------------------
+
+
+def test_legacy_ready_all_pass(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    d = diagnose(sb)
+    assert [r.check_id for r in d.report.results] == list(LEGACY_IDS)
+    assert {k: v[0] for k, v in statuses(d).items()} == {i: "pass" for i in LEGACY_IDS}
+    assert d.report.ok
+    assert d.admin is not None and d.admin.user_principal_name == sb.identities_document()["admin_upn"]
+    assert d.tenant_id == sb.identities_document()["tenant_id"]
+    logs = d.report.result("api-list-logs")
+    assert logs is not None and {e.setting for e in logs.evidence} >= {"entries", "newest entry"}
+    token = d.report.result("api-token")
+    assert token is not None
+    secret = sb.identities_document()["api_client_secret"]
+    assert all(secret not in f"{e.found}{e.expected}" for r in d.report.results for e in r.evidence)
+
+
+def test_requests_use_server_side_filters_only(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    sb.control.clear_request_log()
+    diagnose(sb)
+    paths = [(r.service, r.method, r.path) for r in sb.control.request_log()]
+    graph_lists = [p for s, m, p in paths if s == "graph"]
+    # Collections are only ever read filtered (the filter is in the query, not logged):
+    # no /users listing, and each look-up sent once although three checks need the user.
+    assert "/v1.0/users" not in graph_lists
+    assert sum(1 for p in graph_lists if p.startswith("/v1.0/users/")) == 2  # user + memberships
+    arm = [p for s, m, p in paths if s == "arm"]
+    assert any(p.endswith("/providers/Microsoft.Authorization/roleAssignments") for p in arm)
+
+
+def test_legacy_fresh_prerequisites_fail_and_api_checks_skip(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-fresh")
+    got = statuses(diagnose(sb))
+    assert got["sam-user-global-admin"] == ("fail", "not-global-admin")
+    assert got["sam-app-azure-management-consent"][0] == "fail"
+    assert got["sam-app-azure-management-consent"][1] in ("permission-not-in-manifest", "consent-missing")
+    assert got["sam-user-subscription-contributor"] == ("fail", "no-contributor")
+    assert got["api-token"][0] == "skip"
+    assert got["api-list-logs"][0] == "skip"
+
+
+def test_legacy_ga_via_group_passes(sandbox_factory: Any) -> None:
+    d = diagnose(sandbox_factory("legacy-ga-via-group"))
+    result = d.report.result("sam-user-global-admin")
+    assert result is not None and result.status is Status.PASS
+    assert "through group" in result.summary
+
+
+def test_legacy_ga_eligible_only(sandbox_factory: Any) -> None:
+    d = diagnose(sandbox_factory("legacy-ga-eligible-only"))
+    result = d.report.result("sam-user-global-admin")
+    assert result is not None
+    assert (result.status, result.cause) == (Status.FAIL, "global-admin-eligible-only")
+    assert any("Activate" in m.text for m in result.messages)
+
+
+def test_legacy_consent_missing(sandbox_factory: Any) -> None:
+    d = diagnose(sandbox_factory("legacy-consent-missing"))
+    assert statuses(d)["sam-app-azure-management-consent"] == ("fail", "consent-missing")
+
+
+@pytest.mark.parametrize("scenario", ["legacy-contributor-inherited", "legacy-contributor-via-group"])
+def test_contributor_inherited_or_via_group_passes(sandbox_factory: Any, scenario: str) -> None:
+    d = diagnose(sandbox_factory(scenario))
+    result = d.report.result("sam-user-subscription-contributor")
+    assert result is not None and result.status is Status.PASS, result
+    if scenario.endswith("inherited"):
+        assert "inherited from /providers/Microsoft.Management/managementGroups/" in result.summary
+    else:
+        assert "through group" in result.summary
+
+
+# --- variations on legacy-ready ------------------------------------------------------------
+
+
+def test_signed_in_admin_stands_in_for_missing_sam_user(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    d = diagnose(sb, inputs_for(sb, sam_user=None), only=frozenset({"sam-user-global-admin"}))
+    result = d.report.results[0]
+    assert "signed-in admin" in result.evidence[0].found
+
+
+def test_unknown_sam_user(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    d = diagnose(sb, inputs_for(sb, sam_user="nobody@contoso.example"),
+                 only=frozenset({"sam-user-global-admin", "sam-user-subscription-contributor"}))
+    assert statuses(d) == {
+        "sam-user-global-admin": ("fail", "user-not-found"),
+        "sam-user-subscription-contributor": ("fail", "user-not-found"),
+    }
+
+
+def test_disabled_sam_user(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    with sb.state.lock:
+        sb.state.user_by_upn(sb.identities_document()["sam_user_upn"]).account_enabled = False
+    d = diagnose(sb, only=frozenset({"sam-user-global-admin"}))
+    assert statuses(d)["sam-user-global-admin"] == ("fail", "account-disabled")
+
+
+def test_unknown_sam_app_and_subscription(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    inputs = inputs_for(sb, sam_app_id=str(uuid.uuid4()), subscription_id=str(uuid.uuid4()))
+    d = diagnose(sb, inputs, only=frozenset({"sam-app-azure-management-consent", "sam-user-subscription-contributor"}))
+    assert statuses(d) == {
+        "sam-app-azure-management-consent": ("fail", "app-not-found"),
+        "sam-user-subscription-contributor": ("fail", "subscription-not-found"),
+    }
+
+
+def test_given_subscription_and_object_id(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    ids = sb.identities_document()
+    with sb.state.lock:
+        sam_id = sb.state.user_by_upn(ids["sam_user_upn"]).id
+    d = diagnose(sb, inputs_for(sb, sam_user=sam_id, subscription_id=ids["subscription_id"]),
+                 only=frozenset({"sam-user-subscription-contributor"}))
+    assert statuses(d)["sam-user-subscription-contributor"] == ("pass", None)
+
+
+def test_permission_wrong_type(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    with sb.state.lock:
+        app = sb.state.application_by_app_id(sb.identities_document()["sam_app_id"])
+        for rra in app.required_resource_access:
+            for entry in rra.resource_access:
+                if entry.id == "41094075-9dad-400e-a0bd-54e686782033":
+                    entry.type = "Role"
+    d = diagnose(sb, only=frozenset({"sam-app-azure-management-consent"}))
+    assert statuses(d)["sam-app-azure-management-consent"] == ("fail", "permission-wrong-type")
+
+
+# --- throttling ------------------------------------------------------------------------------
+
+
+def test_graph_429_then_success_passes_after_waiting_retry_after(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    sb.control.add_fault(Fault(kind="throttle", service="graph", path="/users/", times=1, retry_after=7))
+    sleep = RecordingSleep()
+    d = diagnose(sb, only=frozenset({"sam-user-global-admin"}), sleep=sleep)
+    assert statuses(d)["sam-user-global-admin"] == ("pass", None)
+    assert sleep.waits == [7.0]
+
+
+def test_persistent_graph_429_is_an_error_with_cause_throttled(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    sb.control.add_fault(Fault(kind="throttle", service="graph", path="roleManagement", retry_after=2))
+    sleep = RecordingSleep()
+    d = diagnose(sb, only=frozenset({"sam-user-global-admin"}), sleep=sleep)
+    assert statuses(d)["sam-user-global-admin"] == ("error", "throttled")
+    assert sleep.waits and all(w == 2.0 for w in sleep.waits)
+
+
+def test_persistent_arm_503_is_service_unavailable(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    sb.control.add_fault(Fault(kind="unavailable", service="arm", path="roleAssignments", retry_after=1))
+    d = diagnose(sb, only=frozenset({"sam-user-subscription-contributor"}))
+    assert statuses(d)["sam-user-subscription-contributor"] == ("error", "service-unavailable")
+
+
+# --- sign-in --------------------------------------------------------------------------------
+
+
+def test_api_only_run_needs_no_sign_in(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    sb.control.clear_request_log()
+    d = diagnose(sb, only=API_ONLY, interactive=False)
+    assert d.admin is None
+    assert statuses(d) == {"api-token": ("pass", None), "api-list-logs": ("pass", None)}
+    assert not any(r.path.endswith("/devicecode") for r in sb.control.request_log())
+
+
+def test_non_interactive_without_cached_sign_in_raises_sign_in_required(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    with pytest.raises(SignInRequired):
+        diagnose(sb, interactive=False)
+
+
+# --- api-token causes -----------------------------------------------------------------------
+
+
+def _api(sb: Any, **overrides: Any) -> tuple[str, str | None]:
+    d = diagnose(sb, inputs_for(sb, **overrides), only=API_ONLY)
+    return statuses(d)["api-token"]
+
+
+def test_api_token_wrong_secret(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    assert _api(sb, api_client_secret=Secret("Wrong8Q~not-the-secret-value")) == ("fail", "invalid-secret")
+
+
+def test_api_token_secret_id_pasted(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    assert _api(sb, api_client_secret=Secret(str(uuid.uuid4()))) == ("fail", "secret-id-pasted")
+
+
+def test_api_token_secret_expired(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    sb.control.advance_clock(3 * 365 * 86400)
+    assert _api(sb) == ("fail", "secret-expired")
+
+
+def test_api_token_unknown_tenant(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    assert _api(sb, tenant=str(uuid.uuid4())) == ("fail", "tenant-not-found")
+
+
+def test_api_token_unknown_app(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    assert _api(sb, api_client_id=str(uuid.uuid4())) == ("fail", "app-not-found")
+
+
+def test_api_token_identifier_uri_missing(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    client_id = sb.identities_document()["api_client_id"]
+    with sb.state.lock:
+        # In Entra the SP's names mirror the app's identifier URIs: remove it from both.
+        sb.state.application_by_app_id(client_id).identifier_uris = []
+        sp = sb.state.service_principal_by_app_id(client_id)
+        sp.resource_uris = [u for u in sp.resource_uris if not u.startswith("api://")]
+    assert _api(sb) == ("fail", "identifier-uri-missing")
+
+
+def test_api_token_evidence_shows_claims_not_token(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    d = diagnose(sb, only=frozenset({"api-token"}))
+    result = d.report.results[0]
+    settings = {e.setting: e.found for e in result.evidence}
+    client_id = sb.identities_document()["api_client_id"]
+    assert settings["aud"] == f"api://{client_id}"
+    assert settings["appid"] == client_id
+    assert settings["tid"] == sb.identities_document()["tenant_id"]
+    assert "eyJ" not in repr(result)  # no JWT anywhere in the result
+
+
+# --- api-list-logs causes -------------------------------------------------------------------
+
+
+def _logs(sb: Any, **kwargs: Any) -> tuple[str, str | None]:
+    api_timeout_s = kwargs.pop("api_timeout_s", None)
+    d = diagnose(sb, inputs_for(sb, **kwargs), only=API_ONLY, api_timeout_s=api_timeout_s)
+    return statuses(d)["api-list-logs"]
+
+
+def test_list_logs_front_end_url(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    assert _logs(sb, api_url=sb.identities_document()["frontend_url"]) == ("fail", "front-end-url")
+
+
+def test_list_logs_processor_url(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    processor = sb.identities_document().get("processor_url")
+    if processor is None:
+        pytest.skip("legacy-ready has no processor app")
+    assert _logs(sb, api_url=processor) == ("fail", "processor-app-url")
+
+
+def test_list_logs_easy_auth_401(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    with sb.state.lock:
+        site = sb.state.sites[sb.state.cipp.function_app.lower()]
+        validation = site.auth_settings_v2["identityProviders"]["azureActiveDirectory"]["validation"]
+        validation["allowedAudiences"] = ["api://someone-else"]
+        site.auth_settings_v2["identityProviders"]["azureActiveDirectory"]["registration"]["clientId"] = "someone-else"
+    assert _logs(sb) == ("fail", "easy-auth-rejected")
+
+
+def test_list_logs_endpoint_not_found(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    # The identity platform's host has no /api/ListLogs: a wrong host that answers 404.
+    assert _logs(sb, api_url=sb.urls.idp) == ("fail", "endpoint-not-found")
+
+
+def test_list_logs_server_error(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    sb.control.add_fault(Fault(kind="unavailable", service="cipp", path="ListLogs"))
+    assert _logs(sb) == ("fail", "server-error")
+
+
+def test_list_logs_timeout(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    sb.control.add_fault(Fault(kind="slow", service="cipp", path="ListLogs", delay_ms=1500, times=1))
+    assert _logs(sb, api_timeout_s=0.5) == ("error", "timeout")
+
+
+def test_list_logs_skipped_when_token_fails(sandbox_factory: Any) -> None:
+    sb = sandbox_factory("legacy-ready")
+    d = diagnose(sb, inputs_for(sb, api_client_secret=Secret("Wrong8Q~nope")), only=API_ONLY)
+    result = d.report.result("api-list-logs")
+    assert result is not None and result.status is Status.SKIP and "api-token" in result.summary
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://cipp-x.azurewebsites.net", "https://cipp-x.azurewebsites.net"),
+        ("https://cipp-x.azurewebsites.net/", "https://cipp-x.azurewebsites.net"),
+        ("https://CIPP-x.azurewebsites.net/api", "https://cipp-x.azurewebsites.net"),
+        ("  https://cipp-x.azurewebsites.net/api/ ", "https://cipp-x.azurewebsites.net"),
+        ("https://127.0.0.1:8443/", "https://127.0.0.1:8443"),
+    ],
+)
+def test_normalise_api_url_accepts(text: str, expected: str) -> None:
+    assert normalise_api_url(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["http://cipp-x.azurewebsites.net", "cipp-x.azurewebsites.net", "https://", "https://bad_host!/",
+     "https://cipp-x.azurewebsites.net/api/ListLogs", "https://u:p@cipp-x.azurewebsites.net", "",
+     "https://cipp-x.azurewebsites.net/?x=1", "https://host:99999"],
+)
+def test_normalise_api_url_rejects_with_one_line(text: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        normalise_api_url(text)
+    message = str(caught.value)
+    assert message.startswith("--api-url") and "\n" not in message
