@@ -11,7 +11,7 @@ import pytest
 from cipp_setup.checks import REGISTRY, checks_for, get_check
 from cipp_setup.engine.model import COMMON_CAUSES, Check, Severity
 
-KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 SERVICES = {"graph", "arm", "api"}
 IDS = [c.spec.id for c in REGISTRY]
 
@@ -99,8 +99,6 @@ def _cause_literals(check: Check) -> set[str]:
             names = {t.id for t in node.targets if isinstance(t, ast.Name)}
             if "cause" in names or any("CAUSE" in n or "TEXTS" in n for n in names):
                 found |= strings(node.value)
-        elif isinstance(node, ast.IfExp):
-            pass
     return found
 
 

@@ -187,6 +187,13 @@ class ProgressHandle:
         if self._live is not None:
             self._live.update(text)
 
+    def stop(self) -> None:
+        """Take the spinner off the screen now (before a prompt, which it would hide);
+        later updates are ignored. Leaving the `progress` block stays safe."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
     @property
     def active(self) -> bool:
         return self._live is not None

@@ -490,6 +490,9 @@ class Applied:
     status: ChangeStatus
     object_id: str | None
     detail: str
+    # The change as actually made, when the live state called for a different action
+    # than planned (an existing consent found at apply time is extended, not created).
+    actual: PlannedChange | None = None
 
 
 async def with_retries(
@@ -657,9 +660,10 @@ async def _apply_grant(change: PlannedChange, params: Mapping[str, Any], rt: Fix
             await rt.writes.update_oauth2_permission_grant_scope(grant.id, new_scope)
             return grant.id
 
-        return await _journaled_write(rt, extend_change, dict(params, grant_id=grant.id), extend,
+        done = await _journaled_write(rt, extend_change, dict(params, grant_id=grant.id), extend,
                                       previous={"grant_id": grant.id, "scope": grant.scope},
                                       applied_detail=f"consent extended to '{new_scope}'")
+        return replace(done, actual=extend_change)
     return await _journaled_write(
         rt, change, params,
         lambda: rt.writes.create_oauth2_permission_grant(client_id, resource_id, consent_type, add_scope, None),
@@ -722,7 +726,7 @@ async def apply_change(change: PlannedChange, params: Mapping[str, Any], rt: Fix
         applied = await with_retries(change, rt, lambda: applier(change, params, rt))
     except WriteRefused as exc:
         return ChangeOutcome(change, ChangeStatus.FAILED, refusal_detail(change, exc), cause=exc.cause)
-    return ChangeOutcome(change, applied.status, applied.detail, object_id=applied.object_id)
+    return ChangeOutcome(applied.actual or change, applied.status, applied.detail, object_id=applied.object_id)
 
 
 def _passes(result: CheckResult) -> bool:

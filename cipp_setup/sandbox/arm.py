@@ -387,8 +387,8 @@ class ArmService:
             if m:
                 management_groups.add(m.group(1))
         if management_groups:
-            for sub_key, sub in self.state.subscriptions.items():
-                chain = {mg.lower() for mg in self._management_chain(sub.management_group)}
+            for sub_key, subscription in self.state.subscriptions.items():
+                chain = {mg.lower() for mg in self._management_chain(subscription.management_group)}
                 if chain & management_groups:
                     out.add(sub_key)
         return out
@@ -941,7 +941,8 @@ def _properties_of(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict) or not isinstance(body.get("properties", {}), dict):
         raise ArmError(400, "InvalidRequestContent",
                        "The request content was invalid and could not be deserialized.")
-    return dict(body.get("properties") or {})
+    properties: dict[str, Any] = dict(body.get("properties") or {})
+    return properties
 
 
 def _deep_copy(value: Any) -> Any:
@@ -969,7 +970,7 @@ def _coerce_booleans(value: Any) -> Any:
 
 def _redact_secrets(settings: dict[str, Any]) -> dict[str, Any]:
     """GET authsettingsV2 (without /list) hides secret values, as WebApps_GetAuthSettingsV2WithoutSecrets does."""
-    copy = _deep_copy(settings)
+    copy: dict[str, Any] = _deep_copy(settings)
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):

@@ -55,7 +55,9 @@ class _Ids:
 
 def _existing_filler_users(state: TenantState) -> int:
     count = 0
-    while f"{FILLER_USER_PREFIX}{count + 1:06d}@{state.default_domain}".lower() in state._user_by_upn:
+    while (
+        f"{FILLER_USER_PREFIX}{count + 1:06d}@{state.default_domain}".lower() in state._user_by_upn
+    ):
         count += 1
     return count
 
@@ -127,7 +129,12 @@ def _add_role_assignments(
         role_i = (i // filler_users + user_n) % n_roles
         principal = user_ids.text(user_n)
         # Graph's unifiedRoleAssignment id: base64url(role bytes + principal bytes) + "-1".
-        aid = base64.urlsafe_b64encode(role_le[role_i] + user_ids.bytes_le(user_n)).decode("ascii").rstrip("=") + "-1"
+        aid = (
+            base64.urlsafe_b64encode(role_le[role_i] + user_ids.bytes_le(user_n))
+            .decode("ascii")
+            .rstrip("=")
+            + "-1"
+        )
         assignments[aid] = DirectoryRoleAssignment(
             id=aid, principal_id=principal, role_definition_id=roles[role_i]
         )
@@ -143,14 +150,19 @@ def _add_subscriptions(state: TenantState, seed: str, count: int) -> None:
     root = state.tenant_id
     groups = state.management_groups
     if FILLER_ROOT_GROUP not in groups:
-        groups[FILLER_ROOT_GROUP] = ManagementGroup(name=FILLER_ROOT_GROUP, display_name="Filler", parent_name=root)
-    first = sum(1 for s in state.subscriptions.values() if s.subscription_id.startswith(ids.prefix)) + 1
+        groups[FILLER_ROOT_GROUP] = ManagementGroup(
+            name=FILLER_ROOT_GROUP, display_name="Filler", parent_name=root
+        )
+    first = (
+        sum(1 for s in state.subscriptions.values() if s.subscription_id.startswith(ids.prefix)) + 1
+    )
     for n in range(first, first + count):
         group_n = (n - 1) // SUBSCRIPTIONS_PER_MANAGEMENT_GROUP + 1
         group = f"{FILLER_ROOT_GROUP}-{group_n:03d}"
         if group not in groups:
-            groups[group] = ManagementGroup(name=group, display_name=f"Filler {group_n:03d}",
-                                            parent_name=FILLER_ROOT_GROUP)
+            groups[group] = ManagementGroup(
+                name=group, display_name=f"Filler {group_n:03d}", parent_name=FILLER_ROOT_GROUP
+            )
         sid = ids.text(n)
         state.subscriptions[sid] = Subscription(
             subscription_id=sid, display_name=f"Filler Subscription {n:04d}", management_group=group

@@ -323,16 +323,16 @@ class AppHandlers(GraphBase):
             if call.method != "GET":
                 raise method_not_allowed()
             self.authorize(call, "appRoleAssignments.read")
-            items = [w.app_role_assignment_wire(a, self.state) for a in self.state.app_role_assignments.values()
-                     if a.principal_id == sp.id and self.visible(a)]
-            return self.collection(call, "appRoleAssignments", items, directory_objects=False)
+            assigned = [w.app_role_assignment_wire(a, self.state) for a in self.state.app_role_assignments.values()
+                        if a.principal_id == sp.id and self.visible(a)]
+            return self.collection(call, "appRoleAssignments", assigned, directory_objects=False)
         if rest[0] == "appRoleAssignedTo":
             return self._app_role_assigned_to(call, sp, rest[1:])
         if rest[0] == "oauth2PermissionGrants" and len(rest) == 1 and call.method == "GET":
             self.authorize(call, "oauth2PermissionGrants.read")
-            items = [w.grant_wire(g, self.state) for g in self.state.oauth2_grants.values()
-                     if g.client_id == sp.id and self.visible(g)]
-            return self.collection(call, "oauth2PermissionGrants", items, directory_objects=False)
+            grants = [w.grant_wire(g, self.state) for g in self.state.oauth2_grants.values()
+                      if g.client_id == sp.id and self.visible(g)]
+            return self.collection(call, "oauth2PermissionGrants", grants, directory_objects=False)
         raise segment_not_found(rest[0])
 
     def _sp_candidates(self, flt: Filter | None) -> list[ServicePrincipal]:

@@ -175,11 +175,13 @@ class GraphBase:
         if wants_count and directory_objects and not call.eventual:
             raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
         order = call.query.get("$orderby")
+        total: int | None = None
         if order or wants_count:
-            items = list(items)
-        if order:
-            items = _order(items, order)
-        total = len(items) if wants_count and isinstance(items, list) else None
+            materialized = list(items)
+            if order:
+                materialized = _order(materialized, order)
+            total = len(materialized) if wants_count else None
+            items = materialized
         size = page_size(call.query)
         offset = decode_skiptoken(call.query.get("$skiptoken"))
         page = take_page(iter(items), offset, size)

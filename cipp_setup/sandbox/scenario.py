@@ -24,9 +24,8 @@ import re
 import uuid
 from dataclasses import dataclass
 from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
@@ -35,10 +34,10 @@ from cipp_setup.sandbox import baseline
 from cipp_setup.sandbox.faults import validate_fault
 from cipp_setup.sandbox.state import (
     ApiClient,
+    Application,
     AppManagementPolicy,
     AppRole,
     AppRoleAssignment,
-    Application,
     ArmRoleAssignment,
     CippInstance,
     DirectoryRoleAssignment,
@@ -61,7 +60,10 @@ from cipp_setup.sandbox.state import (
     User,
 )
 
-__all__ = ["ScenarioError", "load_scenario", "list_scenarios", "scenario_schema"]
+if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; importlib.abc has it on 3.10
+    from importlib.abc import Traversable
+
+__all__ = ["ScenarioError", "list_scenarios", "load_scenario", "scenario_schema"]
 
 DAY = 86400.0
 # Namespace for every id a scenario derives (uuid5 of "scenario/kind/key").
@@ -85,7 +87,7 @@ class ScenarioError(Exception):
         return f"{where}: {self.expected}"
 
 
-# --- finding scenarios -----------------------------------------------------------------------
+# --- finding scenarios ----------------------------------------
 
 
 def _builtin_dir() -> Traversable:
@@ -136,8 +138,11 @@ def _read_source(name_or_path: str | Path) -> tuple[str, str, str]:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise ScenarioError(str(path), "", "no such file: expected a scenario file (.yaml) or a built-in "
-                                "scenario name") from None
+            raise ScenarioError(
+                str(path),
+                "",
+                "no such file: expected a scenario file (.yaml) or a built-in scenario name",
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise ScenarioError(str(path), "", f"cannot read the file ({reason})") from None
@@ -149,8 +154,10 @@ def _read_source(name_or_path: str | Path) -> tuple[str, str, str]:
     if entry is None:
         choices = ", ".join(builtins)
         raise ScenarioError(
-            f"unknown scenario {name!r}", "",
-            f"choose one of {choices} (or give the path of a scenario file)")
+            f"unknown scenario {name!r}",
+            "",
+            f"choose one of {choices} (or give the path of a scenario file)",
+        )
     return f"{name}.yaml", entry.read_text(encoding="utf-8"), name
 
 
@@ -163,20 +170,22 @@ class _DuplicateKey(Exception):
         super().__init__(key)
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]
     """SafeLoader that refuses duplicate mapping keys (plain YAML keeps the last silently)."""
 
 
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+def _construct_mapping(
+    loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
     loader.flatten_mapping(node)
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if isinstance(key, (str, int, float, bool)) and key in seen:
             mark = key_node.start_mark
             raise _DuplicateKey(key, mark.line + 1, mark.column + 1)
         seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
+    return cast("dict[Any, Any]", loader.construct_mapping(node, deep=deep))
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -184,10 +193,13 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 
 def _parse(label: str, text: str) -> dict[str, Any]:
     try:
-        doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        doc = yaml.load(text, Loader=_StrictLoader)
     except _DuplicateKey as dup:
-        raise ScenarioError(label, f"line {dup.line}, column {dup.column}",
-                            f"duplicate key {dup.key!r}: each key may appear once in a mapping") from None
+        raise ScenarioError(
+            label,
+            f"line {dup.line}, column {dup.column}",
+            f"duplicate key {dup.key!r}: each key may appear once in a mapping",
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -197,12 +209,15 @@ def _parse(label: str, text: str) -> dict[str, Any]:
         raise ScenarioError(label, "", f"invalid YAML: {exc}") from None
     if not isinstance(doc, dict):
         got = "an empty file" if doc is None else f"a {type(doc).__name__}"
-        raise ScenarioError(label, "", f"expected a mapping of scenario fields (description, tenant, ...), "
-                            f"got {got}")
+        raise ScenarioError(
+            label,
+            "",
+            f"expected a mapping of scenario fields (description, tenant, ...), got {got}",
+        )
     return doc
 
 
-# --- schema validation -----------------------------------------------------------------------------
+# --- schema validation ----------------------------------------
 
 
 def _json_path(parts: Any) -> str:
@@ -226,8 +241,15 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-_TYPE_WORDS = {"string": "a string", "integer": "a whole number", "number": "a number",
-               "boolean": "true or false", "object": "a mapping", "array": "a list", "null": "null"}
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
 
 
 def _schema_message(error: Any) -> tuple[str, str]:
@@ -248,13 +270,18 @@ def _schema_message(error: Any) -> tuple[str, str]:
     if validator == "propertyNames":
         key = error.instance
         return _json_path([*path, key]), (
-            "bad key: expected a short key of letters, digits, '-', '_' or '.'")
+            "bad key: expected a short key of letters, digits, '-', '_' or '.'"
+        )
     got = _describe(error.instance)
     if expected_hint:
         return _json_path(path), f"expected {expected_hint}, got {got}"
     if validator == "type":
-        types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        words = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+        types = (
+            error.validator_value
+            if isinstance(error.validator_value, list)
+            else [error.validator_value]
+        )
+        words = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in types)
         return _json_path(path), f"expected {words}, got {got}"
     if validator == "enum":
         choices = ", ".join("null" if c is None else str(c) for c in error.validator_value)
@@ -287,7 +314,7 @@ def _validate(label: str, doc: dict[str, Any]) -> None:
     raise ScenarioError(label, field or "(top level)", expected)
 
 
-# --- ids as the real services shape them -----------------------------------------------------------
+# --- ids as the real services shape them ----------------------------------------
 
 
 def _b64_guid_bytes(*guids: str) -> str:
@@ -315,13 +342,16 @@ _SECRET_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 
 def derived_secret(seed: str) -> str:
     """A 40-character client secret of the real shape (``xxx8Q~...``), derived from `seed`."""
-    digest = hashlib.sha256(seed.encode("utf-8")).digest() + hashlib.sha256(b"2" + seed.encode()).digest()
+    digest = (
+        hashlib.sha256(seed.encode("utf-8")).digest()
+        + hashlib.sha256(b"2" + seed.encode()).digest()
+    )
     chars = [_SECRET_ALPHABET[b % len(_SECRET_ALPHABET)] for b in digest]
     prefix = "".join(c if c.isalnum() else "x" for c in chars[:3])
     return prefix + "8Q~" + "".join(chars[3:37])
 
 
-# --- building the state ------------------------------------------------------------------------------
+# --- building the state ----------------------------------------
 
 
 @dataclass
@@ -361,7 +391,9 @@ class _Builder:
         self.doc = doc
         self.principals: dict[str, _Principal] = {}
         self.apps: dict[str, Application] = {}
-        self.sps: dict[str, ServicePrincipal] = {}  # app keys, service_principals keys, function_app
+        self.sps: dict[
+            str, ServicePrincipal
+        ] = {}  # app keys, service_principals keys, function_app
         self.subscriptions: dict[str, Subscription] = {}
         self.state: TenantState
         self.now = 0.0
@@ -376,26 +408,44 @@ class _Builder:
 
     def register(self, section: str, key: str, principal: _Principal) -> None:
         if key == FUNCTION_APP_IDENTITY_KEY and section != "cipp.function_app":
-            raise self.fail(f"{section}.{key}", f"the key {key!r} is reserved for the Function App's managed "
-                            "identity: choose another key")
+            raise self.fail(
+                f"{section}.{key}",
+                f"the key {key!r} is reserved for the Function App's managed "
+                "identity: choose another key",
+            )
         previous = self.principals.get(key)
         if previous is not None:
-            raise self.fail(f"{section}.{key}", f"the key {key!r} is already used under {previous.section}: "
-                            "keys of users, groups, applications and service principals must be unique")
+            raise self.fail(
+                f"{section}.{key}",
+                f"the key {key!r} is already used under {previous.section}: "
+                "keys of users, groups, applications and service principals must be unique",
+            )
         self.principals[key] = principal
 
-    def principal(self, key: str, field: str, kinds: tuple[str, ...] = ("user", "group", "service_principal")) -> _Principal:
+    def principal(
+        self, key: str, field: str, kinds: tuple[str, ...] = ("user", "group", "service_principal")
+    ) -> _Principal:
         found = self.principals.get(key)
         if found is None or found.kind not in kinds:
             choices = sorted(k for k, p in self.principals.items() if p.kind in kinds)
-            words = [w for k in kinds for w in {"user": ["user"], "group": ["group"],
-                                                  "service_principal": ["application", "service principal"]}[k]]
+            words = [
+                w
+                for k in kinds
+                for w in {
+                    "user": ["user"],
+                    "group": ["group"],
+                    "service_principal": ["application", "service principal"],
+                }[k]
+            ]
             expected = ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
             what = expected if len(kinds) == 1 else "principal"
             expected = ("an " if expected[0] in "aeiou" else "a ") + expected
             listing = ", ".join(choices) if choices else "none defined"
-            raise self.fail(field, f"unknown {what} {key!r}: expected the key of {expected} defined in this "
-                            f"file ({listing})")
+            raise self.fail(
+                field,
+                f"unknown {what} {key!r}: expected the key of {expected} defined in this "
+                f"file ({listing})",
+            )
         return found
 
     def substitute(self, text: str, field: str, own_app: Application | None = None) -> str:
@@ -418,41 +468,65 @@ class _Builder:
                 sp = self.sps.get(key)
                 if sp is not None and attribute in ("app_id", "id"):
                     return sp.app_id if attribute == "app_id" else sp.id
-            raise self.fail(field, f"unknown placeholder {{{token}}}: expected {{tenant_id}}, {{domain}}, "
-                            "{app_id}, {function_app_host}, {KEY.app_id} or {KEY.id} with KEY an application key")
+            raise self.fail(
+                field,
+                f"unknown placeholder {{{token}}}: expected {{tenant_id}}, {{domain}}, "
+                "{app_id}, {function_app_host}, {KEY.app_id} or {KEY.id} with KEY an application key",
+            )
+
         return _PLACEHOLDER.sub(replace, text)
 
     # ----- resources (for permissions, grants, app role assignments) -----
 
-    def resource_definition(self, ref: str, field: str) -> tuple[str, list[PermissionScope], list[AppRole], str]:
+    def resource_definition(
+        self, ref: str, field: str
+    ) -> tuple[str, list[PermissionScope], list[AppRole], str]:
         """(appId, scopes, app roles, display name) of a resource, whether or not its SP is in the tenant."""
         app_id = baseline.FIRST_PARTY_ALIASES.get(ref.strip().lower())
-        if app_id is None and ref.lower() in (wellknown.MICROSOFT_GRAPH_APP_ID, wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID):
+        if app_id is None and ref.lower() in (
+            wellknown.MICROSOFT_GRAPH_APP_ID,
+            wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID,
+        ):
             app_id = ref.lower()
         if app_id == wellknown.MICROSOFT_GRAPH_APP_ID:
-            return app_id, baseline.graph_permission_scopes(), baseline.graph_app_roles(), baseline.MICROSOFT_GRAPH_NAME
+            return (
+                app_id,
+                baseline.graph_permission_scopes(),
+                baseline.graph_app_roles(),
+                baseline.MICROSOFT_GRAPH_NAME,
+            )
         if app_id == wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID:
-            sp = baseline.azure_service_management_sp(self.state.tenant_id)
-            return app_id, sp.oauth2_permission_scopes, sp.app_roles, sp.display_name
+            asm = baseline.azure_service_management_sp(self.state.tenant_id)
+            return app_id, asm.oauth2_permission_scopes, asm.app_roles, asm.display_name
         if app_id == wellknown.TOOL_PUBLIC_CLIENT_ID:
             return app_id, [], [], baseline.TOOL_PUBLIC_CLIENT_NAME
-        app = self.apps.get(ref) or next((a for a in self.apps.values() if a.app_id == ref.lower()), None)
+        app = self.apps.get(ref) or next(
+            (a for a in self.apps.values() if a.app_id == ref.lower()), None
+        )
         if app is not None:
             return app.app_id, app.oauth2_permission_scopes, app.app_roles, app.display_name
-        sp = self.sps.get(ref) or next((s for s in self.sps.values() if s.app_id == ref.lower()), None)
+        sp = self.sps.get(ref) or next(
+            (s for s in self.sps.values() if s.app_id == ref.lower()), None
+        )
         if sp is not None:
             return sp.app_id, sp.oauth2_permission_scopes, sp.app_roles, sp.display_name
         keys = ", ".join(sorted(set(self.apps) | set(self.sps)))
-        raise self.fail(field, f"unknown resource {ref!r}: expected Microsoft Graph, Azure Service Management, "
-                        f"an appId, or an application / service principal key ({keys or 'none defined'})")
+        raise self.fail(
+            field,
+            f"unknown resource {ref!r}: expected Microsoft Graph, Azure Service Management, "
+            f"an appId, or an application / service principal key ({keys or 'none defined'})",
+        )
 
     def resource_sp(self, ref: str, field: str) -> ServicePrincipal:
         """The resource's service principal in this tenant (a grant or assignment needs one)."""
         app_id, _, _, display = self.resource_definition(ref, field)
         sp = self.sps.get(ref) or self.state.service_principal_by_app_id(app_id)
         if sp is None:
-            raise self.fail(field, f"{display} has no service principal in this tenant (omitted by baseline or "
-                            "service_principal: false): a grant or assignment needs one")
+            raise self.fail(
+                field,
+                f"{display} has no service principal in this tenant (omitted by baseline or "
+                "service_principal: false): a grant or assignment needs one",
+            )
         return sp
 
     @staticmethod
@@ -470,7 +544,9 @@ class _Builder:
         tenant_id = tenant.get("id") or self.derive_id("tenant", "tenant")
         domain = tenant["domain"].lower()
         display_name = tenant.get("display_name") or domain.split(".")[0].capitalize()
-        self.state = baseline.baseline_state(tenant_id=tenant_id, default_domain=domain, display_name=display_name)
+        self.state = baseline.baseline_state(
+            tenant_id=tenant_id, default_domain=domain, display_name=display_name
+        )
         self.state.scenario_name = self.name
         self.state.description = doc["description"].strip()
         self.now = self.state.clock.now()
@@ -495,7 +571,8 @@ class _Builder:
             policy = doc["app_management_policy"]
             self.state.app_management_policy = AppManagementPolicy(
                 password_addition_blocked=policy.get("password_addition_blocked", False),
-                max_password_lifetime_days=policy.get("max_password_lifetime_days"))
+                max_password_lifetime_days=policy.get("max_password_lifetime_days"),
+            )
         if "cipp" in doc:
             self.build_cipp(doc["cipp"])
         self.build_arm_role_assignments(doc.get("arm_role_assignments", []))
@@ -510,8 +587,13 @@ class _Builder:
             from cipp_setup.sandbox.generator import grow
 
             try:
-                grow(self.state, users=size.get("users", 0), role_assignments=size.get("role_assignments", 0),
-                     subscriptions=size.get("subscriptions", 0), seed=self.name)
+                grow(
+                    self.state,
+                    users=size.get("users", 0),
+                    role_assignments=size.get("role_assignments", 0),
+                    subscriptions=size.get("subscriptions", 0),
+                    seed=self.name,
+                )
             except ValueError as exc:
                 raise self.fail("size.role_assignments", f"{exc}: raise size.users") from None
         return self.state
@@ -519,16 +601,22 @@ class _Builder:
     def build_users(self, users: dict[str, Any]) -> None:
         seen_upns: dict[str, str] = {}
         for key, spec in users.items():
-            upn = spec["upn"] if "@" in spec["upn"] else f"{spec['upn']}@{self.state.default_domain}"
+            upn = (
+                spec["upn"] if "@" in spec["upn"] else f"{spec['upn']}@{self.state.default_domain}"
+            )
             if upn.lower() in seen_upns:
-                raise self.fail(f"users.{key}.upn", f"{upn!r} is already the UPN of users.{seen_upns[upn.lower()]}: "
-                                "expected a unique user principal name")
+                raise self.fail(
+                    f"users.{key}.upn",
+                    f"{upn!r} is already the UPN of users.{seen_upns[upn.lower()]}: "
+                    "expected a unique user principal name",
+                )
             seen_upns[upn.lower()] = key
             local = upn.split("@")[0]
             user = User(
                 id=(spec.get("id") or self.derive_id("user", key)).lower(),
                 user_principal_name=upn,
-                display_name=spec.get("display_name") or local.replace(".", " ").replace("-", " ").title(),
+                display_name=spec.get("display_name")
+                or local.replace(".", " ").replace("-", " ").title(),
                 account_enabled=spec.get("account_enabled", True),
                 user_type=spec.get("user_type", "Member"),
                 mail=spec.get("mail", upn),
@@ -547,20 +635,38 @@ class _Builder:
             scopes = []
             for item in spec.get("exposed_scopes", []):
                 item = {"value": item} if isinstance(item, str) else item
-                scopes.append(PermissionScope(
-                    id=(item.get("id") or (wellknown.CIPP_API_CLIENT_SCOPE_ID if item["value"] == "user_impersonation"
-                                           else self.derive_id("scope", f"{key}/{item['value']}"))).lower(),
-                    value=item["value"],
-                    admin_consent_display_name=item.get("display_name", f"Access {spec['display_name']}"),
-                    admin_consent_description=f"Allows the app to access {spec['display_name']} on behalf of the "
-                                              "signed-in user.",
-                    type=item.get("type", "User")))
+                scopes.append(
+                    PermissionScope(
+                        id=(
+                            item.get("id")
+                            or (
+                                wellknown.CIPP_API_CLIENT_SCOPE_ID
+                                if item["value"] == "user_impersonation"
+                                else self.derive_id("scope", f"{key}/{item['value']}")
+                            )
+                        ).lower(),
+                        value=item["value"],
+                        admin_consent_display_name=item.get(
+                            "display_name", f"Access {spec['display_name']}"
+                        ),
+                        admin_consent_description=f"Allows the app to access {spec['display_name']} on behalf of the "
+                        "signed-in user.",
+                        type=item.get("type", "User"),
+                    )
+                )
             roles = []
             for item in spec.get("app_roles", []):
                 item = {"value": item} if isinstance(item, str) else item
-                roles.append(AppRole(id=(item.get("id") or self.derive_id("app_role", f"{key}/{item['value']}")).lower(),
-                                     value=item["value"], display_name=item.get("display_name", item["value"]),
-                                     allowed_member_types=item.get("allowed_member_types", ["Application"])))
+                roles.append(
+                    AppRole(
+                        id=(
+                            item.get("id") or self.derive_id("app_role", f"{key}/{item['value']}")
+                        ).lower(),
+                        value=item["value"],
+                        display_name=item.get("display_name", item["value"]),
+                        allowed_member_types=item.get("allowed_member_types", ["Application"]),
+                    )
+                )
             app = Application(
                 id=(spec.get("id") or self.derive_id("application", key)).lower(),
                 app_id=app_id,
@@ -572,8 +678,13 @@ class _Builder:
                 public_client=spec.get("public_client", False),
                 created_time=self.now - spec.get("created_days_ago", 90) * DAY,
             )
-            if self.state.application_by_app_id(app_id) or self.state.service_principal_by_app_id(app_id):
-                raise self.fail(f"applications.{key}.app_id", f"appId {app_id} is already used: expected a unique appId")
+            if self.state.application_by_app_id(app_id) or self.state.service_principal_by_app_id(
+                app_id
+            ):
+                raise self.fail(
+                    f"applications.{key}.app_id",
+                    f"appId {app_id} is already used: expected a unique appId",
+                )
             self.apps[key] = app
             self.state.add_application(app)
             sp_spec = spec.get("service_principal", True)
@@ -591,39 +702,65 @@ class _Builder:
                 )
                 self.sps[key] = sp
                 self.state.add_service_principal(sp)
-                self.register("applications", key, _Principal("service_principal", sp.id, "applications"))
+                self.register(
+                    "applications", key, _Principal("service_principal", sp.id, "applications")
+                )
             else:
                 # Still reserve the key: referring to an app without an SP must fail clearly.
-                self.register("applications", key, _Principal("application_without_sp", app.id, "applications"))
+                self.register(
+                    "applications",
+                    key,
+                    _Principal("application_without_sp", app.id, "applications"),
+                )
 
     def build_app_details(self, apps: dict[str, Any]) -> None:
         """Second pass: everything that may reference other keys or placeholders."""
         for key, spec in apps.items():
             app = self.apps[key]
             field = f"applications.{key}"
-            app.identifier_uris = [self.substitute(u, f"{field}.identifier_uris[{i}]", app)
-                                   for i, u in enumerate(spec.get("identifier_uris", []))]
-            app.web_redirect_uris = [self.substitute(u, f"{field}.web_redirect_uris[{i}]", app)
-                                     for i, u in enumerate(spec.get("web_redirect_uris", []))]
+            app.identifier_uris = [
+                self.substitute(u, f"{field}.identifier_uris[{i}]", app)
+                for i, u in enumerate(spec.get("identifier_uris", []))
+            ]
+            app.web_redirect_uris = [
+                self.substitute(u, f"{field}.web_redirect_uris[{i}]", app)
+                for i, u in enumerate(spec.get("web_redirect_uris", []))
+            ]
             sp = self.sps.get(key)
             if sp is not None:
                 sp.service_principal_names = [app.app_id, *app.identifier_uris]
                 sp.resource_uris = list(app.identifier_uris)
             for index, entry in enumerate(spec.get("required_resource_access", [])):
                 entry_field = f"{field}.required_resource_access[{index}]"
-                resource_app_id, scopes, roles, display = self.resource_definition(entry["resource"], f"{entry_field}.resource")
+                resource_app_id, scopes, roles, display = self.resource_definition(
+                    entry["resource"], f"{entry_field}.resource"
+                )
                 access: list[ResourceAccess] = []
-                for kind, items, type_ in (("delegated", scopes, "Scope"), ("application", roles, "Role")):
+                for kind, items, type_ in (
+                    ("delegated", scopes, "Scope"),
+                    ("application", roles, "Role"),
+                ):
                     for j, value in enumerate(entry.get(kind, [])):
                         permission_id = self.find_permission(items, value)
                         if permission_id is None:
                             known = ", ".join(i.value for i in items) or "none"
-                            raise self.fail(f"{entry_field}.{kind}[{j}]",
-                                            f"{display} has no {kind} permission {value!r}: expected one of {known}")
+                            raise self.fail(
+                                f"{entry_field}.{kind}[{j}]",
+                                f"{display} has no {kind} permission {value!r}: expected one of {known}",
+                            )
                         access.append(ResourceAccess(id=permission_id, type=type_))  # type: ignore[arg-type]
-                existing = next((r for r in app.required_resource_access if r.resource_app_id == resource_app_id), None)
+                existing = next(
+                    (
+                        r
+                        for r in app.required_resource_access
+                        if r.resource_app_id == resource_app_id
+                    ),
+                    None,
+                )
                 if existing is None:
-                    app.required_resource_access.append(RequiredResourceAccess(resource_app_id, access))
+                    app.required_resource_access.append(
+                        RequiredResourceAccess(resource_app_id, access)
+                    )
                 else:
                     existing.resource_access.extend(access)
             for index, cred in enumerate(spec.get("password_credentials", [])):
@@ -631,34 +768,50 @@ class _Builder:
                 start = self.now - cred.get("created_days_ago", 30) * DAY
                 if start >= end:
                     start = end - 180 * DAY
-                app.password_credentials.append(PasswordCredential(
-                    key_id=(cred.get("key_id") or self.derive_id("password", f"{key}/{index}")).lower(),
-                    display_name=cred.get("display_name"),
-                    secret_text=cred.get("secret") or derived_secret(f"{self.name}/{key}/{index}"),
-                    start_time=start,
-                    end_time=end,
-                ))
+                app.password_credentials.append(
+                    PasswordCredential(
+                        key_id=(
+                            cred.get("key_id") or self.derive_id("password", f"{key}/{index}")
+                        ).lower(),
+                        display_name=cred.get("display_name"),
+                        secret_text=cred.get("secret")
+                        or derived_secret(f"{self.name}/{key}/{index}"),
+                        start_time=start,
+                        end_time=end,
+                    )
+                )
             for index, owner in enumerate(spec.get("owners", [])):
-                app.owner_ids.append(self.principal(owner, f"{field}.owners[{index}]", ("user", "service_principal")).object_id)
+                app.owner_ids.append(
+                    self.principal(
+                        owner, f"{field}.owners[{index}]", ("user", "service_principal")
+                    ).object_id
+                )
 
     def build_service_principals(self, sps: dict[str, Any]) -> None:
         for key, spec in sps.items():
             app_id = (spec.get("app_id") or self.derive_id("sp_app_id", key)).lower()
             if self.state.service_principal_by_app_id(app_id):
-                raise self.fail(f"service_principals.{key}.app_id",
-                                f"a service principal for appId {app_id} already exists: expected a unique appId")
+                raise self.fail(
+                    f"service_principals.{key}.app_id",
+                    f"a service principal for appId {app_id} already exists: expected a unique appId",
+                )
             sp = ServicePrincipal(
                 id=(spec.get("id") or self.derive_id("service_principal", key)).lower(),
                 app_id=app_id,
                 display_name=spec["display_name"],
                 service_principal_type=spec.get("type", "Application"),
-                app_owner_organization_id=(spec.get("app_owner_organization_id") or "").lower() or None,
+                app_owner_organization_id=(spec.get("app_owner_organization_id") or "").lower()
+                or None,
                 account_enabled=spec.get("account_enabled", True),
                 service_principal_names=[app_id],
             )
             self.sps[key] = sp
             self.state.add_service_principal(sp)
-            self.register("service_principals", key, _Principal("service_principal", sp.id, "service_principals"))
+            self.register(
+                "service_principals",
+                key,
+                _Principal("service_principal", sp.id, "service_principals"),
+            )
 
     def build_function_app_identity(self, function_app: dict[str, Any]) -> None:
         identity = function_app.get("managed_identity", True)
@@ -666,17 +819,28 @@ class _Builder:
             return
         identity = identity if isinstance(identity, dict) else {}
         sp = ServicePrincipal(
-            id=(identity.get("id") or self.derive_id("managed_identity", function_app["name"])).lower(),
-            app_id=(identity.get("app_id") or self.derive_id("managed_identity_app", function_app["name"])).lower(),
+            id=(
+                identity.get("id") or self.derive_id("managed_identity", function_app["name"])
+            ).lower(),
+            app_id=(
+                identity.get("app_id")
+                or self.derive_id("managed_identity_app", function_app["name"])
+            ).lower(),
             display_name=function_app["name"],
             service_principal_type="ManagedIdentity",
             app_owner_organization_id=None,
         )
-        sp.service_principal_names = [sp.app_id, f"https://identity.azure.net/{_b64_guid_bytes(sp.id)}"]
+        sp.service_principal_names = [
+            sp.app_id,
+            f"https://identity.azure.net/{_b64_guid_bytes(sp.id)}",
+        ]
         self.sps[FUNCTION_APP_IDENTITY_KEY] = sp
         self.state.add_service_principal(sp)
-        self.register("cipp.function_app", FUNCTION_APP_IDENTITY_KEY,
-                      _Principal("service_principal", sp.id, "cipp.function_app (its managed identity)"))
+        self.register(
+            "cipp.function_app",
+            FUNCTION_APP_IDENTITY_KEY,
+            _Principal("service_principal", sp.id, "cipp.function_app (its managed identity)"),
+        )
 
     def build_groups(self, groups: dict[str, Any]) -> None:
         created: dict[str, Group] = {}
@@ -695,8 +859,10 @@ class _Builder:
             for index, member in enumerate(spec.get("members", [])):
                 found = self.principal(member, f"groups.{key}.members[{index}]")
                 if found.kind == "group" and group.is_assignable_to_role:
-                    raise self.fail(f"groups.{key}.members[{index}]",
-                                    "a role-assignable group cannot contain groups: expected a user or service principal")
+                    raise self.fail(
+                        f"groups.{key}.members[{index}]",
+                        "a role-assignable group cannot contain groups: expected a user or service principal",
+                    )
                 if found.object_id not in group.member_ids:
                     group.member_ids.append(found.object_id)
             self.state.add_group(group)
@@ -707,7 +873,10 @@ class _Builder:
             rid = role.lower()
         if rid is None:
             names = ", ".join(d.display_name for d in self.state.role_definitions.values())
-            raise self.fail(field, f"unknown directory role {role!r}: expected one of {names} (or a template id)")
+            raise self.fail(
+                field,
+                f"unknown directory role {role!r}: expected one of {names} (or a template id)",
+            )
         return rid
 
     def build_directory_roles(self, entries: list[dict[str, Any]]) -> None:
@@ -721,31 +890,49 @@ class _Builder:
             if principal.kind == "group":
                 group = self.state.groups[principal.object_id]
                 if not group.is_assignable_to_role:
-                    raise self.fail(f"{field}.principal", f"group {spec['principal']!r} is not role-assignable: a "
-                                    "directory role can only be assigned to a group with is_assignable_to_role: true")
+                    raise self.fail(
+                        f"{field}.principal",
+                        f"group {spec['principal']!r} is not role-assignable: a "
+                        "directory role can only be assigned to a group with is_assignable_to_role: true",
+                    )
             marker = (principal.object_id, role_id, scope, state)
             if marker in seen:
-                raise self.fail(field, "this role is already assigned to this principal at this scope: expected no "
-                                "duplicate assignments")
+                raise self.fail(
+                    field,
+                    "this role is already assigned to this principal at this scope: expected no "
+                    "duplicate assignments",
+                )
             seen.add(marker)
             end = self.now + spec["expires_in_days"] * DAY if "expires_in_days" in spec else None
             if state == "active":
-                self.state.add_role_assignment(DirectoryRoleAssignment(
-                    id=spec.get("id") or role_assignment_id(role_id, principal.object_id),
-                    principal_id=principal.object_id, role_definition_id=role_id,
-                    directory_scope_id=scope, end_time=end))
+                self.state.add_role_assignment(
+                    DirectoryRoleAssignment(
+                        id=spec.get("id") or role_assignment_id(role_id, principal.object_id),
+                        principal_id=principal.object_id,
+                        role_definition_id=role_id,
+                        directory_scope_id=scope,
+                        end_time=end,
+                    )
+                )
             else:
                 eligibility = DirectoryRoleEligibility(
                     id=spec.get("id") or role_eligibility_id(role_id, principal.object_id),
-                    principal_id=principal.object_id, role_definition_id=role_id,
-                    directory_scope_id=scope, start_time=self.now - 30 * DAY, end_time=end)
+                    principal_id=principal.object_id,
+                    role_definition_id=role_id,
+                    directory_scope_id=scope,
+                    start_time=self.now - 30 * DAY,
+                    end_time=end,
+                )
                 self.state.role_eligibilities[eligibility.id] = eligibility
 
     def client_sp(self, key: str, field: str) -> ServicePrincipal:
         found = self.principals.get(key)
         if found is not None and found.kind == "application_without_sp":
-            raise self.fail(field, f"application {key!r} has no service principal (service_principal: false): "
-                            "expected an application with a service principal")
+            raise self.fail(
+                field,
+                f"application {key!r} has no service principal (service_principal: false): "
+                "expected an application with a service principal",
+            )
         principal = self.principal(key, field, ("service_principal",))
         return self.state.service_principals[principal.object_id]
 
@@ -754,28 +941,46 @@ class _Builder:
             field = f"oauth2_grants[{index}]"
             client = self.client_sp(spec["client"], f"{field}.client")
             resource = self.resource_sp(spec["resource"], f"{field}.resource")
-            values = spec["scope"].split() if isinstance(spec["scope"], str) else list(spec["scope"])
+            values = (
+                spec["scope"].split() if isinstance(spec["scope"], str) else list(spec["scope"])
+            )
             for value in values:
                 if self.find_permission(resource.oauth2_permission_scopes, value) is None:
                     known = ", ".join(s.value for s in resource.oauth2_permission_scopes) or "none"
-                    raise self.fail(f"{field}.scope", f"{resource.display_name} exposes no delegated permission "
-                                    f"{value!r}: expected one of {known}")
+                    raise self.fail(
+                        f"{field}.scope",
+                        f"{resource.display_name} exposes no delegated permission "
+                        f"{value!r}: expected one of {known}",
+                    )
             consent_type = spec.get("consent_type", "AllPrincipals")
             principal_id = None
             if consent_type == "Principal":
                 if "principal" not in spec:
-                    raise self.fail(f"{field}.principal", "is required when consent_type is Principal (the user "
-                                    "who consented)")
-                principal_id = self.principal(spec["principal"], f"{field}.principal", ("user",)).object_id
+                    raise self.fail(
+                        f"{field}.principal",
+                        "is required when consent_type is Principal (the user who consented)",
+                    )
+                principal_id = self.principal(
+                    spec["principal"], f"{field}.principal", ("user",)
+                ).object_id
             elif "principal" in spec:
-                raise self.fail(f"{field}.principal", "expected no principal for consent_type AllPrincipals")
+                raise self.fail(
+                    f"{field}.principal", "expected no principal for consent_type AllPrincipals"
+                )
             grant = OAuth2PermissionGrant(
                 id=spec.get("id") or oauth2_grant_id(client.id, resource.id, principal_id),
-                client_id=client.id, consent_type=consent_type, resource_id=resource.id,
-                scope=" ".join(values), principal_id=principal_id)
+                client_id=client.id,
+                consent_type=consent_type,
+                resource_id=resource.id,
+                scope=" ".join(values),
+                principal_id=principal_id,
+            )
             if grant.id in self.state.oauth2_grants:
-                raise self.fail(field, "a grant for this client, resource and principal already exists: merge the "
-                                "scopes into one entry")
+                raise self.fail(
+                    field,
+                    "a grant for this client, resource and principal already exists: merge the "
+                    "scopes into one entry",
+                )
             self.state.oauth2_grants[grant.id] = grant
 
     def build_app_role_assignments(self, entries: list[dict[str, Any]]) -> None:
@@ -799,39 +1004,63 @@ class _Builder:
                 role_id = self.find_permission(resource.app_roles, value)
                 if role_id is None:
                     known = ", ".join(r.value for r in resource.app_roles) or "none"
-                    raise self.fail(f"{field}.app_roles[{j}]", f"{resource.display_name} has no app role {value!r}: "
-                                    f"expected one of {known}")
-                assignment_id = _b64_guid_bytes(principal.object_id, self.derive_id(
-                    "app_role_assignment", f"{spec['principal']}/{resource.id}/{role_id}"))
+                    raise self.fail(
+                        f"{field}.app_roles[{j}]",
+                        f"{resource.display_name} has no app role {value!r}: "
+                        f"expected one of {known}",
+                    )
+                assignment_id = _b64_guid_bytes(
+                    principal.object_id,
+                    self.derive_id(
+                        "app_role_assignment", f"{spec['principal']}/{resource.id}/{role_id}"
+                    ),
+                )
                 if assignment_id in self.state.app_role_assignments:
-                    raise self.fail(f"{field}.app_roles[{j}]", f"{value} is already assigned to this principal")
+                    raise self.fail(
+                        f"{field}.app_roles[{j}]", f"{value} is already assigned to this principal"
+                    )
                 self.state.app_role_assignments[assignment_id] = AppRoleAssignment(
-                    id=assignment_id, principal_id=principal.object_id, principal_type=principal_type,
-                    principal_display_name=display, resource_id=resource.id,
-                    resource_display_name=resource.display_name, app_role_id=role_id,
-                    created_time=self.now - 30 * DAY)
+                    id=assignment_id,
+                    principal_id=principal.object_id,
+                    principal_type=principal_type,
+                    principal_display_name=display,
+                    resource_id=resource.id,
+                    resource_display_name=resource.display_name,
+                    app_role_id=role_id,
+                    created_time=self.now - 30 * DAY,
+                )
 
     def build_management_groups(self, groups: dict[str, Any]) -> None:
         root = self.state.tenant_id
         for name, spec in groups.items():
             if name.lower() == root:
-                raise self.fail(f"management_groups.{name}", "the tenant root group exists already: expected "
-                                "another name")
+                raise self.fail(
+                    f"management_groups.{name}",
+                    "the tenant root group exists already: expected another name",
+                )
             self.state.management_groups[name] = ManagementGroup(
-                name=name, display_name=spec.get("display_name", name), parent_name=spec.get("parent") or root)
+                name=name,
+                display_name=spec.get("display_name", name),
+                parent_name=spec.get("parent") or root,
+            )
         for name, spec in groups.items():
             parent = spec.get("parent")
             if parent and parent not in self.state.management_groups:
                 defined = ", ".join(groups) or "none"
-                raise self.fail(f"management_groups.{name}.parent", f"unknown management group {parent!r}: expected "
-                                f"one defined under management_groups ({defined}) or no parent for the tenant root")
+                raise self.fail(
+                    f"management_groups.{name}.parent",
+                    f"unknown management group {parent!r}: expected "
+                    f"one defined under management_groups ({defined}) or no parent for the tenant root",
+                )
             # Walk up: a cycle would make inheritance loop forever.
             seen = {name}
             current = self.state.management_groups[name].parent_name
             while current and current != root:
                 if current in seen:
-                    raise self.fail(f"management_groups.{name}.parent", "the parents form a cycle: expected a tree "
-                                    "under the tenant root group")
+                    raise self.fail(
+                        f"management_groups.{name}.parent",
+                        "the parents form a cycle: expected a tree under the tenant root group",
+                    )
                 seen.add(current)
                 current = self.state.management_groups[current].parent_name
 
@@ -839,9 +1068,15 @@ class _Builder:
         if name == "root" or name.lower() == self.state.tenant_id:
             return self.state.tenant_id
         if name not in self.state.management_groups:
-            defined = ", ".join(n for n in self.state.management_groups if n != self.state.tenant_id) or "none"
-            raise self.fail(field, f"unknown management group {name!r}: expected root or one defined under "
-                            f"management_groups ({defined})")
+            defined = (
+                ", ".join(n for n in self.state.management_groups if n != self.state.tenant_id)
+                or "none"
+            )
+            raise self.fail(
+                field,
+                f"unknown management group {name!r}: expected root or one defined under "
+                f"management_groups ({defined})",
+            )
         return name
 
     def build_subscriptions(self, subscriptions: dict[str, Any]) -> None:
@@ -850,59 +1085,91 @@ class _Builder:
             sub = Subscription(
                 subscription_id=sub_id,
                 display_name=spec.get("display_name", key),
-                management_group=self.management_group(spec.get("management_group", "root"),
-                                                       f"subscriptions.{key}.management_group"),
-                state=spec.get("state", "Enabled"))
+                management_group=self.management_group(
+                    spec.get("management_group", "root"), f"subscriptions.{key}.management_group"
+                ),
+                state=spec.get("state", "Enabled"),
+            )
             self.subscriptions[key] = sub
             self.state.subscriptions[sub_id] = sub
             for index, rg in enumerate(spec.get("resource_groups", [])):
                 rg = {"name": rg} if isinstance(rg, str) else rg
                 if (sub_id, rg["name"].lower()) in self.state.resource_groups:
-                    raise self.fail(f"subscriptions.{key}.resource_groups[{index}]",
-                                    f"resource group {rg['name']!r} is listed twice")
+                    raise self.fail(
+                        f"subscriptions.{key}.resource_groups[{index}]",
+                        f"resource group {rg['name']!r} is listed twice",
+                    )
                 self.state.resource_groups[(sub_id, rg["name"].lower())] = ResourceGroup(
-                    subscription_id=sub_id, name=rg["name"], location=rg.get("location", "westeurope"))
+                    subscription_id=sub_id,
+                    name=rg["name"],
+                    location=rg.get("location", "westeurope"),
+                )
 
     def subscription(self, key: str, field: str) -> Subscription:
         sub = self.subscriptions.get(key)
         if sub is None:
             defined = ", ".join(self.subscriptions) or "none"
-            raise self.fail(field, f"unknown subscription {key!r}: expected a key defined under subscriptions ({defined})")
+            raise self.fail(
+                field,
+                f"unknown subscription {key!r}: expected a key defined under subscriptions ({defined})",
+            )
         return sub
 
-    def resource_group(self, sub: Subscription, name: str, field: str, create: bool = False) -> ResourceGroup:
+    def resource_group(
+        self, sub: Subscription, name: str, field: str, create: bool = False
+    ) -> ResourceGroup:
         rg = self.state.resource_groups.get((sub.subscription_id, name.lower()))
         if rg is None and create:
             rg = ResourceGroup(subscription_id=sub.subscription_id, name=name)
             self.state.resource_groups[(sub.subscription_id, name.lower())] = rg
         if rg is None:
-            raise self.fail(field, f"unknown resource group {name!r} in subscription {sub.display_name!r}: expected "
-                            "one listed under that subscription's resource_groups")
+            raise self.fail(
+                field,
+                f"unknown resource group {name!r} in subscription {sub.display_name!r}: expected "
+                "one listed under that subscription's resource_groups",
+            )
         return rg
 
-    def easy_auth(self, spec: dict[str, Any], cipp: dict[str, Any], field: str) -> tuple[dict[str, Any], list[str]]:
+    def easy_auth(
+        self, spec: dict[str, Any], cipp: dict[str, Any], field: str
+    ) -> tuple[dict[str, Any], list[str]]:
         """authsettingsV2 `properties` as CIPP writes them, and the allowed tenants."""
         if "clients" in spec:
             client_keys = list(spec["clients"])
             client_fields = [f"{field}.clients[{i}]" for i in range(len(client_keys))]
         else:
-            client_keys = [c["app"] for c in cipp.get("api_clients", [])
-                           if c.get("enabled", True) and c.get("saved_to_azure", False)]
+            client_keys = [
+                c["app"]
+                for c in cipp.get("api_clients", [])
+                if c.get("enabled", True) and c.get("saved_to_azure", False)
+            ]
             client_fields = [f"cipp.api_clients[{i}].app" for i in range(len(client_keys))]
         client_ids: list[str] = []
         for key, client_field in zip(client_keys, client_fields):
             app = self.apps.get(key)
             if app is None:
                 defined = ", ".join(self.apps) or "none"
-                raise self.fail(client_field, f"unknown application {key!r}: expected a key defined under "
-                                f"applications ({defined})")
+                raise self.fail(
+                    client_field,
+                    f"unknown application {key!r}: expected a key defined under "
+                    f"applications ({defined})",
+                )
             client_ids.append(app.app_id)
-        audiences = ([self.substitute(a, f"{field}.allowed_audiences[{i}]") for i, a in
-                      enumerate(spec["allowed_audiences"])] if "allowed_audiences" in spec
-                     else [f"api://{cid}" for cid in client_ids])
-        issuer = self.substitute(spec.get("issuer", "https://sts.windows.net/{tenant_id}/v2.0"), f"{field}.issuer")
-        tenants = [self.substitute(t, f"{field}.allowed_tenants[{i}]")
-                   for i, t in enumerate(spec.get("allowed_tenants", ["{tenant_id}"]))]
+        audiences = (
+            [
+                self.substitute(a, f"{field}.allowed_audiences[{i}]")
+                for i, a in enumerate(spec["allowed_audiences"])
+            ]
+            if "allowed_audiences" in spec
+            else [f"api://{cid}" for cid in client_ids]
+        )
+        issuer = self.substitute(
+            spec.get("issuer", "https://sts.windows.net/{tenant_id}/v2.0"), f"{field}.issuer"
+        )
+        tenants = [
+            self.substitute(t, f"{field}.allowed_tenants[{i}]")
+            for i, t in enumerate(spec.get("allowed_tenants", ["{tenant_id}"]))
+        ]
         registration: dict[str, Any] = {"openIdIssuer": issuer}
         if client_ids:
             registration["clientId"] = client_ids[0]
@@ -929,40 +1196,69 @@ class _Builder:
             },
             "login": {
                 "routes": {},
-                "tokenStore": {"enabled": False, "tokenRefreshExtensionHours": 72.0, "fileSystem": {},
-                               "azureBlobStorage": {}},
+                "tokenStore": {
+                    "enabled": False,
+                    "tokenRefreshExtensionHours": 72.0,
+                    "fileSystem": {},
+                    "azureBlobStorage": {},
+                },
                 "preserveUrlFragmentsForLogins": False,
                 "cookieExpiration": {"convention": "FixedTime", "timeToExpiration": "08:00:00"},
                 "nonce": {"validateNonce": True, "nonceExpirationInterval": "00:05:00"},
             },
-            "httpSettings": {"requireHttps": True, "routes": {"apiPrefix": "/.auth"},
-                             "forwardProxy": {"convention": "NoProxy"}},
+            "httpSettings": {
+                "requireHttps": True,
+                "routes": {"apiPrefix": "/.auth"},
+                "forwardProxy": {"convention": "NoProxy"},
+            },
         }
         return properties, tenants
 
     def build_cipp(self, spec: dict[str, Any]) -> None:
         fa = spec["function_app"]
         sub = self.subscription(fa["subscription"], "cipp.function_app.subscription")
-        rg = self.resource_group(sub, fa["resource_group"], "cipp.function_app.resource_group", create=True)
+        rg = self.resource_group(
+            sub, fa["resource_group"], "cipp.function_app.resource_group", create=True
+        )
         location = fa.get("location", rg.location)
-        site = Site(subscription_id=sub.subscription_id, resource_group=rg.name, name=fa["name"],
-                    location=location)
+        site = Site(
+            subscription_id=sub.subscription_id,
+            resource_group=rg.name,
+            name=fa["name"],
+            location=location,
+        )
         identity = self.sps.get(FUNCTION_APP_IDENTITY_KEY)
         site.identity_principal_id = identity.id if identity else None
-        site.app_settings = {"FUNCTIONS_EXTENSION_VERSION": "~4", "FUNCTIONS_WORKER_RUNTIME": "powershell"}
-        self.state.cipp = CippInstance(generation=spec["generation"], version=spec["version"], function_app=fa["name"])
+        site.app_settings = {
+            "FUNCTIONS_EXTENSION_VERSION": "~4",
+            "FUNCTIONS_WORKER_RUNTIME": "powershell",
+        }
+        self.state.cipp = CippInstance(
+            generation=spec["generation"], version=spec["version"], function_app=fa["name"]
+        )
         if "easy_auth" in fa:
-            site.auth_settings_v2, tenants = self.easy_auth(fa["easy_auth"], spec, "cipp.function_app.easy_auth")
+            site.auth_settings_v2, tenants = self.easy_auth(
+                fa["easy_auth"], spec, "cipp.function_app.easy_auth"
+            )
             site.app_settings["WEBSITE_AUTH_AAD_ALLOWED_TENANTS"] = ",".join(tenants)
         site.app_settings.update(fa.get("app_settings", {}))
         self.state.sites[site.name.lower()] = site
         processor = spec.get("processor_app")
         if processor:
             if processor.lower() == site.name.lower():
-                raise self.fail("cipp.processor_app", "expected a name different from the Function App's")
+                raise self.fail(
+                    "cipp.processor_app", "expected a name different from the Function App's"
+                )
             self.state.sites[processor.lower()] = Site(
-                subscription_id=sub.subscription_id, resource_group=rg.name, name=processor, location=location,
-                app_settings={"FUNCTIONS_EXTENSION_VERSION": "~4", "FUNCTIONS_WORKER_RUNTIME": "powershell"})
+                subscription_id=sub.subscription_id,
+                resource_group=rg.name,
+                name=processor,
+                location=location,
+                app_settings={
+                    "FUNCTIONS_EXTENSION_VERSION": "~4",
+                    "FUNCTIONS_WORKER_RUNTIME": "powershell",
+                },
+            )
 
         cipp = self.state.cipp
         cipp.processor_app = processor
@@ -972,22 +1268,35 @@ class _Builder:
         cipp.subscription_ended = spec.get("subscription_ended", False)
         cipp.custom_roles = list(spec.get("custom_roles", []))
         if "sam_user" in spec:
-            cipp.sam_user_id = self.principal(spec["sam_user"], "cipp.sam_user", ("user",)).object_id
+            cipp.sam_user_id = self.principal(
+                spec["sam_user"], "cipp.sam_user", ("user",)
+            ).object_id
         if "sam_app" in spec:
             app = self.apps.get(spec["sam_app"])
             if app is None:
-                raise self.fail("cipp.sam_app", f"unknown application {spec['sam_app']!r}: expected a key defined "
-                                f"under applications ({', '.join(self.apps) or 'none defined'})")
+                raise self.fail(
+                    "cipp.sam_app",
+                    f"unknown application {spec['sam_app']!r}: expected a key defined "
+                    f"under applications ({', '.join(self.apps) or 'none defined'})",
+                )
             cipp.sam_app_id = app.app_id
         for index, client in enumerate(spec.get("api_clients", [])):
             app = self.apps.get(client["app"])
             if app is None:
-                raise self.fail(f"cipp.api_clients[{index}].app", f"unknown application {client['app']!r}: expected "
-                                f"a key defined under applications ({', '.join(self.apps) or 'none defined'})")
-            cipp.api_clients.append(ApiClient(
-                app_id=app.app_id, display_name=client.get("name", app.display_name),
-                enabled=client.get("enabled", True), role=client.get("role", "readonly"),
-                ip_ranges=list(client.get("ip_ranges", []))))
+                raise self.fail(
+                    f"cipp.api_clients[{index}].app",
+                    f"unknown application {client['app']!r}: expected "
+                    f"a key defined under applications ({', '.join(self.apps) or 'none defined'})",
+                )
+            cipp.api_clients.append(
+                ApiClient(
+                    app_id=app.app_id,
+                    display_name=client.get("name", app.display_name),
+                    enabled=client.get("enabled", True),
+                    role=client.get("role", "readonly"),
+                    ip_ranges=list(client.get("ip_ranges", [])),
+                )
+            )
         cipp.logs = self.build_logs(spec.get("logs", []))
         self.state.generation_hint = spec["generation"]
 
@@ -999,19 +1308,36 @@ class _Builder:
             weights = [14, 10, 10, 10, 6, 6, 6, 4, 2]
             for n in range(logs["generate"]):
                 api, message, severity = rng.choices(_LOG_SAMPLES, weights=weights)[0]
-                entries.append(LogEntry(
-                    date_time=self.now - rng.uniform(60, 7 * DAY), tenant=tenant, api=api, message=message,
-                    user="CIPP", severity=severity, tenant_id=self.state.tenant_id,
-                    row_key=self.derive_id("log", str(n))))
+                entries.append(
+                    LogEntry(
+                        date_time=self.now - rng.uniform(60, 7 * DAY),
+                        tenant=tenant,
+                        api=api,
+                        message=message,
+                        user="CIPP",
+                        severity=severity,
+                        tenant_id=self.state.tenant_id,
+                        row_key=self.derive_id("log", str(n)),
+                    )
+                )
         else:
             for n, spec in enumerate(logs):
-                entries.append(LogEntry(
-                    date_time=self.now - spec.get("minutes_ago", 10 * (n + 1)) * 60.0,
-                    tenant=spec.get("tenant", tenant), api=spec.get("api", "CIPP"), message=spec["message"],
-                    user=spec.get("user", "CIPP"), severity=spec.get("severity", "Info"),
-                    log_data=spec.get("log_data", ""), tenant_id=spec.get("tenant_id", self.state.tenant_id),
-                    app_id=spec.get("app_id", ""), ip=spec.get("ip", ""),
-                    standard_info=spec.get("standard_info", ""), row_key=self.derive_id("log", str(n))))
+                entries.append(
+                    LogEntry(
+                        date_time=self.now - spec.get("minutes_ago", 10 * (n + 1)) * 60.0,
+                        tenant=spec.get("tenant", tenant),
+                        api=spec.get("api", "CIPP"),
+                        message=spec["message"],
+                        user=spec.get("user", "CIPP"),
+                        severity=spec.get("severity", "Info"),
+                        log_data=spec.get("log_data", ""),
+                        tenant_id=spec.get("tenant_id", self.state.tenant_id),
+                        app_id=spec.get("app_id", ""),
+                        ip=spec.get("ip", ""),
+                        standard_info=spec.get("standard_info", ""),
+                        row_key=self.derive_id("log", str(n)),
+                    )
+                )
         entries.sort(key=lambda e: e.date_time, reverse=True)  # CIPP answers newest first
         return entries
 
@@ -1033,8 +1359,11 @@ class _Builder:
             site = self.state.sites.get(name.lower())
             if site is None:
                 known = ", ".join(s.name for s in self.state.sites.values()) or "none"
-                raise self.fail(f"{field}.site", f"unknown site {name!r}: expected function_app, processor_app or a "
-                                f"site name ({known})")
+                raise self.fail(
+                    f"{field}.site",
+                    f"unknown site {name!r}: expected function_app, processor_app or a "
+                    f"site name ({known})",
+                )
             return site.resource_id
         sub = self.subscription(scope["subscription"], f"{field}.subscription")
         if "resource_group" in scope:
@@ -1048,7 +1377,10 @@ class _Builder:
             rid = role.lower()
         if rid is None:
             names = ", ".join(d.role_name for d in self.state.arm_role_definitions.values())
-            raise self.fail(field, f"unknown Azure role {role!r}: expected one of {names} (or a role definition GUID)")
+            raise self.fail(
+                field,
+                f"unknown Azure role {role!r}: expected one of {names} (or a role definition GUID)",
+            )
         return rid
 
     def build_arm_role_assignments(self, entries: list[dict[str, Any]]) -> None:
@@ -1060,56 +1392,90 @@ class _Builder:
             scope = self.arm_scope(spec["scope"], f"{field}.scope")
             marker = (principal.object_id, role_id, scope.lower())
             if marker in seen:
-                raise self.fail(field, "this role is already assigned to this principal at this scope (ARM would "
-                                "answer 409 RoleAssignmentExists)")
+                raise self.fail(
+                    field,
+                    "this role is already assigned to this principal at this scope (ARM would "
+                    "answer 409 RoleAssignmentExists)",
+                )
             seen.add(marker)
-            self.state.add_arm_role_assignment(ArmRoleAssignment(
-                name=(spec.get("name") or self.derive_id("arm_role_assignment", f"{index}/{spec['principal']}")).lower(),
-                scope=scope, role_definition_id=role_id, principal_id=principal.object_id,
-                principal_type=principal.arm_type, created_on=self.now - 60 * DAY))
+            self.state.add_arm_role_assignment(
+                ArmRoleAssignment(
+                    name=(
+                        spec.get("name")
+                        or self.derive_id("arm_role_assignment", f"{index}/{spec['principal']}")
+                    ).lower(),
+                    scope=scope,
+                    role_definition_id=role_id,
+                    principal_id=principal.object_id,
+                    principal_type=principal.arm_type,
+                    created_on=self.now - 60 * DAY,
+                )
+            )
 
     def build_identities(self, spec: dict[str, Any]) -> None:
         ids = self.state.identities
         cipp = self.state.cipp
         if "admin" in spec:
-            ids.admin_user_id = self.principal(spec["admin"], "identities.admin", ("user",)).object_id
+            ids.admin_user_id = self.principal(
+                spec["admin"], "identities.admin", ("user",)
+            ).object_id
         if "sam_user" in spec:
-            ids.sam_user_id = self.principal(spec["sam_user"], "identities.sam_user", ("user",)).object_id
+            ids.sam_user_id = self.principal(
+                spec["sam_user"], "identities.sam_user", ("user",)
+            ).object_id
         elif cipp is not None:
             ids.sam_user_id = cipp.sam_user_id
         if "sam_app" in spec:
             app = self.apps.get(spec["sam_app"])
             if app is None:
-                raise self.fail("identities.sam_app", f"unknown application {spec['sam_app']!r}: expected a key "
-                                f"defined under applications ({', '.join(self.apps) or 'none defined'})")
+                raise self.fail(
+                    "identities.sam_app",
+                    f"unknown application {spec['sam_app']!r}: expected a key "
+                    f"defined under applications ({', '.join(self.apps) or 'none defined'})",
+                )
             ids.sam_app_id = app.app_id
         elif cipp is not None:
             ids.sam_app_id = cipp.sam_app_id
         if "subscription" in spec:
-            ids.subscription_id = self.subscription(spec["subscription"], "identities.subscription").subscription_id
+            ids.subscription_id = self.subscription(
+                spec["subscription"], "identities.subscription"
+            ).subscription_id
         elif cipp is not None:
             ids.subscription_id = self.state.sites[cipp.function_app.lower()].subscription_id
         if "api_client" in spec:
             app = self.apps.get(spec["api_client"])
             if app is None:
-                raise self.fail("identities.api_client", f"unknown application {spec['api_client']!r}: expected a "
-                                f"key defined under applications ({', '.join(self.apps) or 'none defined'})")
+                raise self.fail(
+                    "identities.api_client",
+                    f"unknown application {spec['api_client']!r}: expected a "
+                    f"key defined under applications ({', '.join(self.apps) or 'none defined'})",
+                )
             ids.api_client_id = app.app_id
             if "api_client_secret" in spec:
                 ids.api_client_secret = spec["api_client_secret"]
             else:
                 valid = sorted(app.password_credentials, key=lambda c: c.end_time, reverse=True)
                 if not valid:
-                    raise self.fail("identities.api_client_secret", f"application {spec['api_client']!r} has no "
-                                    "password_credentials: expected api_client_secret or a password credential")
+                    raise self.fail(
+                        "identities.api_client_secret",
+                        f"application {spec['api_client']!r} has no "
+                        "password_credentials: expected api_client_secret or a password credential",
+                    )
                 ids.api_client_secret = valid[0].secret_text
         elif "api_client_secret" in spec:
-            raise self.fail("identities.api_client_secret", "expected identities.api_client as well")
+            raise self.fail(
+                "identities.api_client_secret", "expected identities.api_client as well"
+            )
         target = spec.get("api_url", "function_app")
         if target != "function_app" and cipp is None:
-            raise self.fail("identities.api_url", "expected a cipp section: the URL points at one of its hosts")
+            raise self.fail(
+                "identities.api_url", "expected a cipp section: the URL points at one of its hosts"
+            )
         if target == "processor_app" and (cipp is None or not cipp.processor_app):
-            raise self.fail("identities.api_url", "expected cipp.processor_app to be set for api_url: processor_app")
+            raise self.fail(
+                "identities.api_url",
+                "expected cipp.processor_app to be set for api_url: processor_app",
+            )
         ids.api_url_target = target
 
     def build_faults(self, entries: list[dict[str, Any]]) -> None:
@@ -1138,11 +1504,17 @@ def _merge(parent: Any, child: Any) -> Any:
     return merged
 
 
-def _load_document(name_or_path: str | Path, chain: tuple[str, ...] = (),
-                   base_dir: Path | None = None) -> tuple[str, dict[str, Any], str]:
+def _load_document(
+    name_or_path: str | Path, chain: tuple[str, ...] = (), base_dir: Path | None = None
+) -> tuple[str, dict[str, Any], str]:
     """(label, merged document, default name); follows `extends:` to the parent scenario."""
     ref: str | Path = name_or_path
-    if base_dir is not None and isinstance(ref, str) and _looks_like_path(ref) and not Path(ref).is_absolute():
+    if (
+        base_dir is not None
+        and isinstance(ref, str)
+        and _looks_like_path(ref)
+        and not Path(ref).is_absolute()
+    ):
         ref = base_dir / ref
     label, text, default_name = _read_source(ref)
     doc = _parse(label, text)
@@ -1150,14 +1522,23 @@ def _load_document(name_or_path: str | Path, chain: tuple[str, ...] = (),
     if parent_ref is None:
         return label, doc, default_name
     if not isinstance(parent_ref, str) or not parent_ref.strip():
-        raise ScenarioError(label, "extends", f"expected the name of a built-in scenario or a file path, got "
-                            f"{_describe(parent_ref)}")
+        raise ScenarioError(
+            label,
+            "extends",
+            f"expected the name of a built-in scenario or a file path, got {_describe(parent_ref)}",
+        )
     if "description" not in doc:
-        raise ScenarioError(label, "description", "is required but missing (a scenario that extends another "
-                            "still describes itself)")
+        raise ScenarioError(
+            label,
+            "description",
+            "is required but missing (a scenario that extends another still describes itself)",
+        )
     if label in chain:
-        raise ScenarioError(label, "extends", "the scenarios extend each other in a cycle: "
-                            + " -> ".join([*chain, label]))
+        raise ScenarioError(
+            label,
+            "extends",
+            "the scenarios extend each other in a cycle: " + " -> ".join([*chain, label]),
+        )
     own_dir = Path(ref).parent if isinstance(ref, Path) or _looks_like_path(str(ref)) else None
     parent_label, parent_doc, _ = _load_document(parent_ref.strip(), (*chain, label), own_dir)
     parent_doc.pop("name", None)  # the child has its own name, hence its own ids

@@ -52,7 +52,7 @@ class World:
     reader: str  # Reader on SUB
     contributor_via_group: str  # member of a group with Contributor on SUB
     group: str
-    nested_group: str  # contains `group`... no: `group` is a member of nothing; nested holds member
+    nested_group: str  # holds `group` as a member: Contributor on SUB reaches users transitively
     inherited: str  # Owner at MG_PLATFORM
     rg_only: str  # Contributor at RG only
     nobody: str  # no Azure role

@@ -105,8 +105,11 @@ def test_saved_readonly_client_reads_logs(current: Any) -> None:
     with http(live, live.urls.cipp, token) as api:
         r = api.get("/api/ListLogs")
     assert r.status_code == 200 and isinstance(r.json(), list)
-    record = [rec for rec in live.state.request_log if rec.service == "cipp"][-1]
-    assert record.caller == clients["reader"]["client_id"]
+    # The caller the request log records is the client's appId.
+    request = Request("GET", "/api/ListLogs", "/api/ListLogs", {}, Headers({"Authorization": f"Bearer {token}"}))
+    with live.state.lock:
+        assert live.services["cipp"].handle(request).status == 200
+    assert request.caller == clients["reader"]["client_id"]
 
 
 def test_unsaved_client_gets_401_empty(current: Any) -> None:

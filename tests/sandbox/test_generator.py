@@ -38,7 +38,9 @@ def test_filler_is_indexed_and_realistic() -> None:
     roles = Counter(a.role_definition_id for a in state.role_assignments.values())
     assert set(roles) == set(state.role_definitions), "spread over every built-in role"
     assert roles[wellknown.GLOBAL_ADMINISTRATOR] > 1
-    filler_sub = next(s for s in state.subscriptions.values() if s.display_name.startswith("Filler"))
+    filler_sub = next(
+        s for s in state.subscriptions.values() if s.display_name.startswith("Filler")
+    )
     ancestors = state.scope_ancestors(f"/subscriptions/{filler_sub.subscription_id}")
     assert ancestors[-3:] == [
         f"/providers/Microsoft.Management/managementGroups/{FILLER_ROOT_GROUP}",
@@ -62,9 +64,13 @@ def test_growing_twice_continues_without_collisions() -> None:
     state = load_scenario("legacy-ready")
     grow(state, users=100, subscriptions=60)
     grow(state, users=100, subscriptions=60)
-    assert len([u for u in state.users.values() if u.user_principal_name.startswith("filler")]) == 200
+    assert (
+        len([u for u in state.users.values() if u.user_principal_name.startswith("filler")]) == 200
+    )
     assert state.user_by_upn("filler000200@contoso.example") is not None
-    assert len([s for s in state.subscriptions.values() if s.display_name.startswith("Filler")]) == 120
+    assert (
+        len([s for s in state.subscriptions.values() if s.display_name.startswith("Filler")]) == 120
+    )
 
 
 def test_generated_ids_are_deterministic() -> None:
@@ -86,19 +92,27 @@ def test_impossible_sizes_are_refused() -> None:
 
 def test_size_in_a_scenario_file(tmp_path: Path) -> None:
     path = tmp_path / "sized.yaml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         description: Sized.
         extends: legacy-ready
         size: {users: 40, role_assignments: 80, subscriptions: 51}
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     state = load_scenario(path)
     assert len(state.users) == 3 + 40
     assert len(state.role_assignments) == 2 + 80
     assert len(state.subscriptions) == 1 + 51
 
     bad = tmp_path / "bad-size.yaml"
-    bad.write_text("description: bad\ntenant: {domain: a.example}\nsize: {role_assignments: 5}\n", encoding="utf-8")
-    with pytest.raises(ScenarioError, match=r"bad-size.yaml: size.role_assignments: .*need at least"):
+    bad.write_text(
+        "description: bad\ntenant: {domain: a.example}\nsize: {role_assignments: 5}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        ScenarioError, match=r"bad-size.yaml: size.role_assignments: .*need at least"
+    ):
         load_scenario(bad)
 
 
@@ -112,5 +126,9 @@ def test_the_large_builtin_has_the_promised_size_and_the_same_people() -> None:
     sam = state.identities.sam_user_id
     assert sam is not None
     # Same verdict-relevant facts as legacy-ready: the SAM user's roles are untouched.
-    assert {a.role_definition_id for a in state.role_assignments_for(sam)} == {wellknown.GLOBAL_ADMINISTRATOR}
-    assert len(state.arm_assignments_for(sam)) == len(small.arm_assignments_for(small.identities.sam_user_id or ""))
+    assert {a.role_definition_id for a in state.role_assignments_for(sam)} == {
+        wellknown.GLOBAL_ADMINISTRATOR
+    }
+    assert len(state.arm_assignments_for(sam)) == len(
+        small.arm_assignments_for(small.identities.sam_user_id or "")
+    )

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from cipp_setup import wellknown as wk
+from cipp_setup.sandbox.graph import GraphService
 from cipp_setup.sandbox.state import User
 
 from .graph_tenant import (
@@ -943,3 +944,48 @@ def test_sdk_app_only_token(e2e: E2E) -> None:
     with pytest.raises(ODataError) as denied:
         e2e.run(client.users.get())
     assert denied.value.response_status_code == 403
+
+
+# --- built-in scenarios: the queries the checks make answer from scenario data ---------------------
+
+
+@pytest.mark.parametrize("name", ["legacy-ready", "legacy-fresh", "legacy-ga-via-group", "legacy-ga-eligible-only",
+                                  "legacy-consent-missing"])
+def test_builtin_scenarios_answer_the_checks_queries(name: str) -> None:
+    from cipp_setup.sandbox.scenario import load_scenario
+    from cipp_setup.sandbox.tokens import TokenAuthority
+
+    from .graph_tenant import URLS
+
+    state = load_scenario(name)
+    tokens = TokenAuthority(state, URLS.idp)
+    t = Tenant(state=state, tokens=tokens, graph=GraphService(state, tokens, URLS))
+    admin_id = state.identities.admin_user_id
+    sam_user = state.users[state.identities.sam_user_id or ""]
+    now = int(state.clock.now())
+    token = tokens.issue({"aud": "https://graph.microsoft.com", "tid": state.tenant_id, "oid": admin_id,
+                          "scp": READ_SCOPES, "idtyp": "user", "appid": wk.TOOL_PUBLIC_CLIENT_ID,
+                          "iat": now, "nbf": now, "exp": now + 3600})
+    user = body(t.call("GET", f"/v1.0/users/{sam_user.user_principal_name}?$select=id,accountEnabled", token))
+    assert user["id"] == sam_user.id
+    roles = body(t.call("GET", "/v1.0/roleManagement/directory/roleAssignments?$filter=principalId eq "
+                               f"'{sam_user.id}'&$expand=roleDefinition", token))
+    groups = body(t.call("GET", f"/v1.0/users/{sam_user.id}/transitiveMemberOf", token))
+    eligible = body(t.call("GET", "/v1.0/roleManagement/directory/roleEligibilityScheduleInstances?$filter="
+                                  f"principalId eq '{sam_user.id}'", token))
+    direct_ga = any(a["roleDefinitionId"] == GA for a in roles["value"])
+    group_ga = any(i.get("roleTemplateId") == GA for i in groups["value"])
+    assert (direct_ga or group_ga) == (name in ("legacy-ready", "legacy-ga-via-group", "legacy-consent-missing"))
+    assert (name == "legacy-ga-eligible-only") == any(e["roleDefinitionId"] == GA for e in eligible["value"])
+    sam_app_id = state.identities.sam_app_id
+    sps = body(t.call("GET", f"/v1.0/servicePrincipals?$filter=appId eq '{sam_app_id}'", token))
+    [sam_sp] = sps["value"]
+    grants = body(t.call("GET", f"/v1.0/oauth2PermissionGrants?$filter=clientId eq '{sam_sp['id']}'", token))
+    asm = any(g["resourceId"] == arm_sp_id_for(state) and "user_impersonation" in g["scope"]
+              for g in grants["value"])
+    assert asm == (name in ("legacy-ready", "legacy-ga-via-group", "legacy-ga-eligible-only"))
+
+
+def arm_sp_id_for(state: Any) -> str:
+    sp = state.service_principal_by_app_id(wk.AZURE_SERVICE_MANAGEMENT_APP_ID)
+    return sp.id if sp else ""
