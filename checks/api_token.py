@@ -116,7 +116,7 @@ class ApiTokenCheck(Check):
                 evidence=(client_ev, Evidence("token request", found, "an access token")),
                 messages=(Message("hint", "Create a new secret and copy its Value column.")
                           if cause in ("secret-id-pasted", "invalid-secret", "secret-expired") else
-                          Message("info", f"Tenant: {inputs.tenant}")),
+                          Message("info", f"Tenant: {inputs.tenant}"),),
             )
         except ServiceFailure as exc:
             return self.errored(exc.cause, exc.message, evidence=(client_ev,))

@@ -104,6 +104,14 @@ class CheckResult:
     duration_ms: float = 0.0
     ignored: bool = False  # a failure demoted to a warning by --ignore
 
+    def __post_init__(self) -> None:
+        # A lone Message or Evidence passed where a tuple belongs would only fail later,
+        # in a renderer; fail here, where the mistake is made.
+        if not isinstance(self.messages, tuple) or not all(isinstance(m, Message) for m in self.messages):
+            raise TypeError(f"{self.check_id}: messages must be a tuple of Message")
+        if not isinstance(self.evidence, tuple) or not all(isinstance(e, Evidence) for e in self.evidence):
+            raise TypeError(f"{self.check_id}: evidence must be a tuple of Evidence")
+
 
 @dataclass(frozen=True)
 class CheckSpec:
