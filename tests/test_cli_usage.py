@@ -234,7 +234,7 @@ def test_help_imports_no_sdk(argv: list[str]) -> None:
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & set(" + repr(HEAVY) + "))\n"
         "print(code, heavy, 'usage:' in buf.getvalue())\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "0 [] True"
 
@@ -242,7 +242,7 @@ def test_help_imports_no_sdk(argv: list[str]) -> None:
 def test_subprocess_bad_input_prints_exactly_one_line() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "cipp_setup", "check", "--tenant", "no way", "--api-url", "http://x"],
-        capture_output=True, text=True, timeout=60,
+        check=False, capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 2
     assert done.stdout == ""

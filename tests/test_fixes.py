@@ -374,3 +374,80 @@ def test_partial_failure_reports_what_was_applied_and_a_rerun_converges(fresh: H
     ]
     assert second.passes
     assert [m for _s, m, _p, _st in fresh.writes_in_log()] == ["POST"]
+
+
+# --- planners are pure: no sandbox needed -------------------------------------------------
+
+
+def _ctx(admin_id: str | None = None) -> Any:
+    from cipp_setup.cloud import CLOUDS
+    from cipp_setup.engine.context import CheckContext, CheckInputs, SignedInAdmin
+
+    admin = SignedInAdmin(admin_id, "admin@contoso.example", "t") if admin_id else None
+    return CheckContext(inputs=CheckInputs(tenant="contoso.example"), cloud=CLOUDS["public"], gateways=None,
+                        admin=admin)
+
+
+def _failed(check_id: str, cause: str, **facts: Any) -> Any:
+    from cipp_setup.engine.model import CheckResult
+
+    return CheckResult(check_id, Status.FAIL, "s", cause=cause, facts=facts, fix_available=True)
+
+
+def test_no_plan_for_passing_ignored_or_unfixable_results() -> None:
+    from dataclasses import replace
+
+    from cipp_setup.engine.fixes import plan_fix
+    from cipp_setup.engine.model import CheckResult
+
+    ctx = _ctx()
+    assert plan_fix(CheckResult("sam-user-global-admin", Status.PASS, "ok"), ctx) is None
+    assert plan_fix(_failed("sam-user-global-admin", "account-disabled", sam_user_id="u"), ctx) is None
+    ignored = replace(_failed("sam-user-global-admin", "not-global-admin", sam_user_id="u"), ignored=True)
+    assert plan_fix(ignored, ctx) is None
+    assert plan_fix(_failed("api-token", "invalid-secret"), ctx) is None
+
+
+def test_a_result_without_the_facts_its_planner_needs_is_a_contract_error() -> None:
+    from cipp_setup.engine.fixes import PlanningError, plan_fix
+
+    with pytest.raises(PlanningError, match="sam_user_id"):
+        plan_fix(_failed("sam-user-global-admin", "not-global-admin"), _ctx())
+
+
+def test_self_activation_is_offered_only_to_the_sam_user_itself() -> None:
+    from cipp_setup.engine.fixes import plan_fix
+
+    result = _failed("sam-user-global-admin", "global-admin-eligible-only", sam_user_id="sam-id",
+                     sam_user_upn="cipp-sam@contoso.example")
+    own = plan_fix(result, _ctx("SAM-ID"))
+    other = plan_fix(result, _ctx("admin-id"))
+    assert own is not None and own.applicable
+    assert own.changes[0].params["duration"] == "PT1H" and own.changes[0].params["justification"]
+    assert other is not None and not other.applicable and "only that user can activate it" in (other.explanation or "")
+
+
+def test_contributor_eligible_only_is_explained_not_overridden() -> None:
+    from cipp_setup.engine.fixes import plan_fix
+
+    plan = plan_fix(_failed("sam-user-subscription-contributor", "contributor-eligible-only",
+                            sam_user_id="u", subscription_id="s"), _ctx())
+    assert plan is not None and not plan.applicable
+    assert "PIM" in (plan.explanation or "")
+
+
+def test_consent_plan_follows_what_the_tenant_lacks() -> None:
+    from cipp_setup.engine.fixes import plan_fix
+
+    missing_sp = plan_fix(_failed("sam-app-azure-management-consent", "azure-management-service-principal-missing",
+                                  sam_app_object_id="o", sam_app_id="a", sam_sp_id="s", asm_sp_id=None), _ctx())
+    assert missing_sp is not None
+    assert [c.action for c in missing_sp.changes] == [p.CREATE_SERVICE_PRINCIPAL, p.CREATE_OAUTH2_PERMISSION_GRANT]
+    assert missing_sp.changes[1].inputs_from == {"resource_id": "asm-sp"}
+    extend = plan_fix(_failed("sam-app-azure-management-consent", "consent-missing", sam_app_object_id="o",
+                              sam_app_id="a", sam_sp_id="s", asm_sp_id="r",
+                              grants=[{"id": "g", "consentType": "AllPrincipals", "scope": "openid"}]), _ctx())
+    assert extend is not None
+    assert [(c.action, c.before, c.after) for c in extend.changes] == [
+        (p.EXTEND_OAUTH2_PERMISSION_GRANT, "scope 'openid'", "scope 'openid user_impersonation'"),
+    ]

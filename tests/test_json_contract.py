@@ -70,11 +70,11 @@ CHECK_FIELDS = {
 
 
 def _envelope(**overrides: Any) -> dict[str, Any]:
-    kwargs: dict[str, Any] = dict(
-        command="check", exit_code=1, results=RESULTS, specs={"api-token": SPEC},
-        required=frozenset({"api-token"}), tenant_id="11111111-2222-3333-4444-555555555555",
-        generation="legacy", signed_in="admin@contoso.onmicrosoft.com", cloud="public",
-    )
+    kwargs: dict[str, Any] = {
+        "command": "check", "exit_code": 1, "results": RESULTS, "specs": {"api-token": SPEC},
+        "required": frozenset({"api-token"}), "tenant_id": "11111111-2222-3333-4444-555555555555",
+        "generation": "legacy", "signed_in": "admin@contoso.onmicrosoft.com", "cloud": "public",
+    }
     kwargs.update(overrides)
     return json_report.build_envelope(**kwargs)
 
@@ -144,7 +144,8 @@ def test_known_secrets_are_scrubbed_from_every_string() -> None:
 
 def _engine_ready() -> bool:
     try:
-        import cipp_setup.checks  # noqa: F401
+        import cipp_setup.checks
+
         import cipp_setup.engine.diagnose  # noqa: F401
         from cipp_setup.sandbox.scenario import list_scenarios
     except ImportError:
@@ -158,7 +159,7 @@ needs_engine = pytest.mark.skipif(not _engine_ready(), reason="the diagnosis eng
 def _cli(*argv: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k not in ("CIPP_API_CLIENT_SECRET", "NO_COLOR", "FORCE_COLOR")}
     environ.update(env or {})
-    return subprocess.run([sys.executable, "-m", "cipp_setup", *argv], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cipp_setup", *argv], check=False, capture_output=True, text=True,
                           env=environ, input=stdin, timeout=180)
 
 

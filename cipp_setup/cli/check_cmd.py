@@ -8,7 +8,9 @@ the checks, report them in catalogue order, exit 0 / 1. Sign-in impossible → 4
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from cipp_setup.cli.options import (
     EXIT_CHECKS_FAILED,
@@ -26,6 +28,8 @@ from cipp_setup.cli.options import (
 if TYPE_CHECKING:
     from cipp_setup.cli.sandbox_session import Target
     from cipp_setup.cli.terminal import Terminal
+    from cipp_setup.engine.context import CheckInputs
+    from cipp_setup.engine.diagnose import ConnectionOptions
     from cipp_setup.engine.model import CheckResult, CheckSpec
 
 NAME = "check"
@@ -80,7 +84,8 @@ def _specs_by_id(specs: Any) -> dict[str, CheckSpec]:
     return result
 
 
-def _generation(value: str) -> str | None:
+def generation_from_flag(value: str) -> str | None:
+    """--generation: legacy, or None for auto. `current` arrives with issue 5: say so."""
     if value == "current":
         raise UsageError(
             "--generation current: not supported yet; this release checks legacy CIPP "
@@ -89,7 +94,7 @@ def _generation(value: str) -> str | None:
     return None if value == "auto" else value
 
 
-def _auth_mode(args: argparse.Namespace, target: Target) -> str:
+def auth_mode(args: argparse.Namespace, target: Target) -> str:
     if args.auth:
         return str(args.auth)
     if target.is_sandbox:
@@ -99,9 +104,10 @@ def _auth_mode(args: argparse.Namespace, target: Target) -> str:
     return default_interactive_mode()
 
 
-def _interactive(args: argparse.Namespace, target: Target, terminal: Terminal) -> bool:
+def sign_in_may_wait(args: argparse.Namespace, target: Target, terminal: Terminal) -> bool:
     """May sign-in wait for a person (device code, browser)? Not with --non-interactive, and
-    not in CI against a real tenant, where nobody would ever enter the code."""
+    not in CI against a real tenant, where nobody would ever enter the code. A device code
+    needs no TTY (the code goes to stderr), so this is not the prompting gate."""
     from cipp_setup.cli.terminal import running_in_ci
 
     if args.non_interactive:
@@ -109,10 +115,26 @@ def _interactive(args: argparse.Namespace, target: Target, terminal: Terminal) -
     return target.is_sandbox or not running_in_ci(terminal.environ)
 
 
-def run(args: argparse.Namespace, terminal: Terminal) -> int:
-    # 1. Everything that can be wrong with the input is found before any sign-in.
-    generation = _generation(args.generation)
-    secret = read_api_client_secret(args.client_secret_stdin, dict(terminal.environ))
+# Older names, used by fix_cmd.
+_generation = generation_from_flag
+_auth_mode = auth_mode
+_interactive = sign_in_may_wait
+
+
+@dataclass(frozen=True)
+class EarlyInputs:
+    """What is validated before any endpoint is opened (no sandbox, no network yet)."""
+
+    generation: str | None
+    secret: str | None  # the API client secret, from $CIPP_API_CLIENT_SECRET or stdin
+    auth_client_id: str | None  # --auth client-secret: the admin service principal
+    auth_client_secret: str | None
+
+
+def validate_early(args: argparse.Namespace, terminal: Terminal) -> EarlyInputs:
+    """Generation, secrets and sign-in environment; every secret is registered for scrubbing."""
+    generation = generation_from_flag(args.generation)
+    secret = read_api_client_secret(getattr(args, "client_secret_stdin", False), dict(terminal.environ))
     if secret:
         terminal.add_secret(secret)
     auth_client_id: str | None = None
@@ -130,57 +152,43 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
         auth_client_id = parse_guid(f"${AUTH_CLIENT_ID_ENV}", auth_client_id)
         auth_client_secret = parse_secret(raw_secret, f"${AUTH_CLIENT_SECRET_ENV}")
         terminal.add_secret(auth_client_secret)
-
-    from cipp_setup.cli.sandbox_session import apply_identity_defaults, open_target
-
-    with open_target(args) as target:
-        if target.is_sandbox:
-            filled = apply_identity_defaults(args, target.identities)
-            if filled:
-                names = ", ".join("--" + dest.replace("_", "-") for dest in filled)
-                terminal.status(f"Sandbox '{target.scenario}': using the scenario's values for {names}.", "dim")
-            default_secret = target.default_secret()
-            if secret is None and default_secret and args.api_client_id == target.identities.get("api_client_id"):
-                secret = default_secret
-                terminal.add_secret(secret)
-        if args.tenant is None:
-            raise UsageError(
-                "--tenant: expected a tenant id (GUID) or a domain such as contoso.onmicrosoft.com "
-                "(required: the tool always signs in to an explicit tenant)"
-            )
-        known = known_check_ids()
-        only = parse_check_ids(args.only, "--only", known) if args.only is not None else None
-        ignore = (
-            parse_check_ids(args.ignore, "--ignore", known) if args.ignore is not None else frozenset()
-        )
-        return _diagnose(
-            args, terminal, target,
-            generation=generation, secret=secret, only=only, ignore=ignore,
-            auth_client_id=auth_client_id, auth_client_secret=auth_client_secret,
-        )
+    return EarlyInputs(generation, secret, auth_client_id, auth_client_secret)
 
 
-def _diagnose(
+def build_run(
     args: argparse.Namespace,
     terminal: Terminal,
     target: Target,
+    early: EarlyInputs,
     *,
-    generation: str | None,
-    secret: str | None,
-    only: frozenset[str] | None,
-    ignore: frozenset[str],
-    auth_client_id: str | None,
-    auth_client_secret: str | None,
-) -> int:
-    import asyncio
+    ignore: frozenset[str] = frozenset(),
+) -> tuple[CheckInputs, ConnectionOptions]:
+    """The engine's CheckInputs and ConnectionOptions for this run, shared by every
+    command that diagnoses a tenant (check, fix, wizard, verify).
 
-    from cipp_setup.engine.context import CheckInputs, SignedInAdmin
-    from cipp_setup.engine.diagnose import ConnectionOptions, run_diagnosis
+    In a sandbox the scenario's identities fill the options left empty (and the user is
+    told which), and its API client secret is used when the API client is the scenario's.
+    """
+    from cipp_setup.cli.sandbox_session import apply_identity_defaults
+    from cipp_setup.engine.context import CheckInputs
+    from cipp_setup.engine.diagnose import ConnectionOptions
     from cipp_setup.engine.model import Secret
-    from cipp_setup.gateways.errors import SignInFailed, SignInRequired
-    from cipp_setup.render import json_report
-    from cipp_setup.render.text import report_lines, signed_in_line
 
+    secret = early.secret
+    if target.is_sandbox:
+        filled = apply_identity_defaults(args, target.identities)
+        if filled:
+            names = ", ".join("--" + dest.replace("_", "-") for dest in filled)
+            terminal.status(f"Sandbox '{target.scenario}': using the scenario's values for {names}.", "dim")
+        default_secret = target.default_secret()
+        if secret is None and default_secret and args.api_client_id == target.identities.get("api_client_id"):
+            secret = default_secret
+            terminal.add_secret(secret)
+    if args.tenant is None:
+        raise UsageError(
+            "--tenant: expected a tenant id (GUID) or a domain such as contoso.onmicrosoft.com "
+            "(required: the tool always signs in to an explicit tenant)"
+        )
     inputs = CheckInputs(
         tenant=args.tenant,
         sam_user=args.sam_user,
@@ -189,19 +197,56 @@ def _diagnose(
         api_url=args.api_url,
         api_client_id=args.api_client_id,
         api_client_secret=Secret(secret) if secret else None,
-        generation=generation,  # type: ignore[arg-type]
+        generation=early.generation,  # type: ignore[arg-type]
         ignore=ignore,
     )
+    sandbox_note = " (the sandbox approves it automatically)" if target.is_sandbox else ""
     connection = ConnectionOptions(
         cloud=target.cloud,
-        auth=_auth_mode(args, target),
-        interactive=_interactive(args, target, terminal),
-        device_code_callback=lambda message: terminal.status(
-            message + (" (the sandbox approves it automatically)" if target.is_sandbox else ""), "bold"
-        ),
-        client_id=auth_client_id,
-        client_secret=Secret(auth_client_secret) if auth_client_secret else None,
+        auth=auth_mode(args, target),
+        interactive=sign_in_may_wait(args, target, terminal),
+        device_code_callback=lambda message: terminal.status(message + sandbox_note, "bold"),
+        client_id=early.auth_client_id,
+        client_secret=Secret(early.auth_client_secret) if early.auth_client_secret else None,
     )
+    return inputs, connection
+
+
+def run(args: argparse.Namespace, terminal: Terminal) -> int:
+    # Everything that can be wrong with the input is found before any sign-in.
+    early = validate_early(args, terminal)
+    from cipp_setup.cli.sandbox_session import open_target
+
+    with open_target(args) as target:
+        # Ids are checked after the target opens so a bad --cloud is reported first; the
+        # sandbox start this may waste is a few milliseconds.
+        known = known_check_ids()
+        only = parse_check_ids(args.only, "--only", known) if args.only is not None else None
+        ignore = (
+            parse_check_ids(args.ignore, "--ignore", known) if args.ignore is not None else frozenset()
+        )
+        inputs, connection = build_run(args, terminal, target, early, ignore=ignore)
+        return _diagnose(args, terminal, target, inputs, connection, only=only)
+
+
+def _diagnose(
+    args: argparse.Namespace,
+    terminal: Terminal,
+    target: Target,
+    inputs: CheckInputs,
+    connection: ConnectionOptions,
+    *,
+    only: frozenset[str] | None,
+) -> int:
+    import asyncio
+
+    from cipp_setup.engine.context import SignedInAdmin
+    from cipp_setup.engine.diagnose import run_diagnosis
+    from cipp_setup.gateways.errors import SignInFailed, SignInRequired
+    from cipp_setup.render import json_report
+    from cipp_setup.render.text import report_lines, signed_in_line
+
+    generation = inputs.generation
     signed_in: list[SignedInAdmin] = []
 
     def emit_error(code: int, error_code: str, message: str) -> int:

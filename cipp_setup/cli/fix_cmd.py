@@ -135,7 +135,7 @@ async def ask(question: str, terminal: Terminal, *, default: bool = False) -> bo
     import questionary
     from prompt_toolkit.output import create_output
 
-    output = create_output(stdout=terminal.stderr, always_prefer_tty=True)
+    output = create_output(stdout=terminal.stderr, always_prefer_tty=True)  # type: ignore[arg-type]
     answer = await questionary.confirm(question, default=default, output=output).unsafe_ask_async()
     return bool(answer)
 

@@ -11,12 +11,11 @@ Exit codes: 0 ok; 1 a required check failed; 2 usage error / bad input / cannot 
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Sequence
 
 from cipp_setup import __version__
 from cipp_setup.cli.options import (
@@ -37,6 +36,8 @@ COMMANDS: dict[str, str] = {
     "sandbox": "sandbox_cmd",
     "fix": "fix_cmd",
     "revert": "revert_cmd",
+    "wizard": "wizard_cmd",
+    "demo": "demo_cmd",
 }
 
 
@@ -108,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             first = extra[0]
             what = f"unknown option {first.split('=')[0]}" if first.startswith("-") else f"unexpected argument {first!r}"
             raise UsageError(f"{what} (see '{where} --help')")
+        if args.command is None and terminal.can_prompt() and "wizard" in COMMANDS:
+            args = parser.parse_args(["wizard"])  # `cipp-setup` alone on a terminal: the wizard
         if args.command is None:
             raise UsageError(
                 f"missing command: expected one of {', '.join(COMMANDS)} (see '{PROG} --help')"

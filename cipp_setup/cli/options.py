@@ -15,7 +15,8 @@ import argparse
 import os
 import re
 import sys
-from typing import Any, Callable, NoReturn, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 PROG = "cipp-setup"

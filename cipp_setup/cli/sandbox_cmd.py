@@ -77,8 +77,8 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
 
 
 def _list(terminal: Terminal) -> int:
-    from cipp_setup.sandbox.scenario import list_scenarios
     from cipp_setup.render.text import text_line
+    from cipp_setup.sandbox.scenario import list_scenarios
 
     entries = [(str(name), str(description)) for name, description in _scenario_entries(list_scenarios())]
     width = max((len(name) for name, _ in entries), default=0)
@@ -96,7 +96,7 @@ def _scenario_entries(listing: Any) -> list[tuple[str, str]]:
         if isinstance(item, (tuple, list)):
             entries.append((item[0], item[1]))
         else:
-            entries.append((getattr(item, "name"), getattr(item, "description", "")))
+            entries.append((item.name, getattr(item, "description", "")))
     return entries
 
 

@@ -52,8 +52,7 @@ SAM_USER_SUBSCRIPTION_CONTRIBUTOR = "sam-user-subscription-contributor"
 FACTS: Mapping[str, tuple[str, ...]] = {
     SAM_USER_GLOBAL_ADMIN: (
         "sam_user_id",  # object id of the CIPP-SAM user
-        "sam_user_upn",  # for display
-        # optional: "eligibility_id" (the PIM eligibility, cause global-admin-eligible-only)
+        # optional: "sam_user_upn" (for display)
     ),
     SAM_APP_AZURE_MANAGEMENT_CONSENT: (
         "sam_app_object_id",  # the CIPP-SAM application's object id (for PATCH)
@@ -67,9 +66,9 @@ FACTS: Mapping[str, tuple[str, ...]] = {
     ),
     SAM_USER_SUBSCRIPTION_CONTRIBUTOR: (
         "sam_user_id",
-        "sam_user_upn",
         "subscription_id",
-        # optional: "subscription_name"
+        # optional: "sam_user_upn" (else taken from another check or --sam-user),
+        # "subscription_name"
     ),
 }
 
@@ -256,9 +255,16 @@ def _fact(result: CheckResult, key: str) -> Any:
     return result.facts[key]
 
 
-def _user_label(result: CheckResult) -> str:
+def _user_label(result: CheckResult, ctx: CheckContext | None = None) -> str:
+    """"CIPP-SAM user name@domain": the UPN from this result, another check's, or --sam-user."""
+    user_id = str(result.facts.get("sam_user_id", ""))
     upn = result.facts.get("sam_user_upn")
-    return f"CIPP-SAM user {upn}" if upn else f"CIPP-SAM user {result.facts.get('sam_user_id')}"
+    if not upn and ctx is not None:
+        upn = next((r.facts.get("sam_user_upn") for r in ctx.results.values()
+                    if r.facts.get("sam_user_upn") and str(r.facts.get("sam_user_id", "")) == user_id), None)
+        if not upn and ctx.inputs.sam_user and "@" in ctx.inputs.sam_user:
+            upn = ctx.inputs.sam_user
+    return f"CIPP-SAM user {upn}" if upn else f"CIPP-SAM user {user_id}"
 
 
 def _admin_is(ctx: CheckContext, object_id: str) -> bool:
@@ -270,7 +276,7 @@ def plan_global_admin(result: CheckResult, ctx: CheckContext) -> FixPlan | None:
     if result.cause not in ("not-global-admin", "global-admin-eligible-only"):
         return None  # disabled or missing user: nothing this tool should create
     user_id = str(_fact(result, "sam_user_id"))
-    who = _user_label(result)
+    who = _user_label(result, ctx)
     scope = "/"
     if result.cause == "global-admin-eligible-only":
         params = {
@@ -423,7 +429,7 @@ def plan_subscription_contributor(result: CheckResult, ctx: CheckContext) -> Fix
     subscription_id = str(_fact(result, "subscription_id"))
     sub_name = result.facts.get("subscription_name")
     sub_label = f"subscription {sub_name} ({subscription_id})" if sub_name else f"subscription {subscription_id}"
-    who = _user_label(result)
+    who = _user_label(result, ctx)
     arm_scope = f"/subscriptions/{subscription_id}"
     change = PlannedChange(
         check_id=result.check_id, action=p.CREATE_ARM_ROLE_ASSIGNMENT,

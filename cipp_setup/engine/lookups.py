@@ -123,7 +123,7 @@ class TenantLookups:
         default = _pick_default(items, preferred)
         why = "the value suggested for this tenant" if default else ""
         if default is None:
-            exact = [a for a in apps if a.display_name.lower() == "cipp-sam"]
+            exact = [a for a in apps if a.display_name.lower() == wk.CIPP_SAM_APP_NAME.lower()]
             if exact:
                 default, why = exact[0].app_id, "named CIPP-SAM, as CIPP's SAM wizard names it"
             elif len(items) == 1:

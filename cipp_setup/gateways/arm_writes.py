@@ -42,7 +42,7 @@ def classify_arm_write(what: str, exc: Exception) -> Exception:
         code = getattr(exc.error, "code", None) if exc.error is not None else None
         label = f"{status} {code}" if code else str(status)
         if status in RETRYABLE_STATUSES:
-            headers = exc.response.headers if exc.response is not None else {}
+            headers = exc.response.headers if exc.response is not None else {}  # type: ignore[attr-defined]
             retry_after = parse_retry_after(headers.get("Retry-After"))
             cause = "throttled" if status == 429 else "service-unavailable"
             final = WriteRefused(cause, f"Azure Resource Manager kept answering {status} while {what}.",
@@ -106,7 +106,8 @@ class ArmWrites(ArmGateway):
         definition = f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role_definition_id}"
         # principalType tells ARM not to wait for the directory to confirm the principal,
         # which avoids most PrincipalNotFound answers for a principal created moments ago.
-        parameters = RoleAssignmentCreateParameters(
+        # (mypy resolves the model of the oldest API version; the client uses 2022-04-01)
+        parameters = RoleAssignmentCreateParameters(  # type: ignore[call-arg]
             role_definition_id=definition, principal_id=principal_id, principal_type=principal_type,
         )
         # One name per change, reused on every retry: a PUT of the same name is idempotent.

@@ -12,8 +12,9 @@ only ever added in a minor change, never renamed or retyped without a new major 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from cipp_setup import __version__
 from cipp_setup.engine.model import CheckResult, CheckSpec

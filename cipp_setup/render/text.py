@@ -19,8 +19,8 @@ Layout (flutter doctor's, with kubeadm's quotable ids):
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 from cipp_setup.engine.model import COMMON_CAUSES, CheckResult, CheckSpec, Status
 

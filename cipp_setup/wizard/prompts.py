@@ -207,6 +207,14 @@ class Screen:
             finally:
                 self._spinner = None
 
+    def progress(self, text: str) -> None:
+        """A wait the admin should see ("waiting for Entra ID to replicate… 3/12"): the
+        spinner's text on a terminal, a plain line otherwise."""
+        if self._spinner is not None and self._spinner.active:
+            self._spinner.update(text)
+        else:
+            self.say(text, "dim")
+
     def stop_spinner(self) -> None:
         if self._spinner is not None:
             self._spinner.stop()

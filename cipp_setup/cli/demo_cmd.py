@@ -1,0 +1,80 @@
+"""`cipp-setup demo`: the wizard against an in-process sandbox tenant (`legacy-fresh`).
+
+The tenant starts broken (no prerequisite holds, the API was never activated). Every
+question's default leads forward, so pressing Enter at each one goes from there to
+ListLogs answering; the "activate in CIPP" click is performed by the sandbox. `--yes`
+runs it unattended: no question at all, no terminal needed (CI=true works, stdin may be
+closed) — it is what the README's Quick start runs.
+
+The demo shows replication as it happens in a real tenant: the sandbox hides new
+directory objects for a few (sandbox-clock) seconds, and waiting moves that clock
+instead of sleeping. Its journal is a throwaway file in a new temporary directory, so
+the demo never mixes with the journal of real runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from cipp_setup.cli.options import CliParser
+
+if TYPE_CHECKING:
+    from cipp_setup.cli.terminal import Terminal
+    from cipp_setup.wizard.prompts import Prompter
+
+NAME = "demo"
+DEFAULT_SCENARIO = "legacy-fresh"
+# Sandbox-clock seconds a new directory object stays invisible: enough for the admin to
+# see "waiting for Entra ID to replicate… 1/12", as in a real tenant.
+DEMO_REPLICATION_S = 5.0
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        NAME,
+        help="try the wizard on an offline sandbox tenant (nothing real is touched)",
+        description=(
+            "Run the guided setup against a sandbox tenant in this process: from a tenant "
+            "where no prerequisite holds to the CIPP API answering. Press Enter at every "
+            "question, or pass --yes to watch it run unattended."
+        ),
+    )
+    parser.add_argument("--yes", "-y", action="store_true",
+                        help="answer every question with its default; runs without a terminal")
+    parser.add_argument("--keep-rights", action="store_true",
+                        help="keep the temporary rights at the end instead of removing them")
+    parser.add_argument("--scenario", default=DEFAULT_SCENARIO, metavar="NAME|FILE",
+                        help=f"the sandbox scenario (default: {DEFAULT_SCENARIO})")
+    parser.add_argument("--non-interactive", action="store_true",
+                        help="never prompt (needs --yes)")
+    return parser
+
+
+def wizard_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The wizard's options for a demo run: the sandbox, and nothing else preset."""
+    from cipp_setup.cli.options import add_cipp_options, add_connection_options
+    from cipp_setup.cli.wizard_cmd import add_wizard_options
+
+    parser = CliParser(prog="cipp-setup demo")
+    add_connection_options(parser)
+    add_cipp_options(parser)
+    add_wizard_options(parser)
+    argv = ["--sandbox", args.scenario]
+    if args.yes:
+        argv.append("--yes")
+    if args.keep_rights:
+        argv.append("--keep-rights")
+    if args.non_interactive:
+        argv.append("--non-interactive")
+    return parser.parse_args(argv)
+
+
+def _slow_replication(sandbox: Any) -> None:
+    sandbox.control.set_replication(graph_seconds=DEMO_REPLICATION_S)
+
+
+def run(args: argparse.Namespace, terminal: Terminal, *, prompter: Prompter | None = None) -> int:
+    from cipp_setup.cli.wizard_cmd import launch
+
+    return launch(wizard_args(args), terminal, prompter=prompter, demo=True, prepare_sandbox=_slow_replication)

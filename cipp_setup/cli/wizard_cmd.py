@@ -1,0 +1,354 @@
+"""`cipp-setup wizard` (and `cipp-setup` alone on a terminal): the guided setup.
+
+Every question has a flag, and a value given by a flag is not asked. Without a terminal
+(or with --non-interactive, or in CI) the wizard starts only when the flags answer every
+question; otherwise it exits 2 naming the missing flags, before any sign-in. Ctrl-C at
+any step exits 130 and says what this run changed (from its journal records).
+
+Exit codes: 0 the CIPP API answered (token and ListLogs); 1 it did not (yet); 2 usage /
+cannot prompt; 3 internal error; 4 sign-in impossible; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from cipp_setup.cli.options import (
+    EXIT_INTERRUPTED,
+    EXIT_SIGN_IN_REQUIRED,
+    EXIT_USAGE,
+    UsageError,
+    add_cipp_options,
+    add_connection_options,
+    read_api_client_secret,
+    validated,
+)
+
+if TYPE_CHECKING:
+    from cipp_setup.cli.sandbox_session import Target
+    from cipp_setup.cli.terminal import Terminal
+    from cipp_setup.engine.journal import Journal
+    from cipp_setup.wizard.flow import WizardAnswers
+    from cipp_setup.wizard.prompts import Prompter
+
+NAME = "wizard"
+HOSTING_CHOICES = ("self-hosted", "hosted")
+MINTTY_HINT = (
+    "this terminal cannot show interactive prompts (Git Bash / mintty): run cipp-setup in "
+    "Windows Terminal or PowerShell, or pass every answer as a flag with --non-interactive"
+)
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        NAME,
+        help="guided setup: check, fix, activate and verify the CIPP API step by step",
+        description=(
+            "Walk through enabling the CIPP API: sign in, pick the CIPP-SAM user, app and "
+            "subscription, run the checks, fix what fails (after showing each change), "
+            "activate the API in CIPP, verify it answers, and give the temporary rights back."
+        ),
+        epilog=(
+            "Every question has a flag; without a terminal all of them are needed. The API "
+            "client secret comes from $CIPP_API_CLIENT_SECRET, --client-secret-stdin or a "
+            "hidden prompt, never an argument. Exit codes: 0 the API answered, 1 it did not, "
+            "2 usage error / cannot prompt, 3 internal error, 4 sign-in required, 130 interrupted."
+        ),
+    )
+    add_connection_options(parser)
+    add_cipp_options(parser)
+    add_wizard_options(parser)
+    return parser
+
+
+def _https_url(value: str, option: str) -> str:
+    from cipp_setup.cli.options import parse_api_url
+
+    return parse_api_url(value, option)
+
+
+def add_wizard_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("answers to the wizard's questions")
+    group.add_argument("--hosting", choices=HOSTING_CHOICES, default=None,
+                       help="how CIPP is hosted: in your own Azure, or by CyberDrain")
+    group.add_argument("--cipp-url", type=validated("--cipp-url", _https_url), metavar="URL",
+                       help="hosted: the address you open CIPP at (for the helpdesk)")
+    group.add_argument("--yes", "-y", action="store_true",
+                       help="apply every fix and give the temporary rights back, without asking")
+    group.add_argument("--dry-run", action="store_true", help="show the fixes but apply none")
+    keep = group.add_mutually_exclusive_group()
+    keep.add_argument("--revert", action="store_true", default=None,
+                      help="once the API answers, remove the temporary rights cipp-setup added")
+    keep.add_argument("--keep-rights", action="store_true",
+                      help="keep the temporary rights (remove them later with 'cipp-setup revert')")
+
+
+def run(args: argparse.Namespace, terminal: Terminal, *, prompter: Prompter | None = None) -> int:
+    return launch(args, terminal, prompter=prompter)
+
+
+# --- shared by `wizard` and `demo` ------------------------------------------------------
+
+
+def answers_from_args(args: argparse.Namespace, secret: str | None, generation: str | None) -> WizardAnswers:
+    from cipp_setup.engine.model import Secret
+    from cipp_setup.wizard.flow import WizardAnswers
+
+    revert: bool | None = None
+    if getattr(args, "keep_rights", False):
+        revert = False
+    elif getattr(args, "revert", None) or getattr(args, "yes", False):
+        revert = True
+    apply_fixes: bool | None = True if getattr(args, "yes", False) else (False if getattr(args, "dry_run", False) else None)
+    return WizardAnswers(
+        hosting=getattr(args, "hosting", None), tenant=args.tenant, sam_user=args.sam_user,
+        sam_app=args.sam_app, subscription=args.subscription, cipp_url=getattr(args, "cipp_url", None),
+        api_url=args.api_url, api_client_id=args.api_client_id,
+        api_client_secret=Secret(secret) if secret else None, generation=generation,
+        apply_fixes=apply_fixes, revert=revert,
+    )
+
+
+def missing_flags(answers: WizardAnswers, *, sandbox: bool) -> list[str]:
+    """The flags a run without a terminal lacks: one per question that would be asked."""
+    missing: list[str] = []
+    if answers.hosting is None:
+        missing.append("--hosting")
+    if answers.tenant is None:
+        missing.append("--tenant")
+    if answers.sam_user is None:
+        missing.append("--sam-user")
+    if answers.sam_app is None:
+        missing.append("--sam-app")
+    hosted = answers.hosting == "hosted"
+    if not hosted and answers.subscription is None:
+        missing.append("--subscription")
+    if answers.apply_fixes is None:
+        missing.append("--yes (or --dry-run)")
+    if hosted and answers.cipp_url is None:
+        missing.append("--cipp-url")
+    if not hosted and not sandbox:
+        if answers.api_client_id is None:
+            missing.append("--api-client-id")
+        if answers.api_url is None:
+            missing.append("--api-url")
+        if answers.api_client_secret is None:
+            missing.append("$CIPP_API_CLIENT_SECRET (or --client-secret-stdin)")
+    return missing
+
+
+def suggestions_for(target: Target) -> dict[str, str]:
+    """A sandbox scenario's values, offered as the defaults of the questions."""
+    ids: Mapping[str, str] = target.identities
+    sandbox: Any = target.sandbox
+    domain = getattr(getattr(sandbox, "state", None), "default_domain", None)
+    out = {
+        "tenant": domain or ids.get("tenant_id", ""),
+        "sam_user": ids.get("sam_user_upn", ""),
+        "sam_app": ids.get("sam_app_id", ""),
+        "subscription": ids.get("subscription_id", ""),
+        "api_url": ids.get("api_url", ""),
+        "cipp_url": ids.get("frontend_url", ""),
+    }
+    return {k: v for k, v in out.items() if v}
+
+
+def _auth_client(args: argparse.Namespace, terminal: Terminal) -> tuple[str | None, str | None]:
+    if args.auth != "client-secret":
+        return None, None
+    from cipp_setup.cli import check_cmd
+    from cipp_setup.cli.options import parse_guid, parse_secret
+
+    client_id = terminal.environ.get(check_cmd.AUTH_CLIENT_ID_ENV)
+    raw = terminal.environ.get(check_cmd.AUTH_CLIENT_SECRET_ENV)
+    if not client_id or raw is None:
+        raise UsageError(
+            f"--auth client-secret: expected ${check_cmd.AUTH_CLIENT_ID_ENV} and "
+            f"${check_cmd.AUTH_CLIENT_SECRET_ENV} in the environment"
+        )
+    secret = parse_secret(raw, f"${check_cmd.AUTH_CLIENT_SECRET_ENV}")
+    terminal.add_secret(secret)
+    return parse_guid(f"${check_cmd.AUTH_CLIENT_ID_ENV}", client_id), secret
+
+
+class NoPrompter:
+    """Used when nobody can answer: a question reaching it is a bug in the flag check."""
+
+    def _refuse(self, message: str) -> Any:
+        raise UsageError(f"cannot ask {message!r}: not running interactively (pass its flag)")
+
+    async def select(self, message: str, options: Sequence[Any], default: str | None = None) -> str:
+        return self._refuse(message)  # type: ignore[no-any-return]
+
+    async def autocomplete(self, message: str, options: Sequence[Any], default: str | None = None) -> str:
+        return self._refuse(message)  # type: ignore[no-any-return]
+
+    async def confirm(self, message: str, default: bool = True) -> bool:
+        return self._refuse(message)  # type: ignore[no-any-return]
+
+    async def text(self, message: str, default: str = "", validate: Any = None) -> str:
+        return self._refuse(message)  # type: ignore[no-any-return]
+
+    async def secret(self, message: str, validate: Any = None) -> str:
+        return self._refuse(message)  # type: ignore[no-any-return]
+
+
+def throwaway_journal() -> Journal:
+    """A sandbox run's journal: its own file in a new temporary directory (created on the
+    first write), so sandbox tenants never mix with the journal of real runs."""
+    import tempfile
+    import uuid
+    from pathlib import Path
+
+    from cipp_setup.engine.journal import JOURNAL_FILE_NAME, Journal
+
+    folder = Path(tempfile.gettempdir()) / f"cipp-setup-sandbox-{uuid.uuid4().hex[:8]}"
+    return Journal(folder / JOURNAL_FILE_NAME)
+
+
+def _no_console_error() -> type[BaseException]:
+    try:
+        from prompt_toolkit.output.win32 import NoConsoleScreenBufferError
+    except Exception:  # noqa: BLE001 - not importable off Windows on some Pythons
+        class NoConsoleScreenBufferError(Exception):  # type: ignore[no-redef]
+            """Placeholder: never raised where the real one cannot be imported."""
+
+    return NoConsoleScreenBufferError
+
+
+def launch(
+    args: argparse.Namespace,
+    terminal: Terminal,
+    *,
+    prompter: Prompter | None = None,
+    demo: bool = False,
+    journal: Journal | None = None,
+    prepare_sandbox: Callable[[Any], None] | None = None,
+) -> int:
+    """Validate, open the target, gate prompting, run the flow; map the outcome to an exit code."""
+    from cipp_setup.cli import check_cmd
+    from cipp_setup.cli.sandbox_session import open_target
+
+    if getattr(args, "yes", False) and getattr(args, "dry_run", False):
+        raise UsageError("--yes and --dry-run: expected one of them, not both")
+    generation = check_cmd._generation(args.generation)
+    secret = read_api_client_secret(args.client_secret_stdin, dict(terminal.environ))
+    if secret:
+        terminal.add_secret(secret)
+    auth_client_id, auth_client_secret = _auth_client(args, terminal)
+
+    with open_target(args) as target:
+        if prepare_sandbox is not None and target.sandbox is not None:
+            prepare_sandbox(target.sandbox)
+        answers = answers_from_args(args, secret, generation)
+        suggestions = suggestions_for(target) if target.is_sandbox else {}
+        if demo and args.yes:
+            _answer_from_scenario(answers, suggestions)
+        can_prompt = terminal.can_prompt()
+        missing = missing_flags(answers, sandbox=target.is_sandbox)
+        if missing and not can_prompt:
+            raise UsageError(
+                "cannot ask questions here (no terminal, --non-interactive or CI): pass "
+                + ", ".join(missing)
+                + (" — or run 'cipp-setup demo --yes'" if demo else " — or use 'cipp-setup check' / 'cipp-setup fix --yes'")
+            )
+        if answers.revert is None and not can_prompt:
+            answers.revert = False  # nobody to ask: keep them, and say how to remove them
+        return _run_flow(
+            args, terminal, target, answers, suggestions,
+            prompter=prompter if can_prompt else NoPrompter(), can_prompt=can_prompt, demo=demo,
+            journal=journal, auth_client=(auth_client_id, auth_client_secret),
+        )
+
+
+def _answer_from_scenario(answers: WizardAnswers, suggestions: Mapping[str, str]) -> None:
+    """`demo --yes`: every question answered the way pressing Enter would."""
+    answers.hosting = answers.hosting or "self-hosted"
+    answers.tenant = answers.tenant or suggestions.get("tenant")
+    answers.sam_user = answers.sam_user or suggestions.get("sam_user")
+    answers.sam_app = answers.sam_app or suggestions.get("sam_app")
+    answers.subscription = answers.subscription or suggestions.get("subscription")
+    if answers.apply_fixes is None:
+        answers.apply_fixes = True
+
+
+def _run_flow(
+    args: argparse.Namespace,
+    terminal: Terminal,
+    target: Target,
+    answers: WizardAnswers,
+    suggestions: Mapping[str, str],
+    *,
+    prompter: Prompter | None,
+    can_prompt: bool,
+    demo: bool,
+    journal: Journal | None,
+    auth_client: tuple[str | None, str | None],
+) -> int:
+    import asyncio
+
+    from cipp_setup.cli import check_cmd
+    from cipp_setup.engine.diagnose import ConnectionOptions
+    from cipp_setup.engine.fix_session import Timing
+    from cipp_setup.engine.journal import Journal
+    from cipp_setup.engine.model import Secret
+    from cipp_setup.gateways.errors import SignInFailed, SignInRequired
+    from cipp_setup.wizard.flow import WizardEnv, WizardState, changes_so_far, run_wizard
+    from cipp_setup.wizard.prompts import QuestionaryPrompter, Screen
+
+    no_console = _no_console_error()
+    try:
+        screen = Screen(terminal, prompter or QuestionaryPrompter.for_terminal(terminal))
+    except no_console:
+        raise UsageError(MINTTY_HINT) from None
+    sandbox: Any = target.sandbox
+    connection = ConnectionOptions(
+        cloud=target.cloud,
+        auth=check_cmd._auth_mode(args, target),
+        interactive=check_cmd._interactive(args, target, terminal),
+        device_code_callback=lambda message: screen.say(
+            message + (" (the sandbox approves it automatically)" if target.is_sandbox else ""), "bold"
+        ),
+        client_id=auth_client[0],
+        client_secret=Secret(auth_client[1]) if auth_client[1] else None,
+    )
+    timing = Timing()
+    if sandbox is not None:
+        # Waiting for the sandbox's replication means moving its clock, not sleeping.
+        async def sandbox_sleep(seconds: float) -> None:
+            sandbox.control.advance_clock(seconds)
+
+        timing = Timing(clock=sandbox.state.clock.now, sleep=sandbox_sleep)
+    if journal is None:
+        journal = throwaway_journal() if sandbox is not None else Journal()
+    env = WizardEnv(
+        screen=screen, connection=connection, journal=journal, timing=timing,
+        can_prompt=can_prompt, suggestions=suggestions,
+        activate_in_cipp=sandbox.control.activate_legacy_api if sandbox is not None else None,
+        sandbox_name=target.scenario,
+    )
+    state = WizardState(answers=answers)
+    try:
+        return asyncio.run(run_wizard(state, env))
+    except KeyboardInterrupt:
+        screen.stop_spinner()
+        changed = changes_so_far(env.journal)
+        if not changed:
+            terminal.error("interrupted; nothing was changed in the tenant")
+            return EXIT_INTERRUPTED
+        terminal.error(f"interrupted; changed so far ({len(changed)}, listed below):")
+        for line in changed:
+            terminal.status(f"  {line}")
+        terminal.status(f"Journal: {env.journal.path}. 'cipp-setup revert' gives the temporary rights back; "
+                        "'cipp-setup wizard' picks up where this stopped.")
+        return EXIT_INTERRUPTED
+    except SignInRequired as exc:
+        terminal.error(f"sign-in required: {exc}")
+        return EXIT_SIGN_IN_REQUIRED
+    except SignInFailed as exc:
+        terminal.error(f"sign-in failed: {exc}")
+        return EXIT_SIGN_IN_REQUIRED
+    except no_console:
+        terminal.error(MINTTY_HINT)
+        return EXIT_USAGE
