@@ -41,7 +41,7 @@ def sandbox_factory() -> Iterator[SandboxFactory]:
         if isinstance(scenario, TenantState):
             state = scenario
         else:
-            state = _load_builtin_or_skip(scenario)
+            state = _load_builtin(scenario)
         sandbox = Sandbox(state, **kwargs).start()
         started.append(sandbox)
         return sandbox
@@ -57,15 +57,7 @@ def sandbox(sandbox_factory: SandboxFactory) -> Sandbox:
     return sandbox_factory("legacy-ready")
 
 
-def _load_builtin_or_skip(name: str) -> TenantState:
-    """Load a scenario; skip (not fail) while the scenario module or file is not written yet."""
-    try:
-        from cipp_setup.sandbox import scenario
-    except ModuleNotFoundError as exc:
-        if exc.name == "cipp_setup.sandbox.scenario":
-            pytest.skip("cipp_setup.sandbox.scenario is not available yet")
-        raise
-    is_file = name.endswith((".yaml", ".yml", ".json")) or "/" in name
-    if not is_file and name not in {listed for listed, _ in scenario.list_scenarios()}:
-        pytest.skip(f"built-in scenario {name!r} is not available yet")
+def _load_builtin(name: str) -> TenantState:
+    from cipp_setup.sandbox import scenario
+
     return scenario.load_scenario(name)

@@ -345,9 +345,7 @@ def test_list_logs_front_end_url(sandbox_factory: Any) -> None:
 
 def test_list_logs_processor_url(sandbox_factory: Any) -> None:
     sb = sandbox_factory("legacy-ready")
-    processor = sb.identities_document().get("processor_url")
-    if processor is None:
-        pytest.skip("legacy-ready has no processor app")
+    processor = sb.identities_document()["processor_url"]
     assert _logs(sb, api_url=processor) == ("fail", "processor-app-url")
 
 

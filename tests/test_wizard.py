@@ -14,8 +14,9 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pytest
 from prompt_toolkit.application import create_app_session
@@ -286,7 +287,7 @@ def test_demo_yes_runs_unattended_without_stdin_and_in_ci(tmp_path: Path) -> Non
     env = {k: v for k, v in os.environ.items() if k not in ("CIPP_API_CLIENT_SECRET",)}
     env.update({"CI": "true", "NO_COLOR": "1", "TMPDIR": str(tmp_path), "CIPP_SETUP_STATE_DIR": str(tmp_path / "s")})
     proc = subprocess.run(
-        [sys.executable, "-m", "cipp_setup", "demo", "--yes"], cwd=MAIN, env=env,
+        [sys.executable, "-m", "cipp_setup", "demo", "--yes"], check=False, cwd=MAIN, env=env,
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -301,3 +302,34 @@ def test_demo_yes_runs_unattended_without_stdin_and_in_ci(tmp_path: Path) -> Non
 def test_demo_without_yes_and_without_a_terminal_names_yes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 2
     assert "demo --yes" in capsys.readouterr().err
+
+
+# --- the pickers' look-ups ----------------------------------------------------------------
+
+
+def test_lookups_search_by_prefix_and_suggest_the_cipp_names(sandbox_factory: Any) -> None:
+    from cipp_setup.cloud import cloud_from_document
+    from cipp_setup.engine.lookups import TenantLookups
+    from cipp_setup.gateways.auth import sign_in
+
+    sandbox = sandbox_factory("legacy-fresh")
+    cloud = cloud_from_document(sandbox.cloud_document(), "sandbox")
+    session = sign_in(cloud=cloud, tenant="contoso.example", auth="device-code", interactive=True,
+                      device_code_callback=lambda message: None)
+
+    async def look() -> tuple[Any, Any, Any, Any]:
+        lookups = TenantLookups.open(session)
+        try:
+            return (await lookups.sam_user_candidates(session.admin), await lookups.search_users("Alex"),
+                    await lookups.sam_app_candidates(), await lookups.subscription_candidates())
+        finally:
+            await lookups.close()
+
+    users, alex, apps, subs = asyncio.run(look())
+    assert users.default == "cipp-sam@contoso.example" and users.why == "named like CIPP's SAM account"
+    assert "admin@contoso.example" in [c.value for c in users.items]  # the signed-in admin is offered too
+    assert [c.value for c in alex.items] == ["alex.wilber@contoso.example"]
+    assert apps.default == scenario_ids().sam_app_id and "CIPP-SAM" in apps.why
+    assert subs.default == scenario_ids().subscription_id and subs.items[0].hint == subs.default
+    user_reads = [r.path for r in sandbox.control.request_log() if r.service == "graph" and r.path.startswith("/v1.0/users")]
+    assert user_reads == ["/v1.0/users", "/v1.0/users"]  # two filtered queries; never a user-by-user walk

@@ -12,7 +12,9 @@ cannot prompt; 3 internal error; 4 sign-in impossible; 130 interrupted.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from cipp_setup.cli.options import (
     EXIT_INTERRUPTED,
@@ -207,14 +209,17 @@ def throwaway_journal() -> Journal:
     return Journal(folder / JOURNAL_FILE_NAME)
 
 
+@functools.cache
 def _no_console_error() -> type[BaseException]:
+    """prompt_toolkit's error for a terminal without a Windows console buffer (mintty)."""
     try:
-        from prompt_toolkit.output.win32 import NoConsoleScreenBufferError
+        from prompt_toolkit.output.win32 import NoConsoleScreenBufferError  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - not importable off Windows on some Pythons
         class NoConsoleScreenBufferError(Exception):  # type: ignore[no-redef]
             """Placeholder: never raised where the real one cannot be imported."""
 
-    return NoConsoleScreenBufferError
+    error: type[BaseException] = NoConsoleScreenBufferError
+    return error
 
 
 def launch(
@@ -245,7 +250,7 @@ def launch(
         suggestions = suggestions_for(target) if target.is_sandbox else {}
         if demo and args.yes:
             _answer_from_scenario(answers, suggestions)
-        can_prompt = terminal.can_prompt()
+        can_prompt = terminal.can_prompt() and not getattr(args, "non_interactive", False)
         missing = missing_flags(answers, sandbox=target.is_sandbox)
         if missing and not can_prompt:
             raise UsageError(

@@ -11,8 +11,9 @@ and why, so the front end can say it.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from cipp_setup import wellknown as wk
 
@@ -66,6 +67,15 @@ def _pick_default(items: Sequence[Candidate], preferred: str | None) -> str | No
     return None
 
 
+def _state_name(state: str) -> str:
+    """"Enabled" from "Enabled" or from an SDK enum rendered as "SubscriptionState.ENABLED"."""
+    return state.rsplit(".", 1)[-1].capitalize()
+
+
+def _enabled(state: str) -> bool:
+    return state == "" or _state_name(state) == "Enabled"
+
+
 class TenantLookups:
     """The reads behind the pickers, over one sign-in; close() when done."""
 
@@ -93,11 +103,11 @@ class TenantLookups:
         """
         users = await self._search.users_starting_with(CIPP_PREFIX)
         items = [_user_candidate(u.user_principal_name, u.display_name, u.account_enabled) for u in users]
-        if admin is not None and admin.kind == "user" and admin.user_principal_name:
-            if not any(i.value.lower() == admin.user_principal_name.lower() for i in items):
-                items.append(_user_candidate(admin.user_principal_name, "", None, you=True))
+        if (admin is not None and admin.kind == "user" and admin.user_principal_name
+                and not any(i.value.lower() == admin.user_principal_name.lower() for i in items)):
+            items.append(_user_candidate(admin.user_principal_name, "", None, you=True))
         default = _pick_default(items, preferred)
-        why = "the value suggested for this tenant" if default else ""
+        why = "the sandbox scenario's value" if default else ""
         if default is None:
             named = [u for u in users if _SAM_NAME.match(u.user_principal_name) or _SAM_NAME.match(u.display_name)]
             if named:
@@ -121,7 +131,7 @@ class TenantLookups:
                 hint += ", the API app legacy CIPP creates: not the SAM app"
             items.append(Candidate(app.app_id, app.display_name, hint))
         default = _pick_default(items, preferred)
-        why = "the value suggested for this tenant" if default else ""
+        why = "the sandbox scenario's value" if default else ""
         if default is None:
             exact = [a for a in apps if a.display_name.lower() == wk.CIPP_SAM_APP_NAME.lower()]
             if exact:
@@ -135,11 +145,11 @@ class TenantLookups:
             return Candidates((), None)
         subs = await self._arm.visible_subscriptions()
         items = tuple(
-            Candidate(s.id, s.display_name or s.id, s.id + ("" if s.state in ("", "Enabled") else f", {s.state}"))
+            Candidate(s.id, s.display_name or s.id, s.id + ("" if _enabled(s.state) else f", {_state_name(s.state)}"))
             for s in subs
         )
         default = _pick_default(items, preferred)
-        why = "the value suggested for this tenant" if default else ""
+        why = "the sandbox scenario's value" if default else ""
         if default is None:
             named = [s for s in subs if CIPP_PREFIX.lower() in (s.display_name or "").lower()]
             if len(items) == 1:

@@ -21,8 +21,9 @@ current-generation checks arrive it gathers evidence there (and asks when unsure
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from cipp_setup.engine.model import CheckResult, Secret, Status
 from cipp_setup.wizard.prompts import Option, Screen
@@ -251,6 +252,11 @@ def _options(candidates: Candidates) -> list[Option]:
     return [Option(c.value, c.title, c.hint) for c in candidates.items]
 
 
+def _say_suggestion(screen: Screen, candidates: Candidates) -> None:
+    title = next((c.title for c in candidates.items if c.value == candidates.default), candidates.default)
+    screen.say(f"Suggested: {title} ({candidates.why}).", "dim")
+
+
 def _guid_problem(value: str) -> str | None:
     from cipp_setup.cli.options import is_guid
 
@@ -282,7 +288,7 @@ async def pick_sam_user(state: WizardState, env: WizardEnv, lookups: TenantLooku
     while True:
         options = _options(candidates) + [Option(SEARCH, "Search for another user…", "by name or UPN")]
         if candidates.default and candidates.why:
-            s.say(f"Suggested: {candidates.default} ({candidates.why}).", "dim")
+            _say_suggestion(s, candidates)
         choice = await s.select("Which user is the CIPP-SAM user?", options, default=candidates.default)
         if choice != SEARCH:
             state.sam_user = choice
@@ -309,7 +315,7 @@ async def pick_sam_app(state: WizardState, env: WizardEnv, lookups: TenantLookup
     if not candidates:
         s.say("No app registration's name starts with CIPP.", "yellow")
     elif candidates.default and candidates.why:
-        s.say(f"Suggested: {candidates.default} ({candidates.why}).", "dim")
+        _say_suggestion(s, candidates)
     options = _options(candidates) + [Option(ENTER, "Enter an application (client) id…")]
     choice = await s.select("Which application is CIPP-SAM?", options, default=candidates.default)
     if choice == ENTER:
@@ -330,7 +336,7 @@ async def pick_subscription(state: WizardState, env: WizardEnv, lookups: TenantL
     if not candidates:
         s.say("You cannot see any subscription (you may need to elevate access first).", "yellow")
     elif candidates.default and candidates.why:
-        s.say(f"Suggested: {candidates.default} ({candidates.why}).", "dim")
+        _say_suggestion(s, candidates)
     options = _options(candidates) + [Option(ENTER, "Enter a subscription id…")]
     choice = await s.select("Which subscription hosts CIPP's Function App?", options, default=candidates.default)
     if choice == ENTER:
@@ -364,7 +370,7 @@ def checks_for_run(state: WizardState) -> tuple[Any, ...]:
     from cipp_setup.checks import checks_for
 
     wanted = PREREQUISITES[state.hosting or SELF_HOSTED]
-    return tuple(c for c in checks_for(state.generation) if c.spec.id in wanted)  # type: ignore[arg-type]
+    return tuple(c for c in checks_for(state.generation) if c.spec.id in wanted)
 
 
 def _progress_sink(env: WizardEnv) -> Callable[[Any], None]:
@@ -505,8 +511,8 @@ def helpdesk_lines(state: WizardState) -> list[Any]:
     for check_id, ok in now.items():
         verdict = "passes" if ok else f"fails ({results[check_id].cause})"
         lines.append(((f"    {check_id}: ", "dim"), (verdict, "green" if ok else "bold red")))
-    lines.append((("    Ask them to enable the CIPP-API extension for your instance; they send back the "
-                   "API URL, client id and secret.", ""),))
+    lines.append(((("    Ask them to enable the CIPP-API extension for your instance; they send back the "
+                   "API URL, client id and secret."), ""),))
     return lines
 
 
@@ -735,9 +741,9 @@ def summary_lines(state: WizardState, env: WizardEnv) -> list[Any]:
         row("Journal", str(env.journal.path))
     if state.api_verified:
         lines.append((("  The CIPP API answers. ", "bold green"),
-                      (f"Check it again any time: cipp-setup check --tenant {state.tenant} "
+                      ((f"Check it again any time: cipp-setup check --tenant {state.tenant} "
                        f"--api-url {state.api_url} --api-client-id {state.api_client_id} "
-                       f"(the secret in $CIPP_API_CLIENT_SECRET)", "")))
+                       f"(the secret in $CIPP_API_CLIENT_SECRET)"), "")))
     else:
         lines.append((("  Not done yet: ", "bold yellow"), (state.stopped or "the API was not verified", "")))
     return lines

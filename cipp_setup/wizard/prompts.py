@@ -16,9 +16,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
+from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 if TYPE_CHECKING:
     from cipp_setup.cli.terminal import ProgressHandle, Terminal
@@ -114,7 +115,7 @@ class QuestionaryPrompter:
             if terminal.is_terminal(candidate):
                 stream = candidate
                 break
-        return cls(input=create_input(always_prefer_tty=True), output=create_output(stdout=stream))
+        return cls(input=create_input(always_prefer_tty=True), output=create_output(stdout=cast(TextIO, stream)))
 
     async def _ask(self, question: Any) -> Any:
         try:

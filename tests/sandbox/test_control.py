@@ -120,7 +120,6 @@ def test_the_clock_moves_without_sleeping_and_the_log_uses_it(sandbox_factory):
 
 
 def test_in_process_cipp_actions_delegate_to_cipp_actions(sandbox_factory):
-    pytest.importorskip("cipp_setup.sandbox.cipp_actions")
     sandbox = sandbox_factory("legacy-fresh")
     from cipp_setup.sandbox.cipp_actions import CippActionError
 

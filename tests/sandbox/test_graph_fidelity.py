@@ -33,9 +33,7 @@ from cipp_setup.sandbox.state import (
 
 from .graph_tenant import DOMAIN, Tenant, build_tenant, graph_sp_id, uid
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "examples"
-if not EXAMPLES.is_dir():  # the reference material sits next to the checkout
-    EXAMPLES = Path("/work/shared/reference/examples")
+from reference import EXAMPLES
 
 USER_READ_ALL_ROLE = "df021288-bdef-4463-88db-98f22de89214"
 

@@ -54,7 +54,7 @@ from cipp_setup.sandbox.state import (
 from cipp_setup.sandbox.tokens import caller_from_claims
 from cipp_setup.sandbox.transport import SERVICE_NAMES
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "examples"
+from reference import EXAMPLES
 
 TENANT_ID = "4f6c1a2b-93d7-4e0a-8b5c-2d1e7f9a0c31"
 DOMAIN = "contoso.onmicrosoft.com"
