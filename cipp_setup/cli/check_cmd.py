@@ -115,12 +115,6 @@ def sign_in_may_wait(args: argparse.Namespace, target: Target, terminal: Termina
     return target.is_sandbox or not running_in_ci(terminal.environ)
 
 
-# Older names, used by fix_cmd.
-_generation = generation_from_flag
-_auth_mode = auth_mode
-_interactive = sign_in_may_wait
-
-
 @dataclass(frozen=True)
 class EarlyInputs:
     """What is validated before any endpoint is opened (no sandbox, no network yet)."""

@@ -78,56 +78,10 @@ def require_decision(args: argparse.Namespace, terminal: Terminal) -> None:
 
 
 def prepare(args: argparse.Namespace, terminal: Terminal, target: Target) -> tuple[Any, Any]:
-    """CheckInputs and ConnectionOptions from the common options (as `check` reads them)."""
-    from cipp_setup.cli import check_cmd
-    from cipp_setup.cli.options import read_api_client_secret
-    from cipp_setup.cli.sandbox_session import apply_identity_defaults
-    from cipp_setup.engine.context import CheckInputs
-    from cipp_setup.engine.diagnose import ConnectionOptions
-    from cipp_setup.engine.model import Secret
+    """CheckInputs and ConnectionOptions from the common options, exactly as `check` reads them."""
+    from cipp_setup.cli.check_cmd import build_run, validate_early
 
-    generation = check_cmd._generation(args.generation)
-    secret = read_api_client_secret(getattr(args, "client_secret_stdin", False), dict(terminal.environ))
-    auth_client_id = auth_client_secret = None
-    if args.auth == "client-secret":
-        from cipp_setup.cli.options import parse_guid, parse_secret
-
-        auth_client_id = terminal.environ.get(check_cmd.AUTH_CLIENT_ID_ENV)
-        raw = terminal.environ.get(check_cmd.AUTH_CLIENT_SECRET_ENV)
-        if not auth_client_id or raw is None:
-            raise UsageError(
-                f"--auth client-secret: expected ${check_cmd.AUTH_CLIENT_ID_ENV} and "
-                f"${check_cmd.AUTH_CLIENT_SECRET_ENV} in the environment"
-            )
-        auth_client_id = parse_guid(f"${check_cmd.AUTH_CLIENT_ID_ENV}", auth_client_id)
-        auth_client_secret = parse_secret(raw, f"${check_cmd.AUTH_CLIENT_SECRET_ENV}")
-        terminal.add_secret(auth_client_secret)
-    if target.is_sandbox:
-        apply_identity_defaults(args, target.identities)
-        if secret is None and args.api_client_id == target.identities.get("api_client_id"):
-            secret = target.default_secret()
-    if secret:
-        terminal.add_secret(secret)
-    if args.tenant is None:
-        raise UsageError(
-            "--tenant: expected a tenant id (GUID) or a domain such as contoso.onmicrosoft.com "
-            "(required: the tool always signs in to an explicit tenant)"
-        )
-    inputs = CheckInputs(
-        tenant=args.tenant, sam_user=args.sam_user, sam_app_id=args.sam_app,
-        subscription_id=args.subscription, api_url=args.api_url, api_client_id=args.api_client_id,
-        api_client_secret=Secret(secret) if secret else None,
-        generation=generation,  # type: ignore[arg-type]
-    )
-    connection = ConnectionOptions(
-        cloud=target.cloud,
-        auth=check_cmd._auth_mode(args, target),
-        interactive=check_cmd._interactive(args, target, terminal),
-        device_code_callback=lambda message: terminal.status(message, "bold"),
-        client_id=auth_client_id,
-        client_secret=Secret(auth_client_secret) if auth_client_secret else None,
-    )
-    return inputs, connection
+    return build_run(args, terminal, target, validate_early(args, terminal))
 
 
 async def ask(question: str, terminal: Terminal, *, default: bool = False) -> bool:

@@ -23,7 +23,6 @@ from cipp_setup.cli.options import (
     UsageError,
     add_cipp_options,
     add_connection_options,
-    read_api_client_secret,
     validated,
 )
 
@@ -156,24 +155,6 @@ def suggestions_for(target: Target) -> dict[str, str]:
     return {k: v for k, v in out.items() if v}
 
 
-def _auth_client(args: argparse.Namespace, terminal: Terminal) -> tuple[str | None, str | None]:
-    if args.auth != "client-secret":
-        return None, None
-    from cipp_setup.cli import check_cmd
-    from cipp_setup.cli.options import parse_guid, parse_secret
-
-    client_id = terminal.environ.get(check_cmd.AUTH_CLIENT_ID_ENV)
-    raw = terminal.environ.get(check_cmd.AUTH_CLIENT_SECRET_ENV)
-    if not client_id or raw is None:
-        raise UsageError(
-            f"--auth client-secret: expected ${check_cmd.AUTH_CLIENT_ID_ENV} and "
-            f"${check_cmd.AUTH_CLIENT_SECRET_ENV} in the environment"
-        )
-    secret = parse_secret(raw, f"${check_cmd.AUTH_CLIENT_SECRET_ENV}")
-    terminal.add_secret(secret)
-    return parse_guid(f"${check_cmd.AUTH_CLIENT_ID_ENV}", client_id), secret
-
-
 class NoPrompter:
     """Used when nobody can answer: a question reaching it is a bug in the flag check."""
 
@@ -237,11 +218,8 @@ def launch(
 
     if getattr(args, "yes", False) and getattr(args, "dry_run", False):
         raise UsageError("--yes and --dry-run: expected one of them, not both")
-    generation = check_cmd._generation(args.generation)
-    secret = read_api_client_secret(args.client_secret_stdin, dict(terminal.environ))
-    if secret:
-        terminal.add_secret(secret)
-    auth_client_id, auth_client_secret = _auth_client(args, terminal)
+    early = check_cmd.validate_early(args, terminal)
+    generation, secret = early.generation, early.secret
 
     with open_target(args) as target:
         if prepare_sandbox is not None and target.sandbox is not None:
@@ -263,7 +241,7 @@ def launch(
         return _run_flow(
             args, terminal, target, answers, suggestions,
             prompter=prompter if can_prompt else NoPrompter(), can_prompt=can_prompt, demo=demo,
-            journal=journal, auth_client=(auth_client_id, auth_client_secret),
+            journal=journal, auth_client=(early.auth_client_id, early.auth_client_secret),
         )
 
 
@@ -310,8 +288,8 @@ def _run_flow(
     sandbox: Any = target.sandbox
     connection = ConnectionOptions(
         cloud=target.cloud,
-        auth=check_cmd._auth_mode(args, target),
-        interactive=check_cmd._interactive(args, target, terminal),
+        auth=check_cmd.auth_mode(args, target),
+        interactive=check_cmd.sign_in_may_wait(args, target, terminal),
         device_code_callback=lambda message: screen.say(
             message + (" (the sandbox approves it automatically)" if target.is_sandbox else ""), "bold"
         ),

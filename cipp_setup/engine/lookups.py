@@ -67,13 +67,8 @@ def _pick_default(items: Sequence[Candidate], preferred: str | None) -> str | No
     return None
 
 
-def _state_name(state: str) -> str:
-    """"Enabled" from "Enabled" or from an SDK enum rendered as "SubscriptionState.ENABLED"."""
-    return state.rsplit(".", 1)[-1].capitalize()
-
-
 def _enabled(state: str) -> bool:
-    return state == "" or _state_name(state) == "Enabled"
+    return state in ("", "Enabled")
 
 
 class TenantLookups:
@@ -145,7 +140,7 @@ class TenantLookups:
             return Candidates((), None)
         subs = await self._arm.visible_subscriptions()
         items = tuple(
-            Candidate(s.id, s.display_name or s.id, s.id + ("" if _enabled(s.state) else f", {_state_name(s.state)}"))
+            Candidate(s.id, s.display_name or s.id, s.id + ("" if _enabled(s.state) else f", {s.state}"))
             for s in subs
         )
         default = _pick_default(items, preferred)

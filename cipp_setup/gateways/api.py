@@ -170,7 +170,7 @@ class ApiTokenClient:
             raise ServiceFailure("network", "The identity platform did not answer the token request in time.") from None
         except requests.ConnectionError as exc:
             raise ServiceFailure("network", f"The identity platform could not be reached ({type(exc).__name__}).") from None
-        except ValueError as exc:
+        except ValueError:
             # msal raises ValueError when the tenant's discovery document cannot be read
             # (an unknown tenant answers 400 AADSTS90002 there).
             if getattr(self._last, "status", None) == 400:

@@ -56,6 +56,11 @@ def role_guid(definition_id: str | None) -> str:
     return (definition_id or "").rstrip("/").rsplit("/", 1)[-1].lower()
 
 
+def _state(value: Any) -> str:
+    """The SDK's SubscriptionState enum (or a plain string) as ARM spells it: "Enabled"."""
+    return str(getattr(value, "value", value) or "")
+
+
 def subscription_scope(subscription_id: str) -> str:
     return f"/subscriptions/{subscription_id}"
 
@@ -178,7 +183,7 @@ class ArmGateway:
         sub = await self._call(
             f"subscription {subscription_id}", lambda: self._subscriptions().subscriptions.get(subscription_id)
         )
-        return SubscriptionInfo(str(sub.subscription_id), sub.display_name or "", str(sub.state or ""))
+        return SubscriptionInfo(str(sub.subscription_id), sub.display_name or "", _state(sub.state))
 
     async def visible_subscriptions(self, limit: int = 50) -> list[SubscriptionInfo]:
         """The subscriptions the admin can see: the first page only (enough to say "the only
@@ -189,7 +194,7 @@ class ArmGateway:
             return list(next(pages, []))[:limit]
 
         subs = await self._call("the subscriptions you can see", first_page)
-        return [SubscriptionInfo(str(s.subscription_id), s.display_name or "", str(s.state or "")) for s in subs]
+        return [SubscriptionInfo(str(s.subscription_id), s.display_name or "", _state(s.state)) for s in subs]
 
     # ----- role assignments -----
 

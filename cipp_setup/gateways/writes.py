@@ -6,7 +6,7 @@ permissions are asked for only when a fix is about to be applied.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cipp_setup.gateways.arm_writes import ArmWrites
 from cipp_setup.gateways.graph_writes import GraphWrites

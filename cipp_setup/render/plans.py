@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from cipp_setup.engine.journal import JournalEntry
-from cipp_setup.engine.plan import ChangeStatus, FixPlan, PlanOutcome
+from cipp_setup.engine.plan import ChangeStatus, FixPlan, PlannedChange, PlanOutcome
 from cipp_setup.render.text import INDENT, Line, Marks, UNICODE_MARKS
 
 _STATUS_STYLE = {
@@ -51,15 +51,22 @@ def plan_lines(plan: FixPlan, marks: Marks = UNICODE_MARKS, *, heading: str = "F
         traits = []
         if change.grants_privilege:
             traits.append("grants a privilege")
-        traits.append("undone by 'cipp-setup revert'" if change.reversible and change.action in (
-            "create-directory-role-assignment", "create-arm-role-assignment") else
-            ("reversible by hand" if change.reversible else "not reverted by cipp-setup"))
+        traits.append(_reversal(change))
         lines.append(((f"{detail}{'; '.join(traits)}", "yellow" if change.grants_privilege else "dim"),))
         for note in change.notes:
             lines.append(((f"{detail}note: {_ascii(note, marks)}", "dim"),))
     if not plan.applicable and plan.explanation:
         lines.append(((f"{INDENT}Not applied automatically: ", "bold yellow"), (_ascii(plan.explanation, marks), "")))
     return lines
+
+
+def _reversal(change: PlannedChange) -> str:
+    """How this change could be undone, in the admin's words."""
+    if change.action.startswith("delete-"):
+        return "removes a right cipp-setup added earlier"
+    if change.reversible and change.action in ("create-directory-role-assignment", "create-arm-role-assignment"):
+        return "undone by 'cipp-setup revert'"
+    return "reversible by hand" if change.reversible else "not undone by 'cipp-setup revert'"
 
 
 def outcome_lines(outcome: PlanOutcome, marks: Marks = UNICODE_MARKS) -> list[Line]:

@@ -2,7 +2,8 @@
 
 Served: subscriptions and tenants (Microsoft.Resources 2022-12-01), resource groups,
 management groups, role assignments and role definitions at any scope
-(Microsoft.Authorization 2022-04-01), and the Function App's site, Easy Auth
+(Microsoft.Authorization 2022-04-01), Azure PIM role eligibility instances
+(roleEligibilityScheduleInstances 2020-10-01), and the Function App's site, Easy Auth
 (`config/authsettingsV2`) and app settings (Microsoft.Web).
 
 Behaviour follows ARM: every request needs `api-version` (400 MissingApiVersionParameter)
@@ -33,6 +34,7 @@ from cipp_setup.sandbox.http import Request, Response, SandboxUrls, json_respons
 from cipp_setup.sandbox.state import (
     ArmRoleAssignment,
     ArmRoleDefinition,
+    ArmRoleEligibility,
     Site,
     Subscription,
     TenantState,
@@ -168,6 +170,8 @@ class ArmService:
             ("GET", scope + r"/providers/Microsoft\.Authorization/roleAssignments/(?P<name>[^/]+)", self._get_role_assignment),
             ("PUT", scope + r"/providers/Microsoft\.Authorization/roleAssignments/(?P<name>[^/]+)", self._put_role_assignment),
             ("DELETE", scope + r"/providers/Microsoft\.Authorization/roleAssignments/(?P<name>[^/]+)", self._delete_role_assignment),
+            ("GET", scope + r"/providers/Microsoft\.Authorization/roleEligibilityScheduleInstances",
+             self._list_role_eligibilities),
             ("GET", scope + r"/providers/Microsoft\.Authorization/roleDefinitions", self._list_role_definitions),
             ("GET", scope + r"/providers/Microsoft\.Authorization/roleDefinitions/(?P<id>[^/]+)", self._get_role_definition),
             ("GET", site, self._get_site),
@@ -739,6 +743,126 @@ class ArmService:
         payload = self._assignment_json(a, scope)
         self.state.remove_arm_role_assignment(a.name)
         return self._ok(payload)
+
+    # ----- PIM for Azure resources: role eligibilities -----
+
+    def _eligibility_json(self, e: ArmRoleEligibility, request_scope: str) -> dict[str, Any]:
+        prefix = "" if e.scope == "/" else e.scope
+        role = self.state.arm_role_definitions.get(e.role_definition_id)
+        found = directory_principal(self.state, e.principal_id)
+        user = self.state.users.get(e.principal_id)
+        group = self.state.groups.get(e.principal_id)
+        sp = self.state.service_principals.get(e.principal_id)
+        principal_name = (user.display_name if user else group.display_name if group
+                          else sp.display_name if sp else "")
+        return {
+            "properties": {
+                "scope": e.scope,
+                "roleDefinitionId": self._definition_id(request_scope, e.role_definition_id),
+                "principalId": e.principal_id,
+                "principalType": e.principal_type or (found[0] if found else "User"),
+                "roleEligibilityScheduleId": f"{prefix}/providers/Microsoft.Authorization/roleEligibilitySchedules/{e.name}",
+                "status": "Provisioned",
+                "startDateTime": arm_timestamp(e.start_time),
+                "endDateTime": arm_timestamp(e.end_time) if e.end_time is not None else None,
+                "memberType": "Direct",
+                "condition": None,
+                "conditionVersion": None,
+                "createdOn": arm_timestamp(e.created_on),
+                "expandedProperties": {
+                    "principal": {
+                        "id": e.principal_id,
+                        "displayName": principal_name,
+                        "email": user.mail if user else None,
+                        "type": e.principal_type,
+                    },
+                    "roleDefinition": {
+                        "id": self._definition_id(request_scope, e.role_definition_id),
+                        "displayName": role.role_name if role else "",
+                        "type": role.role_type if role else "BuiltInRole",
+                    },
+                    "scope": {"id": e.scope, "displayName": self._scope_display_name(e.scope),
+                              "type": self._scope_type(e.scope)},
+                },
+            },
+            "name": e.name,
+            "id": f"{prefix}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances/{e.name}",
+            "type": "Microsoft.Authorization/roleEligibilityScheduleInstances",
+        }
+
+    def _scope_type(self, scope: str) -> str:
+        lower = scope.lower()
+        if lower in ("", "/"):
+            return "root"
+        if "/providers/microsoft.management/managementgroups/" in lower:
+            return "managementgroup"
+        if "/providers/" in lower:
+            return "resource"
+        if "/resourcegroups/" in lower:
+            return "resourcegroup"
+        return "subscription"
+
+    def _scope_display_name(self, scope: str) -> str:
+        kind = self._scope_type(scope)
+        last = scope.rstrip("/").rsplit("/", 1)[-1]
+        if kind == "subscription":
+            sub = self.state.subscriptions.get(last.lower())
+            return sub.display_name if sub else last
+        if kind == "managementgroup":
+            mg = self.state.management_groups.get(last)
+            return mg.display_name if mg else last
+        return "Root" if kind == "root" else last
+
+    def _parse_eligibility_filter(self, flt: str, caller: _Caller) -> tuple[bool, str | None, bool, bool]:
+        """(atScope, principal id, include its groups, asTarget) from a $filter."""
+        at_scope = as_target = False
+        principal: str | None = None
+        include_groups = False
+        for term in re.split(r"\s+and\s+", flt.strip(), flags=re.IGNORECASE) if flt.strip() else []:
+            term = term.strip()
+            if re.fullmatch(r"atScope\(\)", term, re.IGNORECASE):
+                at_scope = True
+                continue
+            if re.fullmatch(r"asTarget\(\)", term, re.IGNORECASE):
+                as_target, principal, include_groups = True, caller.object_id, True
+                continue
+            m = re.fullmatch(r"assignedTo\('(?P<id>[^']*)'\)", term, re.IGNORECASE)
+            if m:
+                principal, include_groups = m.group("id").lower(), True
+                continue
+            m = re.fullmatch(r"principalId\s+eq\s+'?(?P<id>[0-9a-fA-F-]+)'?", term, re.IGNORECASE)
+            if m:
+                principal, include_groups = m.group("id").lower(), False
+                continue
+            raise ArmError(400, "BadRequest", f"The filter '{flt}' is not supported.")
+        return at_scope, principal, include_groups, as_target
+
+    def _list_role_eligibilities(self, request: Request, caller: _Caller, match: re.Match[str]) -> Response:
+        """GET {scope}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances (2020-10-01).
+
+        asTarget() lists the caller's own eligibilities and needs no role; any other listing
+        needs Microsoft.Authorization/roleAssignments/read at the scope. Scope semantics are
+        those of role assignments; expired eligibilities have no current instance.
+        """
+        scope = self._scope_of(match)
+        self._check_scope_exists(scope)
+        at_scope, principal, include_groups, as_target = self._parse_eligibility_filter(
+            request.query.get("$filter") or "", caller)
+        if not as_target:
+            self._require(caller, ACTION_ROLE_ASSIGNMENT_READ, scope)
+        wanted = (set(authz_arm.principal_and_groups(self.state, principal)) if include_groups
+                  else {principal}) if principal is not None else None
+        above = authz_arm.ancestor_keys(self.state, scope)
+        now = self.state.clock.now()
+        selected = [
+            e for e in self.state.arm_role_eligibilities.values()
+            if (wanted is None or e.principal_id in wanted)
+            and (e.end_time is None or e.end_time > now) and e.start_time <= now
+            and (authz_arm.normalize_scope(e.scope) in above
+                 or not at_scope and authz_arm.is_below(self.state, e.scope, scope))
+        ]
+        selected.sort(key=lambda e: (e.created_on, e.name))
+        return self._ok({"value": [self._eligibility_json(e, scope) for e in selected]})
 
     # ----- Microsoft.Web -----
 

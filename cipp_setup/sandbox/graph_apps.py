@@ -186,6 +186,8 @@ class AppHandlers(GraphBase):
             sp = self.state.service_principal_by_app_id(app.app_id)
             if sp is not None:
                 sp.service_principal_names = [app.app_id] + list(app.identifier_uris)
+                # The resource a token request may name follows the app: a removed URI stops resolving.
+                sp.resource_uris = list(app.identifier_uris)
         if "requiredResourceAccess" in body:
             app.required_resource_access = [
                 RequiredResourceAccess(
@@ -365,6 +367,7 @@ class AppHandlers(GraphBase):
             app_roles=list(app.app_roles),
             oauth2_permission_scopes=list(app.oauth2_permission_scopes),
             service_principal_names=[app_id] + list(app.identifier_uris),
+            resource_uris=list(app.identifier_uris),
             visibility=self.state.new_visibility(),
         )
         self.state.add_service_principal(sp)

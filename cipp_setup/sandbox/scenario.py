@@ -39,6 +39,7 @@ from cipp_setup.sandbox.state import (
     AppRole,
     AppRoleAssignment,
     ArmRoleAssignment,
+    ArmRoleEligibility,
     CippInstance,
     DirectoryRoleAssignment,
     DirectoryRoleEligibility,
@@ -576,6 +577,7 @@ class _Builder:
         if "cipp" in doc:
             self.build_cipp(doc["cipp"])
         self.build_arm_role_assignments(doc.get("arm_role_assignments", []))
+        self.build_arm_role_eligibilities(doc.get("arm_role_eligibilities", []))
         self.build_identities(doc.get("identities", {}))
         self.build_faults(doc.get("faults", []))
         if "replication" in doc:
@@ -1411,6 +1413,29 @@ class _Builder:
                     created_on=self.now - 60 * DAY,
                 )
             )
+
+    def build_arm_role_eligibilities(self, entries: list[dict[str, Any]]) -> None:
+        """Azure PIM eligibilities: what `roleEligibilityScheduleInstances` lists, never a role."""
+        for index, spec in enumerate(entries):
+            field = f"arm_role_eligibilities[{index}]"
+            principal = self.principal(spec["principal"], f"{field}.principal")
+            role_id = self.arm_role_id(spec["role"], f"{field}.role")
+            scope = self.arm_scope(spec["scope"], f"{field}.scope")
+            days = spec.get("expires_in_days", 365)
+            eligibility = ArmRoleEligibility(
+                name=(
+                    spec.get("name")
+                    or self.derive_id("arm_role_eligibility", f"{index}/{spec['principal']}")
+                ).lower(),
+                scope=scope,
+                role_definition_id=role_id,
+                principal_id=principal.object_id,
+                principal_type=principal.arm_type,
+                start_time=self.now - 30 * DAY,
+                end_time=None if days is None else self.now + days * DAY,
+                created_on=self.now - 30 * DAY,
+            )
+            self.state.arm_role_eligibilities[eligibility.name] = eligibility
 
     def build_identities(self, spec: dict[str, Any]) -> None:
         ids = self.state.identities

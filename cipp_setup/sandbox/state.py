@@ -324,6 +324,23 @@ class ArmRoleAssignment:
         return f"{prefix}/providers/Microsoft.Authorization/roleAssignments/{self.name}"
 
 
+@dataclass
+class ArmRoleEligibility:
+    """An Azure PIM eligibility (roleEligibilityScheduleInstances): not a role until activated.
+
+    Azure RBAC (`authz_arm`) never counts it; only the eligibility listing shows it.
+    """
+
+    name: str  # the GUID in the instance's id
+    scope: str
+    role_definition_id: str  # the GUID
+    principal_id: str
+    principal_type: str = "User"
+    start_time: float = 0.0
+    end_time: float | None = None  # None: permanently eligible
+    created_on: float = 0.0
+
+
 # --- CIPP ---------------------------------------------------------------------------------
 
 
@@ -465,6 +482,7 @@ class TenantState:
     sites: dict[str, Site] = field(default_factory=dict)  # keyed by site name (lower case)
     arm_role_definitions: dict[str, ArmRoleDefinition] = field(default_factory=dict)
     arm_role_assignments: dict[str, ArmRoleAssignment] = field(default_factory=dict)
+    arm_role_eligibilities: dict[str, ArmRoleEligibility] = field(default_factory=dict)
 
     cipp: CippInstance | None = None
     identities: Identities = field(default_factory=Identities)

@@ -1,0 +1,114 @@
+"""The one object every report file is rendered from (Maester's rule: one result object
+feeds every report).
+
+`ReportData` gathers what a run produced — the check results in catalogue order, the
+specs that explain them, the changes a fix or the wizard made, and the run's metadata —
+without any presentation. `report.json`, `report.md`, `report.html` and `junit.xml` are
+all rendered from the same (already redacted) instance, so they can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from cipp_setup.engine.model import COMMON_CAUSES, CheckResult, CheckSpec, Status
+from cipp_setup.render import json_report
+
+
+@dataclass(frozen=True)
+class ReportData:
+    command: str  # check | fix | wizard
+    exit_code: int
+    results: tuple[CheckResult, ...] = ()  # catalogue order
+    specs: Mapping[str, CheckSpec] = field(default_factory=dict)
+    required: frozenset[str] = frozenset()
+    tenant_id: str | None = None
+    generation: str | None = None
+    signed_in: str | None = None
+    cloud: str | None = None
+    error: json_report.RunError | None = None
+    # fix / wizard: what was changed, as `render.plans.change_entries` shapes it.
+    changes: tuple[Mapping[str, Any], ...] | None = None
+    journal: str | None = None
+    generated_at: str = ""  # ISO 8601, UTC; tests pin it for golden files
+    # How reports offer automatic fixes ("cipp-setup fix"), None when no fix command exists.
+    fix_command: str | None = "cipp-setup fix"
+    notes: tuple[str, ...] = ()  # run-level remarks, e.g. why the wizard stopped
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failed_required
+
+    @property
+    def failed_required(self) -> list[CheckResult]:
+        return [r for r in self.results if r.check_id in self.required and r.status.is_problem]
+
+    def spec(self, check_id: str) -> CheckSpec | None:
+        return self.specs.get(check_id)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def run_status(data: ReportData) -> str:
+    """The envelope's run status word: passed / failed / error."""
+    if data.error is not None:
+        return json_report.RUN_ERROR
+    return json_report.RUN_PASSED if data.exit_code == 0 else json_report.RUN_FAILED
+
+
+def cause_meaning(spec: CheckSpec | None, code: str | None) -> str:
+    if not code:
+        return ""
+    if spec is not None:
+        try:
+            return spec.cause(code).meaning
+        except KeyError:
+            pass
+    return next((c.meaning for c in COMMON_CAUSES if c.code == code), "")
+
+
+def status_counts(results: Sequence[CheckResult]) -> dict[Status, int]:
+    counts = {status: 0 for status in Status}
+    for result in results:
+        counts[result.status] += 1
+    return counts
+
+
+def verdict(data: ReportData) -> str:
+    """One sentence on the whole run, the same words as the terminal's closing line."""
+    if data.error is not None:
+        return f"The run did not complete: {data.error.message}"
+    failed = data.failed_required
+    if failed:
+        noun = "check" if len(failed) == 1 else "checks"
+        return f"{len(failed)} required {noun} did not pass."
+    if not data.results:
+        return "No checks ran."
+    if any(r.status is Status.WARN for r in data.results):
+        return "Every required check passed (with warnings)."
+    return "Every required check passed."
+
+
+def envelope(data: ReportData) -> dict[str, Any]:
+    """report.json: the same versioned envelope `--json` prints (fix's `changes` and
+    `journal` before `checks`, as `cipp-setup fix --json` orders them)."""
+    built = json_report.build_envelope(
+        command=data.command, exit_code=data.exit_code, results=data.results, specs=data.specs,
+        required=data.required, tenant_id=data.tenant_id, generation=data.generation,
+        signed_in=data.signed_in, cloud=data.cloud, error=data.error,
+    )
+    if data.changes is None:
+        return built
+    ordered: dict[str, Any] = {}
+    for key, value in built.items():
+        if key == "checks":
+            ordered["changes"] = [dict(c) for c in data.changes]
+            if data.journal:
+                ordered["journal"] = data.journal
+        ordered[key] = value
+    return ordered
