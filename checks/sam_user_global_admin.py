@@ -70,14 +70,11 @@ class SamUserGlobalAdmin(Check):
         except lk.SamUserUnknown as exc:
             return self.failed("user-not-found", str(exc))
         g = lk.graph(ctx)
-        # One round trip: the user, their groups and every GA assignment and eligibility
-        # (filtered by role, so bounded by the number of Global Administrators, not users).
-        user_r, groups_r, active_r, eligible_r = await lk.settle(
-            lk.sam_user(ctx),
-            g.transitive_groups(ref),
-            g.role_assignments(role_definition_id=GA),
-            g.role_eligibilities(role_definition_id=GA),
-        )
+        # Two round trips: the user and their groups, then Global Administrator assignments
+        # and eligibilities of exactly those principals (`principalId in (...)`), so the
+        # answer is bounded by the user's own memberships, never by the tenant's size or
+        # its number of Global Administrators.
+        user_r, groups_r = await lk.settle(lk.sam_user(ctx), g.transitive_groups(ref))
         who = "the signed-in admin (no --sam-user given)" if from_admin else "--sam-user"
         if isinstance(user_r, NotFound) or isinstance(groups_r, NotFound):
             return self.failed(
@@ -86,8 +83,14 @@ class SamUserGlobalAdmin(Check):
             )
         lk.reraise_unexpected(user_r)
         lk.reraise_unexpected(groups_r)
-        lk.reraise_unexpected(active_r)
         user = user_r.user
+        # Only role-assignable groups can hold a directory role.
+        holders = [user.id] + [grp.id for grp in groups_r if grp.is_assignable_to_role]
+        active_r, eligible_r = await lk.settle(
+            g.role_assignments(role_definition_id=GA, principal_ids=holders),
+            g.role_eligibilities(role_definition_id=GA, principal_ids=holders),
+        )
+        lk.reraise_unexpected(active_r)
         identity = Evidence(
             "CIPP-SAM user", f"{user.user_principal_name} ({user.id}), from {who}",
             identifiers=("upn", "object-id"),

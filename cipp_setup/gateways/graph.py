@@ -14,11 +14,12 @@ network) — never by message text.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence, TypeVar
 
 from cipp_setup.cloud import Cloud
 from cipp_setup.engine.runner import ServiceFailure
@@ -134,11 +135,30 @@ class AppRoleGrant:
     app_role_id: str
 
 
+@dataclass(frozen=True)
+class PasswordRestriction:
+    """One passwordCredentials restriction of the tenant's default app management policy."""
+
+    restriction_type: str  # "passwordAddition", "passwordLifetime", "customPasswordAddition", ...
+    state: str  # "enabled" or "disabled"
+    max_lifetime: str | None  # ISO 8601 duration, e.g. "P90D"
+    applies_to_apps_created_after: datetime | None
+
+
+@dataclass(frozen=True)
+class AppManagementPolicyInfo:
+    """policies/defaultAppManagementPolicy: what the tenant allows app secrets to be."""
+
+    is_enabled: bool
+    password_restrictions: tuple[PasswordRestriction, ...]
+
+
 # --- construction ----------------------------------------------------------------------
 
 
 def ssl_context(ca_file: str | None) -> ssl.SSLContext:
-    """Default trust, plus the cloud's own CA when it has one (never the environment's)."""
+    """Kept for callers that only have a CA file; clients use gateways/transport.py, which
+    also adds --ca-bundle and applies the proxy settings."""
     context = ssl.create_default_context()
     if ca_file:
         context.load_verify_locations(cafile=ca_file)
@@ -156,10 +176,10 @@ def build_graph_client(cloud: Cloud, async_credential: Any, scopes: list[str]) -
 
     from cipp_setup.gateways.auth import USE_CAE
 
-    http = httpx.AsyncClient(
-        verify=ssl_context(cloud.ca_file),
-        timeout=httpx.Timeout(GRAPH_TIMEOUT_S, connect=15.0),
-        trust_env=False,
+    from cipp_setup.gateways.transport import httpx_client_kwargs
+
+    http = httpx.AsyncClient(  # trust and proxies: gateways/transport.py
+        timeout=httpx.Timeout(GRAPH_TIMEOUT_S, connect=15.0), **httpx_client_kwargs(cloud)
     )
     no_retry = RetryHandlerOption(max_retries=0, should_retry=False)
     http = GraphClientFactory.create_with_default_middleware(
@@ -240,12 +260,12 @@ class GraphGateway:
                     "service-unavailable", f"Microsoft Graph failed reading {what} (HTTP {status})."
                 )
             return ServiceFailure("internal-error", f"Microsoft Graph answered {status} reading {what}.")
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)):
             return ServiceFailure("network", f"Microsoft Graph did not answer in time reading {what}.")
         if isinstance(exc, httpx.TransportError):
-            return ServiceFailure(
-                "network", f"Microsoft Graph could not be reached ({type(exc).__name__})."
-            )
+            from cipp_setup.gateways.transport import describe_connection_failure
+
+            return ServiceFailure("network", describe_connection_failure(exc, "Microsoft Graph"))
         if isinstance(exc, ClientAuthenticationError):
             from cipp_setup.gateways.auth import translate_auth_error
 
@@ -302,13 +322,28 @@ class GraphGateway:
 
     # ----- directory roles -----
 
+    async def _role_items(
+        self, what: str, builder: Any, role_definition_id: str | None, principal_id: str | None,
+        principal_ids: Sequence[str],
+    ) -> list[Any]:
+        """Items filtered server-side; `principal_ids` are sent `in` chunks Graph accepts,
+        concurrently, so the answer is bounded by those principals, never by the tenant."""
+        chunks = [list(principal_ids[i:i + MAX_IN_VALUES]) for i in range(0, len(principal_ids), MAX_IN_VALUES)]
+        filters = [_role_filter(role_definition_id, principal_id, chunk) for chunk in chunks or [[]]]
+        pages = await asyncio.gather(
+            *(self._all_pages(what, builder, _query(builder, filter=f)) for f in filters)
+        )
+        return [item for page in pages for item in page]
+
     async def role_assignments(
-        self, *, role_definition_id: str | None = None, principal_id: str | None = None
+        self, *, role_definition_id: str | None = None, principal_id: str | None = None,
+        principal_ids: Sequence[str] = (),
     ) -> list[RoleAssignment]:
-        """Active directory role assignments, filtered by role and/or principal."""
+        """Active directory role assignments, filtered by role and/or principal(s)."""
         builder = self._client.role_management.directory.role_assignments
-        config = _query(builder, filter=_role_filter(role_definition_id, principal_id))
-        items = await self._all_pages("directory role assignments", builder, config)
+        items = await self._role_items(
+            "directory role assignments", builder, role_definition_id, principal_id, principal_ids
+        )
         return [
             RoleAssignment(_s(a.get("id")), _s(a.get("principalId")), _s(a.get("roleDefinitionId")),
                            a.get("directoryScopeId") or "/")
@@ -316,12 +351,14 @@ class GraphGateway:
         ]
 
     async def role_eligibilities(
-        self, *, role_definition_id: str | None = None, principal_id: str | None = None
+        self, *, role_definition_id: str | None = None, principal_id: str | None = None,
+        principal_ids: Sequence[str] = (),
     ) -> list[RoleAssignment]:
         """PIM eligibilities (roleEligibilityScheduleInstances): must be activated to count."""
         builder = self._client.role_management.directory.role_eligibility_schedule_instances
-        config = _query(builder, filter=_role_filter(role_definition_id, principal_id))
-        items = await self._all_pages("PIM role eligibilities", builder, config)
+        items = await self._role_items(
+            "PIM role eligibilities", builder, role_definition_id, principal_id, principal_ids
+        )
         return [
             RoleAssignment(_s(a.get("id")), _s(a.get("principalId")), _s(a.get("roleDefinitionId")),
                            a.get("directoryScopeId") or "/", _time(a.get("endDateTime")))
@@ -375,6 +412,22 @@ class GraphGateway:
             for a in items
         ]
 
+    async def default_app_management_policy(self) -> AppManagementPolicyInfo:
+        """The tenant's default app management policy (needs Policy.Read.All)."""
+        builder = self._client.policies.default_app_management_policy
+        policy = await self._get("the tenant's default app management policy", builder) or {}
+        restrictions = ((policy.get("applicationRestrictions") or {}).get("passwordCredentials")) or ()
+        return AppManagementPolicyInfo(
+            is_enabled=bool(policy.get("isEnabled")),
+            password_restrictions=tuple(
+                PasswordRestriction(
+                    str(r.get("restrictionType") or ""), str(r.get("state") or "enabled"),
+                    r.get("maxLifetime"), _time(r.get("restrictForAppsCreatedAfterDateTime")),
+                )
+                for r in restrictions
+            ),
+        )
+
     async def close(self) -> None:
         adapter = self._client.request_adapter
         http = getattr(adapter, "_http_client", None)
@@ -389,12 +442,20 @@ _APP_SELECT = [
 _SP_SELECT = ["id", "appId", "displayName", "oauth2PermissionScopes"]
 
 
-def _role_filter(role_definition_id: str | None, principal_id: str | None) -> str:
+# Graph accepts at most 15 values in one `in` clause on directory objects.
+MAX_IN_VALUES = 15
+
+
+def _role_filter(
+    role_definition_id: str | None, principal_id: str | None, principal_ids: Sequence[str] = ()
+) -> str:
     parts = []
     if role_definition_id:
         parts.append(f"roleDefinitionId eq {quote(role_definition_id)}")
     if principal_id:
         parts.append(f"principalId eq {quote(principal_id)}")
+    if principal_ids:
+        parts.append(f"principalId in ({', '.join(quote(p) for p in principal_ids)})")
     if not parts:
         raise ValueError("a role assignment look-up needs a role or a principal: never list them all")
     return " and ".join(parts)

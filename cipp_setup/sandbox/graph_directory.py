@@ -328,6 +328,8 @@ class DirectoryHandlers(GraphBase):
         eq = flt.equalities() if flt else {}
         if isinstance(eq.get("principalId"), str):
             return self.state.role_assignments_for(eq["principalId"])
+        if isinstance(eq.get("principalId"), tuple):  # principalId in (...): answer from the index
+            return [ra for pid in eq["principalId"] for ra in self.state.role_assignments_for(str(pid))]
         if isinstance(eq.get("id"), str):
             ra = self.state.role_assignments.get(eq["id"])
             return [ra] if ra else []

@@ -246,6 +246,8 @@ class Filter:
                 walk(n.right)
             elif isinstance(n, Compare) and n.op == "eq":
                 out.setdefault(n.prop, n.value)
+            elif isinstance(n, Compare) and n.op == "in":
+                out.setdefault(n.prop, tuple(n.value))  # a tuple: any of these values
 
         walk(self.root)
         return out
