@@ -30,11 +30,13 @@ from urllib.parse import quote
 import jwt
 
 from cipp_setup.sandbox import authz_arm
+from cipp_setup.sandbox.clouds import arm_audiences
 from cipp_setup.sandbox.http import Request, Response, SandboxUrls, json_response
 from cipp_setup.sandbox.state import (
     ArmRoleAssignment,
     ArmRoleDefinition,
     ArmRoleEligibility,
+    ServicePrincipal,
     Site,
     Subscription,
     TenantState,
@@ -61,6 +63,7 @@ ACTION_RESOURCE_GROUP_READ = "Microsoft.Resources/subscriptions/resourceGroups/r
 ACTION_SUBSCRIPTION_READ = "Microsoft.Resources/subscriptions/read"
 ACTION_MANAGEMENT_GROUP_READ = "Microsoft.Management/managementGroups/read"
 ACTION_SITE_READ = "Microsoft.Web/sites/read"
+ACTION_SITE_WRITE = "Microsoft.Web/sites/write"
 ACTION_SITE_CONFIG_READ = "Microsoft.Web/sites/config/read"
 ACTION_SITE_CONFIG_WRITE = "Microsoft.Web/sites/config/write"
 ACTION_SITE_CONFIG_LIST = "Microsoft.Web/sites/config/list/action"
@@ -174,7 +177,11 @@ class ArmService:
              self._list_role_eligibilities),
             ("GET", scope + r"/providers/Microsoft\.Authorization/roleDefinitions", self._list_role_definitions),
             ("GET", scope + r"/providers/Microsoft\.Authorization/roleDefinitions/(?P<id>[^/]+)", self._get_role_definition),
+            ("GET", r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.Web/sites", self._list_sites),
+            ("GET", r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Web/sites",
+             self._list_sites),
             ("GET", site, self._get_site),
+            ("PATCH", site, self._patch_site),
             ("POST", site + r"/config/authsettingsV2/list", self._list_auth_settings),
             ("GET", site + r"/config/authsettingsV2/list", self._list_auth_settings),
             ("GET", site + r"/config/authsettingsV2", self._get_auth_settings),
@@ -271,13 +278,14 @@ class ArmService:
         if claims is None:
             raise self._invalid_token(token)
         audience = str(claims.get("aud") or "")
-        if audience not in ARM_AUDIENCES:
+        allowed = arm_audiences(self.state)  # the posed cloud's (sandbox/clouds.py)
+        if audience not in allowed:
+            listed = ",".join(f"'{a}'" for a in sorted(allowed, reverse=True))
             raise ArmError(
                 401,
                 "InvalidAuthenticationToken",
                 f"The access token has been obtained for wrong audience or resource '{audience}'. It should "
-                "exactly match with one of the allowed audiences 'https://management.core.windows.net/',"
-                "'https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'.",
+                f"exactly match with one of the allowed audiences {listed}.",
             )
         tid = str(claims.get("tid") or "").lower()
         if tid != self.state.tenant_id.lower():
@@ -891,9 +899,47 @@ class ArmService:
             f"/providers/Microsoft.Web/sites/{match.group('site')}"
         )
 
-    def _get_site(self, request: Request, caller: _Caller, match: re.Match[str]) -> Response:
-        self._require(caller, ACTION_SITE_READ, self._site_scope(match))
+    def _patch_site(self, request: Request, caller: _Caller, match: re.Match[str]) -> Response:
+        """PATCH Microsoft.Web/sites/{name} (WebApps_Update): only `identity` is modelled.
+
+        `identity.type` SystemAssigned turns the system-assigned managed identity on (App
+        Service creates its service principal, which replicates like any new principal);
+        None turns it off. Other properties are accepted and ignored.
+        """
+        self._require(caller, ACTION_SITE_WRITE, self._site_scope(match), request.path)
         site = self._site(match)
+        try:
+            body = request.json() or {}
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("identity", {}), dict):
+            raise ArmError(400, "InvalidRequestContent",
+                           "The request content was invalid and could not be deserialized.")
+        identity = body.get("identity")
+        if identity is not None:
+            kind = str(identity.get("type") or "None").replace(" ", "").lower()
+            if kind not in ("none", "systemassigned", "userassigned", "systemassigned,userassigned"):
+                raise ArmError(400, "BadRequest", f"Invalid identity type '{identity.get('type')}'.")
+            if "systemassigned" in kind and not site.identity_principal_id:
+                site.identity_principal_id = self._new_site_identity(site)
+            elif "systemassigned" not in kind:
+                site.identity_principal_id = None
+        return self._get_site(request, caller, match)
+
+    def _new_site_identity(self, site: Site) -> str:
+        """The service principal App Service creates for a system-assigned identity."""
+        sp = ServicePrincipal(
+            id=str(uuid.uuid4()),
+            app_id=str(uuid.uuid4()),
+            display_name=site.name,
+            service_principal_type="ManagedIdentity",
+            visibility=self.state.new_visibility(),
+        )
+        sp.service_principal_names = [sp.app_id, f"https://identity.azure.net/{sp.id}"]
+        self.state.add_service_principal(sp)
+        return sp.id
+
+    def _site_json(self, site: Site) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "id": site.resource_id,
             "name": site.name,
@@ -908,7 +954,30 @@ class ArmService:
                 "tenantId": self.state.tenant_id,
                 "principalId": site.identity_principal_id,
             }
-        return self._ok(payload)
+        return payload
+
+    def _get_site(self, request: Request, caller: _Caller, match: re.Match[str]) -> Response:
+        self._require(caller, ACTION_SITE_READ, self._site_scope(match))
+        return self._ok(self._site_json(self._site(match)))
+
+    def _list_sites(self, request: Request, caller: _Caller, match: re.Match[str]) -> Response:
+        """WebApps_List / WebApps_ListByResourceGroup: the sites in a subscription or group.
+
+        Needs Microsoft.Web/sites/read at the listed scope (a role on one site alone does not
+        let the caller list the group, as in ARM).
+        """
+        sub = self._subscription(match.group("sub"))
+        groupdict = match.groupdict()
+        rg = groupdict.get("rg")
+        scope = f"/subscriptions/{sub.subscription_id}" + (f"/resourceGroups/{rg}" if rg else "")
+        self._check_scope_exists(scope)
+        self._require(caller, ACTION_SITE_READ, scope)
+        sites = [
+            s for s in sorted(self.state.sites.values(), key=lambda s: s.name.lower())
+            if s.subscription_id.lower() == sub.subscription_id.lower()
+            and (rg is None or s.resource_group.lower() == rg.lower())
+        ]
+        return self._ok({"value": [self._site_json(s) for s in sites], "nextLink": None})
 
     def _config_envelope(self, site: Site, config_name: str, properties: Any) -> dict[str, Any]:
         return {

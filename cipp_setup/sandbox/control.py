@@ -108,6 +108,15 @@ class SandboxControl:
         with self.state.lock:
             self.state.device_code_auto_approve = bool(enabled)
 
+    def fail_sign_ins(self, code: int, times: int = 1) -> None:
+        """The next `times` delegated sign-ins fail with AADSTS`code` (Conditional Access
+        53003, MFA 50076 / 50079, not in tenant 50020, bad password 50126)."""
+        idp = self.services.get("idp")
+        fail = getattr(idp, "fail_sign_ins", None)
+        if fail is None:
+            raise RuntimeError("the identity platform service is not running")
+        fail(int(code), int(times))
+
     def activate_legacy_api(self) -> dict[str, Any]:
         """The admin's click on "activate the CIPP-API extension" in a legacy CIPP."""
         return dict(self._cipp_action("activate_legacy_api"))
@@ -246,6 +255,7 @@ _HTTP_ACTIONS: dict[str, Callable[[SandboxControl, dict[str, Any]], Any]] = {
     "approve_device_code": lambda c, a: c.approve_device_code(**a),
     "pending_device_codes": lambda c, a: c.pending_device_codes(**a),
     "set_device_code_auto_approve": lambda c, a: c.set_device_code_auto_approve(**a),
+    "fail_sign_ins": lambda c, a: c.fail_sign_ins(**a),
     "activate_legacy_api": lambda c, a: c.activate_legacy_api(**a),
     "create_api_client": lambda c, a: c.create_api_client(**a),
     "save_to_azure": lambda c, a: c.save_to_azure(**a),
@@ -308,6 +318,9 @@ class RemoteControl:
 
     def set_device_code_auto_approve(self, enabled: bool) -> None:
         self.call("set_device_code_auto_approve", enabled=enabled)
+
+    def fail_sign_ins(self, code: int, times: int = 1) -> None:
+        self.call("fail_sign_ins", code=code, times=times)
 
     def activate_legacy_api(self) -> dict[str, Any]:
         result: dict[str, Any] = self.call("activate_legacy_api")

@@ -36,6 +36,7 @@ from .graph_directory import DirectoryHandlers
 from .graph_odata import GraphError, method_not_allowed, segment_not_found
 from .http import Headers, Request, Response, SandboxUrls
 from .state import TenantState
+from .clouds import graph_audiences
 from .tokens import TokenAuthority, caller_from_claims
 
 GRAPH_AUDIENCES = frozenset({"https://graph.microsoft.com", "https://graph.microsoft.com/",
@@ -112,7 +113,7 @@ class GraphService(DirectoryHandlers, AppHandlers):
         claims = self.tokens.verify(token)
         if claims is None:
             raise GraphError(401, "InvalidAuthenticationToken", self._why_invalid(token))
-        if str(claims.get("aud", "")) not in GRAPH_AUDIENCES:
+        if str(claims.get("aud", "")) not in graph_audiences(self.state):  # the posed cloud's
             raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
         if str(claims.get("tid", "")).lower() != self.state.tenant_id.lower():
             raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid issuer.")

@@ -48,6 +48,7 @@ from cipp_setup.sandbox.state import (
     Visibility,
     new_id,
 )
+from cipp_setup.sandbox.clouds import graph_resource
 from cipp_setup.sandbox.tokens import TokenAuthority
 
 OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
@@ -65,6 +66,26 @@ REFRESH_TOKEN_SECONDS = 90 * 24 * 3600
 CONSENTING_ROLES = frozenset({wellknown.GLOBAL_ADMINISTRATOR, wellknown.PRIVILEGED_ROLE_ADMINISTRATOR})
 
 _SINGLE_TENANT_AUDIENCES = frozenset({"azureadmyorg"})
+
+# Refusals a test can force on the next delegated sign-ins (control `fail_sign_ins`),
+# whatever the scenario: they come from the person signing in and the tenant's policies
+# (Conditional Access, MFA, a guest account), not from the directory objects the sandbox
+# models. AADSTS code -> (error, text, extra body fields), as the real service answers.
+FORCEABLE_SIGN_IN_ERRORS: dict[int, tuple[str, str, dict[str, str]]] = {
+    53003: ("invalid_grant", "Access has been blocked by Conditional Access policies. The access "
+            "policy does not allow token issuance.", {"suberror": "message_only"}),
+    50076: ("invalid_grant", "Due to a configuration change made by your administrator, or because "
+            "you moved to a new location, you must use multi-factor authentication to access "
+            "'00000003-0000-0000-c000-000000000000'.", {"suberror": "basic_action"}),
+    50079: ("invalid_grant", "Due to a configuration change made by your administrator, or because "
+            "you moved to a new location, you must enroll in multi-factor authentication to access "
+            "'00000003-0000-0000-c000-000000000000'.", {"suberror": "basic_action"}),
+    50020: ("invalid_grant", "User account from identity provider 'live.com' does not exist in tenant "
+            "and cannot access the application in that tenant. The account needs to be added as an "
+            "external user in the tenant first. Sign out and sign in again with a different Azure "
+            "Active Directory user account.", {}),
+    50126: ("invalid_grant", "Error validating credentials due to invalid username or password.", {}),
+}
 _USER_CODE_ALPHABET = string.ascii_uppercase + string.digits
 
 
@@ -123,7 +144,8 @@ class ScopeRequest:
         return any(v == ".default" for v in self.values)
 
 
-def parse_scope(scope: str) -> ScopeRequest:
+def parse_scope(scope: str, bare_resource: str = GRAPH_RESOURCE) -> ScopeRequest:
+    """`bare_resource`: the Graph URI a bare value (`User.Read`) means in this cloud."""
     raw = [s for s in scope.split(" ") if s]
     oidc = [s for s in raw if s.lower() in OIDC_SCOPES]
     resource_scopes = [s for s in raw if s.lower() not in OIDC_SCOPES]
@@ -133,7 +155,7 @@ def parse_scope(scope: str) -> ScopeRequest:
         if "/" in s:
             resource, value = s.rsplit("/", 1)
         else:  # a bare scope value means Microsoft Graph, as on the real v2.0 endpoint
-            resource, value = GRAPH_RESOURCE, s
+            resource, value = bare_resource, s
         resources.setdefault(_normalize_uri(resource), resource)
         values.append(value)
     if len(resources) > 1:
@@ -330,6 +352,19 @@ class IdentityPlatform:
         self._refresh_tokens: dict[str, RefreshGrant] = {}
         # Who signs in at /authorize (the browser's account); None: the scenario's admin.
         self.browser_user_id: str | None = None
+        # AADSTS codes the next delegated token requests answer with (fail_sign_ins).
+        self.forced_sign_in_errors: list[int] = []
+
+    def fail_sign_ins(self, code: int, times: int = 1) -> None:
+        """The next `times` delegated token requests (device code, authorization code,
+        refresh) fail with AADSTS`code`, one of FORCEABLE_SIGN_IN_ERRORS."""
+        if code not in FORCEABLE_SIGN_IN_ERRORS:
+            known = ", ".join(str(c) for c in FORCEABLE_SIGN_IN_ERRORS)
+            raise ValueError(f"cannot force AADSTS{code}; expected one of {known}")
+        if times < 1:
+            raise ValueError(f"times must be 1 or more, got {times}")
+        with self.state.lock:
+            self.forced_sign_in_errors.extend([code] * times)
 
     # ----- public control API ----------------------------------------------------------
 
@@ -499,7 +534,7 @@ class IdentityPlatform:
         ctx.request.caller = client_id
         scope = _required(form, "scope")
         self._delegated_client(client_id, ctx.tenant)
-        parsed = parse_scope(scope)
+        parsed = parse_scope(scope, graph_resource(self.state))
         if parsed.resource_text is not None:
             self._resource_or_error(parsed.resource_text)
         now = self.state.clock.now()
@@ -549,7 +584,7 @@ class IdentityPlatform:
                 **({"state": query["state"]} if "state" in query else {}),
             })
         scope = _required(query, "scope")
-        parsed = parse_scope(scope)
+        parsed = parse_scope(scope, graph_resource(self.state))
         if parsed.resource_text is not None:
             self._resource_or_error(parsed.resource_text)
         user = self._browser_user(query.get("login_hint"))
@@ -639,6 +674,10 @@ class IdentityPlatform:
                            "The request body must contain the following parameter: 'client_id'.")
         ctx.client_id = client_id
         ctx.request.caller = client_id
+        if grant_type in (DEVICE_CODE_GRANT, "authorization_code", "refresh_token") and self.forced_sign_in_errors:
+            code = self.forced_sign_in_errors.pop(0)
+            error, text, extra = FORCEABLE_SIGN_IN_ERRORS[code]
+            raise AadError(400, error, code, text, **extra)
         if grant_type == "client_credentials":
             payload = self._client_credentials(ctx)
         elif grant_type == DEVICE_CODE_GRANT:
@@ -668,7 +707,7 @@ class IdentityPlatform:
         if not client_sp.account_enabled:
             raise AadError(400, "unauthorized_client", 7000112,
                            f"Application '{ctx.client_id}'({client_sp.display_name}) is disabled.")
-        parsed = parse_scope(scope)
+        parsed = parse_scope(scope, graph_resource(self.state))
         if parsed.resource_text is None or parsed.oidc or parsed.values != [".default"]:
             raise AadError(
                 400, "invalid_scope", 1002012,
@@ -984,10 +1023,10 @@ class IdentityPlatform:
     ) -> dict[str, Any]:
         client = self._delegated_client(client_id, tenant)
         user = self._signed_in_user(user_id)
-        request = parse_scope(scope)
+        request = parse_scope(scope, graph_resource(self.state))
         if request.resource_text is None:
             # Only OpenID scopes: the access token is for Graph's userinfo, as on the real service.
-            resource = self._resource_or_error(GRAPH_RESOURCE)
+            resource = self._resource_or_error(graph_resource(self.state))
             values = [v for v in request.oidc if v.lower() != "offline_access"]
             prefix = None
         else:

@@ -99,8 +99,13 @@ class Sandbox:
         latency_ms: int = 0,
         port: int = 0,
         service_factories: Mapping[str, ServiceFactory] | None = None,
+        pose_as: str | None = None,
     ) -> None:
         self.state = state
+        if pose_as:  # answer as a sovereign cloud: its resource URIs (sandbox/clouds.py)
+            from cipp_setup.sandbox.clouds import pose_as as apply_cloud
+
+            apply_cloud(state, pose_as)
         self._latency_ms = latency_ms
         self._port = port
         self._factories = {name: _default_factory(name) for name in SERVICE_NAMES}
@@ -170,14 +175,17 @@ class Sandbox:
     # --- documents -------------------------------------------------------------------
 
     def cloud_document(self) -> dict[str, Any]:
+        from cipp_setup.sandbox.clouds import arm_resource, graph_resource
+
         urls = self.urls
         return {
             "name": "sandbox",
             "authority_host": urls.idp,
             "graph_url": urls.graph,
             "arm_url": urls.arm,
-            "graph_resource": GRAPH_RESOURCE,
-            "arm_resource": ARM_RESOURCE,
+            # The resource URIs of the cloud the sandbox poses as (public unless told).
+            "graph_resource": graph_resource(self.state),
+            "arm_resource": arm_resource(self.state),
             "ca_file": self.ca_file,
         }
 
@@ -247,6 +255,7 @@ def serve_forever(
     faults: Iterable[Fault] = (),
     on_ready: Callable[[Sandbox], None] | None = None,
     stop_event: threading.Event | None = None,
+    pose_as: str | None = None,
 ) -> None:
     """Serve a sandbox in the foreground until interrupted (``cipp-setup sandbox serve``).
 
@@ -261,7 +270,7 @@ def serve_forever(
     previous_sigterm = None
     if threading.current_thread() is threading.main_thread():
         previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    sandbox = Sandbox(state, latency_ms=latency_ms, port=port)
+    sandbox = Sandbox(state, latency_ms=latency_ms, port=port, pose_as=pose_as)
     written: Path | None = None
     try:
         sandbox.start()

@@ -464,6 +464,9 @@ class TenantState:
     generation_hint: Generation | None = None
     scenario_name: str = "custom"
     description: str = ""
+    # The Microsoft cloud the sandbox poses as ("public", "usgov", "usgov-dod", "china"):
+    # which resource URIs tokens name (sandbox/clouds.py; set by clouds.pose_as).
+    cloud: str = "public"
 
     users: dict[str, User] = field(default_factory=dict)
     groups: dict[str, Group] = field(default_factory=dict)

@@ -180,9 +180,12 @@ def test_every_builtin_has_the_cipp_deployment(name: str) -> None:
     site = function_site(state)
     assert site.subscription_id == state.identities.subscription_id
     assert (site.subscription_id, site.resource_group.lower()) in state.resource_groups
-    assert site.identity_principal_id is not None
-    identity = state.service_principals[site.identity_principal_id]
-    assert identity.service_principal_type == "ManagedIdentity"
+    if name == "current-no-managed-identity":
+        assert site.identity_principal_id is None, "this scenario is about the missing identity"
+    else:
+        assert site.identity_principal_id is not None
+        identity = state.service_principals[site.identity_principal_id]
+        assert identity.service_principal_type == "ManagedIdentity"
     assert state.cipp is not None
     assert state.cipp.front_end_host and state.cipp.processor_app
     assert state.cipp.processor_app.lower() in state.sites
