@@ -1,17 +1,24 @@
 """The check catalogue: one explicit registry, in the order results are reported.
 
 Shipped as `cipp_setup.checks` (see pyproject.toml), never as a top-level `checks`.
-The current-generation checks (issue 5) join REGISTRY with `generations={"current"}`;
-`checks_for` picks a generation's checks, keeping catalogue order.
+The current-generation checks (issue 5) are in REGISTRY with `generations={"current"}`;
+api-token and api-list-logs apply to both. `checks_for` picks a generation's checks,
+keeping catalogue order. `detect_generation` (auto) decides legacy or current from the
+tenant, through the same shared look-ups the checks use.
 """
 
 from __future__ import annotations
 
 from cipp_setup.engine.model import Check, Generation
 
+from ._generation import GenerationVerdict, detect_generation
+from .api_client_app import ApiClientApp
+from .api_easy_auth import ApiEasyAuth
 from .api_list_logs import ApiListLogs
 from .api_token import ApiTokenCheck
+from .function_app_identity import FunctionAppManagedIdentity
 from .sam_app_consent import SamAppAzureManagementConsent
+from .sam_app_graph_permissions import SamAppGraphApplicationPermissions
 from .sam_user_global_admin import SamUserGlobalAdmin
 from .subscription_contributor import SamUserSubscriptionContributor
 
@@ -19,6 +26,10 @@ REGISTRY: tuple[Check, ...] = (
     SamUserGlobalAdmin(),
     SamAppAzureManagementConsent(),
     SamUserSubscriptionContributor(),
+    SamAppGraphApplicationPermissions(),
+    FunctionAppManagedIdentity(),
+    ApiClientApp(),
+    ApiEasyAuth(),
     ApiTokenCheck(),
     ApiListLogs(),
 )
@@ -41,3 +52,6 @@ def checks_for(generation: Generation) -> tuple[Check, ...]:
 
 def all_ids() -> tuple[str, ...]:
     return tuple(_BY_ID)
+
+
+__all__ = ["REGISTRY", "GenerationVerdict", "all_ids", "checks_for", "detect_generation", "get_check"]

@@ -20,7 +20,7 @@ from cipp_setup.gateways.api import LIST_LOGS_TIMEOUT_S, ApiAnswer, ApiTimeout, 
 
 from . import _lookups as lk
 
-__all__ = ["ApiListLogs", "SPEC", "normalise_api_url"]
+__all__ = ["SPEC", "ApiListLogs", "normalise_api_url"]
 
 SPEC = CheckSpec(
     id="api-list-logs",
@@ -65,6 +65,12 @@ SPEC = CheckSpec(
         Cause("not-json", "The API answered 200 but not with a JSON list."),
         Cause("forbidden", "The API answered 403 with a reason cipp-setup does not recognise."),
         Cause("unexpected-status", "The API answered a status cipp-setup does not expect."),
+        # Current generation: the 401/403 from Easy Auth, explained by api-token's comparison.
+        Cause("client-not-saved-to-azure", "Easy Auth answered 401: the client is not in Easy Auth (enabled in CIPP but never saved to Azure)."),
+        Cause("audience-not-allowed", "Easy Auth answered 401: the token's aud is not an allowed audience (v2 tokens carry the bare client id)."),
+        Cause("app-not-allowed", "Easy Auth answered 403: the client is not among the allowed applications."),
+        Cause("tenant-not-allowed", "Easy Auth answered 401: the token's tenant is not allowed."),
+        Cause("easy-auth-disabled", "Easy Auth's Microsoft Entra provider is off, so CIPP saw no caller."),
     ),
 )
 
@@ -78,6 +84,15 @@ _FORBIDDEN_TEXTS = (
     # App Service's own text when the token's app is not in Easy Auth's allowedApplications.
     ("you do not have permission to view this directory or page", "easy-auth-rejected"),
 )
+
+
+# api-token's Easy Auth verdicts, as api-list-logs names the refusal they explain.
+_EASY_AUTH_CAUSES = {
+    "client-not-saved-to-azure": "the client is not in Easy Auth; if it is enabled in CIPP, save it to Azure.",
+    "audience-not-allowed": "the token's aud is not an allowed audience.",
+    "tenant-not-allowed": "the token's tenant is not allowed.",
+    "easy-auth-disabled": "Easy Auth's Microsoft Entra provider is off.",
+}
 
 
 def _newest(entries: list[Any]) -> str:
@@ -106,9 +121,13 @@ class ApiListLogs(Check):
             )
         except ServiceFailure as exc:
             return self.errored(exc.cause, exc.message)
-        return self._judge(api_url, answer)
+        prior = ctx.results.get("api-token")
+        easy_auth_cause = prior.facts.get("easy_auth_cause") if prior is not None else None
+        return self._judge(api_url, answer, easy_auth_cause=easy_auth_cause)
 
-    def _judge(self, api_url: str, a: ApiAnswer) -> CheckResult:
+    def _judge(self, api_url: str, a: ApiAnswer, *, easy_auth_cause: str | None = None) -> CheckResult:
+        """`easy_auth_cause`: why api-token expects Easy Auth to refuse the token, if it
+        compared them; a 401 (or Easy Auth's 403) is then named by that cause."""
         url_ev = Evidence("API URL", api_url, "the Function App, https://<name>.azurewebsites.net")
         status_ev = Evidence("GET /api/ListLogs", f"HTTP {a.status} in {a.latency_ms:.0f} ms", "HTTP 200, a JSON array")
         ev = (url_ev, status_ev)
@@ -133,6 +152,11 @@ class ApiListLogs(Check):
                 )
             found = "JSON, but not a list" if a.is_json else f"not JSON ({a.content_type or 'no content type'})"
             return self.failed("not-json", f"ListLogs answered 200 with {found}.", evidence=ev)
+        if a.status == 401 and easy_auth_cause in _EASY_AUTH_CAUSES:
+            return self.failed(
+                easy_auth_cause, f"Easy Auth rejected the token (401): {_EASY_AUTH_CAUSES[easy_auth_cause]}",
+                evidence=ev, messages=(Message("hint", "See api-easy-auth for what to change."),),
+            )
         if a.status == 401:
             return self.failed(
                 "easy-auth-rejected",
@@ -147,12 +171,15 @@ class ApiListLogs(Check):
         if a.status == 403:
             text = a.text.lower()
             cause = next((c for fragment, c in _FORBIDDEN_TEXTS if fragment in text), "forbidden")
+            if cause == "easy-auth-rejected" and easy_auth_cause == "app-not-allowed":
+                cause = "app-not-allowed"
             summary = {
                 "processor-app-url": f"{api_url} is CIPP's processor Function App, which refuses API calls.",
                 "subscription-ended": "The hosted CIPP subscription has ended.",
                 "ip-not-allowed": "This computer's IP address is outside the API client's allowed range.",
                 "role-missing": "The API client's role may not read logs (needs CIPP.Core.Read).",
                 "easy-auth-rejected": "Easy Auth refused the client: it is not among the allowed applications.",
+                "app-not-allowed": "Easy Auth refused the client: it is not among the allowed applications.",
             }.get(cause, "The API refused the call (403).")
             return self.failed(cause, summary, evidence=ev + (Evidence("answer", a.text.strip()[:200]),))
         if a.status == 404:

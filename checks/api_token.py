@@ -1,4 +1,18 @@
-"""api-token: the API client gets a client-credentials token for its own API."""
+"""api-token: the API client gets a client-credentials token for its own API.
+
+For a current-generation instance (and whenever an admin signed in and the Function App
+is known), the issued token's aud, tid and appid are also compared with what the
+Function App's Easy Auth allows — read through the same shared look-up api-easy-auth
+uses, so no request is sent twice and no ordering between the two checks is needed.
+A token Easy Auth would refuse makes this check *warn* (the token was issued; the call
+will fail) with the reason as its cause, and api-list-logs, which runs after it, names
+the same cause for the 401 it then meets.
+
+Facts: aud, tid, appid, ver, exp (the token's claims; never the token), and
+easy_auth_cause (client-not-saved-to-azure, audience-not-allowed, app-not-allowed,
+tenant-not-allowed, easy-auth-disabled, or None when Easy Auth accepts the token or was
+not compared) with easy_auth_compared (bool).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +32,7 @@ from cipp_setup.engine.model import (
 from cipp_setup.engine.runner import ServiceFailure
 from cipp_setup.gateways.api import TokenRefused
 
+from . import _current as cur
 from . import _lookups as lk
 
 SPEC = CheckSpec(
@@ -63,6 +78,12 @@ SPEC = CheckSpec(
         Cause("identifier-uri-missing", "The app has no api://{client id} identifier URI (AADSTS500011)."),
         Cause("secret-missing", "An API client id was given without a secret."),
         Cause("token-refused", "The identity platform refused the token for another reason (see the AADSTS code)."),
+        # Warnings, current generation: the token is issued, but Easy Auth will refuse it.
+        Cause("client-not-saved-to-azure", "Easy Auth knows nothing of this client: enabled in CIPP but never saved to Azure (a warning)."),
+        Cause("audience-not-allowed", "The token's aud is not among Easy Auth's allowed audiences: calls will get 401 (a warning)."),
+        Cause("app-not-allowed", "The token's appid is not among Easy Auth's allowed applications: calls will get 403 (a warning)."),
+        Cause("tenant-not-allowed", "The token's tid is not a tenant Easy Auth accepts: calls will get 401 (a warning)."),
+        Cause("easy-auth-disabled", "Easy Auth's Microsoft Entra provider is off: CIPP will see no caller (a warning)."),
     ),
 )
 
@@ -121,15 +142,48 @@ class ApiTokenCheck(Check):
         except ServiceFailure as exc:
             return self.errored(exc.cause, exc.message, evidence=(client_ev,))
         c = token.claims
-        return self.passed(
-            f"Token issued (aud {c.aud}, v{c.ver or '?'}).",
-            evidence=(
-                client_ev,
-                Evidence("aud", c.aud, f"api://{client_id}"),
-                Evidence("tid", c.tid, identifiers=("tenant",)),
-                Evidence("appid", c.appid, client_id, identifiers=("object-id",)),
-                Evidence("ver", c.ver),
-                Evidence("exp", _when(c.exp)),
-            ),
-            facts={"aud": c.aud, "tid": c.tid, "appid": c.appid, "ver": c.ver, "exp": c.exp},
+        evidence = (
+            client_ev,
+            Evidence("aud", c.aud, f"api://{client_id}"),
+            Evidence("tid", c.tid, identifiers=("tenant",)),
+            Evidence("appid", c.appid, client_id, identifiers=("object-id",)),
+            Evidence("ver", c.ver),
+            Evidence("exp", _when(c.exp)),
         )
+        facts: dict[str, object] = {
+            "aud": c.aud, "tid": c.tid, "appid": c.appid, "ver": c.ver, "exp": c.exp,
+            "easy_auth_cause": None, "easy_auth_compared": False,
+        }
+        verdict, note = await _easy_auth_verdict(ctx, client_id, c.aud, c.tid, c.appid)
+        if verdict is not None:
+            facts["easy_auth_compared"] = True
+            facts["easy_auth_cause"] = verdict.cause
+            if verdict.cause is not None:
+                return self.warned(
+                    f"Token issued, but the Function App's Easy Auth will refuse it: {verdict.reason}",
+                    cause=verdict.cause, evidence=evidence, facts=facts,
+                    messages=(Message("hint", "See api-easy-auth for what to change."),),
+                )
+        return self.passed(
+            f"Token issued (aud {c.aud}, v{c.ver or '?'})"
+            + (", and Easy Auth accepts it." if verdict is not None else "."),
+            evidence=evidence, facts=facts,
+            messages=(Message("info", note),) if note else (),
+        )
+
+
+async def _easy_auth_verdict(
+    ctx: CheckContext, client_id: str, aud: str, tid: str, appid: str
+) -> tuple[cur.EasyAuthVerdict | None, str]:
+    """Compare the token with Easy Auth (current generation, admin signed in, Function App
+    known); (None, why not) when no comparison was possible. Never raises for a read."""
+    if ctx.inputs.generation != "current" or getattr(lk.gateways(ctx), "web", None) is None:
+        return None, ""
+    try:
+        ea = await cur.easy_auth(ctx)
+    except cur.FunctionAppUnknown:
+        return None, "Easy Auth not compared: the Function App is unknown (--function-app)."
+    except (cur.FunctionAppNotFound, ServiceFailure) as exc:
+        return None, f"Easy Auth not compared: {exc}"
+    # The token's appid is the caller Easy Auth checks; it is the client id when all is well.
+    return cur.easy_auth_verdict(ea, client_id=appid or client_id, aud=aud, tid=tid), ""

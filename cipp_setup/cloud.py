@@ -26,8 +26,11 @@ class Cloud:
     arm_url: str  # https://management.azure.com
     graph_resource: str  # the resource URI a Graph token is requested for
     arm_resource: str  # the resource URI an ARM token is requested for
-    ca_file: str | None = None  # extra CA to trust for this cloud (sandbox, TLS-inspecting proxy)
+    ca_file: str | None = None  # extra CA to trust for this cloud (the sandbox's)
     is_sandbox: bool = False
+    # `--ca-bundle FILE`: a TLS-inspecting proxy's CA, trusted in addition to ca_file and the
+    # default roots (gateways/transport.py builds every client's trust from both).
+    ca_bundle: str | None = None
 
     @property
     def graph_scope(self) -> str:
@@ -47,6 +50,9 @@ class Cloud:
     def with_ca(self, ca_file: str | None) -> Cloud:
         return replace(self, ca_file=ca_file)
 
+    def with_ca_bundle(self, ca_bundle: str | None) -> Cloud:
+        return replace(self, ca_bundle=ca_bundle)
+
 
 CLOUDS: dict[str, Cloud] = {
     "public": Cloud(
@@ -63,6 +69,16 @@ CLOUDS: dict[str, Cloud] = {
         graph_url="https://graph.microsoft.us",
         arm_url="https://management.usgovcloudapi.net",
         graph_resource="https://graph.microsoft.us",
+        arm_resource="https://management.usgovcloudapi.net/",
+    ),
+    # US Government L5 (DoD): same sign-in and ARM as usgov, its own Graph deployment
+    # (learn.microsoft.com/graph/deployments).
+    "usgov-dod": Cloud(
+        name="usgov-dod",
+        authority_host="https://login.microsoftonline.us",
+        graph_url="https://dod-graph.microsoft.us",
+        arm_url="https://management.usgovcloudapi.net",
+        graph_resource="https://dod-graph.microsoft.us",
         arm_resource="https://management.usgovcloudapi.net/",
     ),
     "china": Cloud(

@@ -92,7 +92,7 @@ def test_legacy_ready_passes_every_check(capsys: pytest.CaptureFixture[str]) -> 
 
 @needs_engine
 def test_legacy_fresh_fails_the_three_prerequisites(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "check", "--sandbox", "legacy-fresh")
+    code, out, _ = _run(capsys, "check", "--sandbox", "legacy-fresh", "--generation", "legacy")
     assert code == 1
     marks = _check_lines(out)
     assert [marks[c] for c in PREREQUISITES] == ["[✗]"] * 3, out
@@ -106,7 +106,7 @@ def test_legacy_fresh_fails_the_three_prerequisites(capsys: pytest.CaptureFixtur
 
 @needs_engine
 def test_json_keeps_stdout_pure(capsys: pytest.CaptureFixture[str]) -> None:
-    code, envelope, err = _json_run(capsys, "check", "--sandbox", "legacy-fresh")
+    code, envelope, err = _json_run(capsys, "check", "--sandbox", "legacy-fresh", "--generation", "legacy")
     assert code == 1 and envelope["exit_code"] == 1 and envelope["status"] == "failed"
     assert [c["id"] for c in envelope["checks"]] == LEGACY_CHECKS
     for check in envelope["checks"][:3]:
@@ -128,7 +128,7 @@ def test_json_stdout_is_pure_in_a_real_process() -> None:
 
 @needs_engine
 def test_only_runs_just_the_named_checks(capsys: pytest.CaptureFixture[str]) -> None:
-    code, envelope, _ = _json_run(capsys, "check", "--sandbox", "legacy-fresh", "--only", "sam-user-global-admin")
+    code, envelope, _ = _json_run(capsys, "check", "--sandbox", "legacy-fresh", "--generation", "legacy", "--only", "sam-user-global-admin")
     assert code == 1
     assert [c["id"] for c in envelope["checks"]] == ["sam-user-global-admin"]
     code, envelope, _ = _json_run(capsys, "check", "--sandbox", "legacy-ready",
@@ -139,12 +139,12 @@ def test_only_runs_just_the_named_checks(capsys: pytest.CaptureFixture[str]) -> 
 
 @needs_engine
 def test_ignore_demotes_failures_to_warnings_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "check", "--sandbox", "legacy-fresh", "--ignore", *PREREQUISITES)
+    code, out, _ = _run(capsys, "check", "--sandbox", "legacy-fresh", "--generation", "legacy", "--ignore", *PREREQUISITES)
     assert code == 0, out
     marks = _check_lines(out)
     assert [marks[c] for c in PREREQUISITES] == ["[!]"] * 3
     assert out.count("Ignored by --ignore") == 3
-    code, envelope, _ = _json_run(capsys, "check", "--sandbox", "legacy-fresh", "--ignore", "sam-user-global-admin")
+    code, envelope, _ = _json_run(capsys, "check", "--sandbox", "legacy-fresh", "--generation", "legacy", "--ignore", "sam-user-global-admin")
     assert code == 1  # the two failures not ignored still fail the run
     first = envelope["checks"][0]
     assert first["status"] == "warn" and first["ignored"] is True and first["cause"]
@@ -152,12 +152,12 @@ def test_ignore_demotes_failures_to_warnings_and_says_so(capsys: pytest.CaptureF
 
 @needs_engine
 def test_verbose_adds_evidence(capsys: pytest.CaptureFixture[str]) -> None:
-    _, envelope, _ = _json_run(capsys, "check", "--sandbox", "legacy-fresh", "--only", "sam-user-global-admin")
+    _, envelope, _ = _json_run(capsys, "check", "--sandbox", "legacy-fresh", "--generation", "legacy", "--only", "sam-user-global-admin")
     evidence = envelope["checks"][0]["evidence"]
     assert evidence, "the check should report what it found"
     setting = evidence[0]["setting"]
-    _, quiet, _ = _run(capsys, "check", "--sandbox", "legacy-fresh", "--only", "sam-user-global-admin")
-    _, loud, _ = _run(capsys, "check", "--sandbox", "legacy-fresh", "--only", "sam-user-global-admin", "-v")
+    _, quiet, _ = _run(capsys, "check", "--sandbox", "legacy-fresh", "--generation", "legacy", "--only", "sam-user-global-admin")
+    _, loud, _ = _run(capsys, "check", "--sandbox", "legacy-fresh", "--generation", "legacy", "--only", "sam-user-global-admin", "-v")
     assert f"    {setting}: " not in quiet
     assert f"    {setting}: {evidence[0]['found']}" in loud
 
@@ -184,7 +184,11 @@ def test_explain_prints_docs_and_remediation(capsys: pytest.CaptureFixture[str])
     assert "Causes:" in out and "not-global-admin" in out and "global-admin-eligible-only" in out
     assert "In the portal: " in out and "On the command line: " in out
     code, out, _ = _run(capsys, "explain")
-    assert code == 0 and [line.split()[0] for line in out.splitlines()] == LEGACY_CHECKS
+    # The whole catalogue, in order: the legacy checks and the current generation's.
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == [
+        *LEGACY_CHECKS[:3], "sam-app-graph-application-permissions", "function-app-managed-identity",
+        "api-client-app", "api-easy-auth", *LEGACY_CHECKS[3:],
+    ]
 
 
 def test_sandbox_list_names_the_builtin_scenarios(capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,6 +20,7 @@ MAIN = Path(__file__).resolve().parents[1]
 QUESTIONS = (
     "How is your CIPP hosted?",
     "Which tenant does CIPP manage?",
+    "Which CIPP do you run?",  # legacy-fresh shows no sign of either generation: asked
     "Which user is the CIPP-SAM user?",
     "Which application is CIPP-SAM?",
     "Which subscription hosts CIPP's Function App?",

@@ -41,21 +41,21 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 
 def test_without_a_terminal_fix_needs_yes_or_dry_run(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(capsys, "fix", "--sandbox", "legacy-fresh")
+    code, out, err = _run(capsys, "fix", "--sandbox", "legacy-fresh", "--generation", "legacy")
     assert code == 2 and out == ""
     assert err.startswith("cipp-setup: error: ") and "--yes" in err
     assert len(err.strip().splitlines()) == 1
 
 
 def test_revert_needs_yes_too_and_yes_with_dry_run_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _out, err = _run(capsys, "revert", "--sandbox", "legacy-fresh")
+    code, _out, err = _run(capsys, "revert", "--sandbox", "legacy-fresh", "--generation", "legacy")
     assert code == 2 and "--yes" in err
-    code, _out, err = _run(capsys, "fix", "--sandbox", "legacy-fresh", "--yes", "--dry-run")
+    code, _out, err = _run(capsys, "fix", "--sandbox", "legacy-fresh", "--generation", "legacy", "--yes", "--dry-run")
     assert code == 2 and "--yes and --dry-run" in err
 
 
 def test_dry_run_shows_the_plans_and_changes_nothing(capsys: pytest.CaptureFixture[str], _state_dir: Path) -> None:
-    code, out, err = _run(capsys, "fix", "--sandbox", "legacy-fresh", "--dry-run", "--json")
+    code, out, err = _run(capsys, "fix", "--sandbox", "legacy-fresh", "--generation", "legacy", "--dry-run", "--json")
     assert code == 1, err
     envelope = json.loads(out)
     assert envelope["command"] == "fix"
@@ -78,7 +78,7 @@ def test_fix_yes_applies_everything_journals_it_and_keeps_secrets_out(
 ) -> None:
     canary = "canary-Q8~secret-value-that-must-never-be-written"
     monkeypatch.setenv("CIPP_API_CLIENT_SECRET", canary)
-    code, out, err = _run(capsys, "fix", "--sandbox", "legacy-fresh", "--yes", "--json")
+    code, out, err = _run(capsys, "fix", "--sandbox", "legacy-fresh", "--generation", "legacy", "--yes", "--json")
     assert code == 0, err
     envelope = json.loads(out)
     assert [c["status"] for c in envelope["changes"]] == ["applied"] * 4
@@ -101,7 +101,7 @@ def test_an_interrupted_change_is_reported_on_the_next_run(capsys: pytest.Captur
         tenant_id=tenant, check_id="sam-user-global-admin", action="create-directory-role-assignment",
         target={"principal_id": "p", "role_definition_id": "r", "directory_scope_id": "/"},
     )
-    code, _out, err = _run(capsys, "fix", "--sandbox", "legacy-fresh", "--dry-run")
+    code, _out, err = _run(capsys, "fix", "--sandbox", "legacy-fresh", "--generation", "legacy", "--dry-run")
     assert code == 1
     assert "interrupted change: verify create-directory-role-assignment" in err
 
@@ -138,7 +138,7 @@ def _cli(served: dict[str, Any], state_dir: Path, *argv: str) -> tuple[int, dict
     done = subprocess.run(
         [sys.executable, "-m", "cipp_setup", *argv, "--json", "--cloud", str(served["ready"]),
          "--tenant", ids["tenant_id"], "--sam-user", ids["sam_user_upn"], "--sam-app", ids["sam_app_id"],
-         "--subscription", ids["subscription_id"]],
+         "--subscription", ids["subscription_id"], "--generation", "legacy"],
         capture_output=True, text=True, timeout=240, env=env, stdin=subprocess.DEVNULL,
     )
     return done.returncode, json.loads(done.stdout), done.stderr
@@ -183,7 +183,7 @@ def test_on_a_terminal_each_plan_is_asked_for(tmp_path: Path) -> None:
            "NO_COLOR": "1", "TERM": "xterm"}
     env.pop("CI", None)
     env.pop("GITHUB_ACTIONS", None)
-    child = pexpect.spawn(sys.executable, ["-m", "cipp_setup", "fix", "--sandbox", "legacy-fresh"],
+    child = pexpect.spawn(sys.executable, ["-m", "cipp_setup", "fix", "--sandbox", "legacy-fresh", "--generation", "legacy"],
                           env=env, encoding="utf-8", timeout=120, dimensions=(50, 200))
     seen = io.StringIO()
     child.logfile_read = seen

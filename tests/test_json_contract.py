@@ -61,7 +61,7 @@ RESULTS = (
 
 ENVELOPE_FIELDS = {
     "schema_version", "tool", "command", "status", "exit_code", "tenant_id", "generation",
-    "signed_in", "cloud", "checks", "error",
+    "generation_evidence", "signed_in", "cloud", "checks", "error",
 }
 CHECK_FIELDS = {
     "id", "title", "status", "severity", "required", "summary", "cause", "ignored", "evidence",
@@ -83,7 +83,8 @@ def test_envelope_validates_and_pins_its_fields() -> None:
     envelope = json.loads(json_report.dumps(_envelope()))
     _validate(envelope)
     assert set(envelope) == ENVELOPE_FIELDS
-    assert envelope["schema_version"] == "1.0"
+    assert envelope["schema_version"] == "1.1"  # 1.1 added generation_evidence
+    assert envelope["generation_evidence"] == []
     assert envelope["command"] == "check"
     assert envelope["status"] == "failed" and envelope["exit_code"] == 1
     assert envelope["signed_in"] == "admin@contoso.onmicrosoft.com"

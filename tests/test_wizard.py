@@ -85,7 +85,7 @@ def journal_lines(root: Path) -> list[str]:
 
 def test_self_hosted_enter_at_every_prompt_reaches_list_logs(tmp_path: Path) -> None:
     # hosting, tenant, CIPP-SAM user, app, subscription, three fixes, give the rights back
-    code, out, err = run_with_keys(["wizard", "--sandbox", "legacy-fresh"], ENTER * 9)
+    code, out, err = run_with_keys(["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"], ENTER * 9)
     assert code == 0, err[-2000:]
     for check_id in ("sam-user-global-admin", "sam-app-azure-management-consent", "sam-user-subscription-contributor"):
         assert f"[✗] {check_id}:" in err  # shown failing as the checks complete...
@@ -104,7 +104,7 @@ def test_self_hosted_enter_at_every_prompt_reaches_list_logs(tmp_path: Path) -> 
 
 def test_hosted_branch_checks_what_applies_and_says_what_to_send(tmp_path: Path) -> None:
     keys = DOWN + ENTER + ENTER * 3 + ENTER * 2 + ENTER + ENTER  # hosted; tenant/user/app; 2 fixes; URL; "not yet"
-    code, out, err = run_with_keys(["wizard", "--sandbox", "legacy-fresh"], keys)
+    code, out, err = run_with_keys(["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"], keys)
     assert code == 1  # the API cannot answer until the helpdesk enables it
     assert "enabled by the CIPP helpdesk" in err
     assert "Send this to the CIPP helpdesk" in err
@@ -117,7 +117,7 @@ def test_hosted_branch_checks_what_applies_and_says_what_to_send(tmp_path: Path)
 
 def test_declined_fix_changes_nothing_for_that_check_and_stops_before_activation() -> None:
     keys = ENTER * 5 + "n" + ENTER * 2 + ENTER  # decline fix 1; apply 2 and 3; "continue anyway?" No
-    code, out, err = run_with_keys(["wizard", "--sandbox", "legacy-fresh"], keys)
+    code, out, err = run_with_keys(["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"], keys)
     assert code == 1
     assert "Declined: nothing was changed for this check." in err
     assert "[✗] sam-user-global-admin: fail; fix declined" in out
@@ -130,7 +130,7 @@ def test_declined_fix_changes_nothing_for_that_check_and_stops_before_activation
 
 def test_ctrl_c_mid_way_exits_130_naming_what_changed() -> None:
     keys = ENTER * 6 + CTRL_C  # fix 1 applied, then Ctrl-C at the question for fix 2
-    code, out, err = run_with_keys(["wizard", "--sandbox", "legacy-fresh"], keys)
+    code, out, err = run_with_keys(["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"], keys)
     assert code == 130
     assert "interrupted; changed so far (1, listed below)" in err
     assert "applied: create-directory-role-assignment for sam-user-global-admin" in err
@@ -139,7 +139,7 @@ def test_ctrl_c_mid_way_exits_130_naming_what_changed() -> None:
 
 
 def test_ctrl_c_before_any_change_says_nothing_changed() -> None:
-    code, _, err = run_with_keys(["wizard", "--sandbox", "legacy-fresh"], CTRL_C)
+    code, _, err = run_with_keys(["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"], CTRL_C)
     assert code == 130
     assert "interrupted; nothing was changed in the tenant" in err
 
@@ -183,7 +183,7 @@ def run_recorded(argv: Sequence[str]) -> tuple[int, list[str], str]:
 
 def test_flags_suppress_their_questions() -> None:
     code, asked, _ = run_recorded([
-        "wizard", "--sandbox", "legacy-fresh", "--hosting", "self-hosted",
+        "wizard", "--sandbox", "legacy-fresh", "--generation", "legacy", "--hosting", "self-hosted",
         "--tenant", "contoso.example", "--sam-user", "cipp-sam@contoso.example",
     ])
     assert code == 0
@@ -200,7 +200,7 @@ def test_flags_suppress_their_questions() -> None:
 def test_every_question_answered_by_flags_asks_nothing() -> None:
     ids = scenario_ids()
     code, asked, out = run_recorded([
-        "wizard", "--sandbox", "legacy-fresh", "--hosting", "self-hosted", "--tenant", "contoso.example",
+        "wizard", "--sandbox", "legacy-fresh", "--generation", "legacy", "--hosting", "self-hosted", "--tenant", "contoso.example",
         "--sam-user", "cipp-sam@contoso.example", "--sam-app", ids.sam_app_id,
         "--subscription", ids.subscription_id, "--yes", "--keep-rights",
     ])
@@ -226,8 +226,8 @@ def test_no_command_without_a_terminal_is_a_usage_error(capsys: pytest.CaptureFi
 
 @pytest.mark.parametrize("environ", [{"NO_COLOR": "1", "CI": "true"}, {"NO_COLOR": "1", "GITHUB_ACTIONS": "true"}])
 def test_ci_variables_or_non_interactive_keep_the_wizard_from_starting(environ: dict[str, str]) -> None:
-    for argv, env in ((["wizard", "--sandbox", "legacy-fresh"], environ),
-                      (["wizard", "--sandbox", "legacy-fresh", "--non-interactive"], {"NO_COLOR": "1"})):
+    for argv, env in ((["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"], environ),
+                      (["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy", "--non-interactive"], {"NO_COLOR": "1"})):
         args = build_parser().parse_args(argv)
         with pytest.raises(UsageError, match="--hosting"):
             wizard_cmd.run(args, tty_terminal(env), prompter=RecordingPrompter())
@@ -241,7 +241,7 @@ def test_git_bash_without_a_console_buffer_gets_a_one_line_hint() -> None:
             raise no_console("No Windows console found. Are you running cmd.exe?")
 
     terminal = tty_terminal()
-    args = build_parser().parse_args(["wizard", "--sandbox", "legacy-fresh"])
+    args = build_parser().parse_args(["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"])
     assert wizard_cmd.run(args, terminal, prompter=MinttyPrompter()) == 2
     assert "Windows Terminal" in terminal.stderr.getvalue()  # type: ignore[attr-defined]
 

@@ -85,12 +85,7 @@ def _specs_by_id(specs: Any) -> dict[str, CheckSpec]:
 
 
 def generation_from_flag(value: str) -> str | None:
-    """--generation: legacy, or None for auto. `current` arrives with issue 5: say so."""
-    if value == "current":
-        raise UsageError(
-            "--generation current: not supported yet; this release checks legacy CIPP "
-            "(up to 7.1): use --generation legacy or auto"
-        )
+    """--generation: legacy or current, or None for auto (decided from the tenant)."""
     return None if value == "auto" else value
 
 
@@ -131,6 +126,11 @@ def validate_early(args: argparse.Namespace, terminal: Terminal) -> EarlyInputs:
     secret = read_api_client_secret(getattr(args, "client_secret_stdin", False), dict(terminal.environ))
     if secret:
         terminal.add_secret(secret)
+    # Saved API details (--profile NAME, or the default profile): defaults for the flags
+    # left empty, and the saved secret when no other was given. Every command passes here.
+    from cipp_setup.cli.profile_cmd import apply_profile
+
+    secret = apply_profile(args, terminal, secret)
     auth_client_id: str | None = None
     auth_client_secret: str | None = None
     if args.auth == "client-secret":
@@ -190,6 +190,7 @@ def build_run(
         subscription_id=args.subscription,
         api_url=args.api_url,
         api_client_id=args.api_client_id,
+        function_app=getattr(args, "function_app", None),
         api_client_secret=Secret(secret) if secret else None,
         generation=early.generation,  # type: ignore[arg-type]
         ignore=ignore,
@@ -234,11 +235,12 @@ def _diagnose(
 ) -> int:
     import asyncio
 
+    from cipp_setup.cli import report_output
     from cipp_setup.engine.context import SignedInAdmin
-    from cipp_setup.engine.diagnose import run_diagnosis
+    from cipp_setup.engine.diagnose import GenerationUndetermined, run_diagnosis
     from cipp_setup.gateways.errors import SignInFailed, SignInRequired
     from cipp_setup.render import json_report
-    from cipp_setup.render.text import report_lines, signed_in_line
+    from cipp_setup.render.text import generation_lines, report_lines, signed_in_line
 
     generation = inputs.generation
     signed_in: list[SignedInAdmin] = []
@@ -253,6 +255,9 @@ def _diagnose(
                 secrets=terminal.secrets,
             )
             terminal.machine(json_report.dumps(envelope))
+        report_output.write_reports(args, terminal, report_output.check_data(
+            command=NAME, exit_code=code, args=args, cloud=target.cloud.name, error=(error_code, message),
+            signed_in=signed_in[0].user_principal_name if signed_in else None))
         return code
 
     with terminal.progress("Signing in…") as progress:
@@ -280,6 +285,12 @@ def _diagnose(
             return emit_error(EXIT_SIGN_IN_REQUIRED, "sign-in-failed", f"sign-in failed: {exc}")
         except KeyboardInterrupt:
             return emit_error(EXIT_INTERRUPTED, "interrupted", "interrupted; nothing was changed (check is read-only)")
+        except GenerationUndetermined as exc:
+            if args.verbose:
+                terminal.report(generation_lines(None, exc.evidence))
+            from cipp_setup.cli.options import EXIT_USAGE
+
+            return emit_error(EXIT_USAGE, "generation-undetermined", str(exc))
 
     report = diagnosis.report
     specs = _specs_by_id(getattr(diagnosis, "specs", None) or _registry_specs())
@@ -287,6 +298,8 @@ def _diagnose(
         terminal.report([signed_in_line(diagnosis.admin.user_principal_name, diagnosis.admin.tenant_id), ()])
     verbose = bool(args.verbose)
     from cipp_setup.cli.main import fix_command
+
+    terminal.report(generation_lines(diagnosis.generation, diagnosis.generation_evidence))
 
     terminal.report(
         report_lines(
@@ -305,11 +318,14 @@ def _diagnose(
             required=report.required,
             tenant_id=getattr(diagnosis, "tenant_id", None) or (admin.tenant_id if admin else args.tenant),
             generation=getattr(diagnosis, "generation", None) or generation,
+            generation_evidence=getattr(diagnosis, "generation_evidence", ()),
             signed_in=admin.user_principal_name if admin else None,
             cloud=target.cloud.name,
             secrets=terminal.secrets,
         )
         terminal.machine(json_report.dumps(envelope))
+    report_output.write_reports(args, terminal, report_output.check_data(
+        command=NAME, exit_code=exit_code, args=args, cloud=target.cloud.name, diagnosis=diagnosis, specs=specs))
     return exit_code
 
 

@@ -2,7 +2,10 @@
 
 The tenant starts broken (no prerequisite holds, the API was never activated). Every
 question's default leads forward, so pressing Enter at each one goes from there to
-ListLogs answering; the "activate in CIPP" click is performed by the sandbox. `--yes`
+ListLogs answering; the "activate in CIPP" click is performed by the sandbox. With
+`--scenario current-fresh` it is a current CIPP (7.2+): the wizard says it cannot tell the
+generation and asks (Enter: current), and the sandbox creates the API client and saves it
+to Azure, as the admin would in Integrations → CIPP-API → API Clients. `--yes`
 runs it unattended: no question at all, no terminal needed (CI=true works, stdin may be
 closed) — it is what the README's Quick start runs.
 

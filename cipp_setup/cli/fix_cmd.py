@@ -59,6 +59,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     decide.add_argument("--yes", "-y", action="store_true", help="apply every fix without asking")
     decide.add_argument("--dry-run", action="store_true", help="show the fixes; change nothing")
     decide.add_argument(
+        "--write-easy-auth", action="store_true",
+        help="current CIPP: write the Function App's Easy Auth settings through Azure Resource Manager "
+        "instead of explaining CIPP's 'Save to Azure' (restarts the app; CIPP's API Clients table "
+        "should agree, or its next save undoes it)",
+    )
+    decide.add_argument(
         "--only", nargs="+", action="extend", metavar="ID", default=None,
         help="check and fix only these checks",
     )
@@ -113,6 +119,7 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
     from cipp_setup.engine.fix_session import FixSession
     from cipp_setup.engine.journal import Journal
     from cipp_setup.engine.plan import declined_outcome, planned_outcome
+    from cipp_setup.engine.diagnose import GenerationUndetermined
     from cipp_setup.gateways.errors import SignInFailed, SignInRequired
     from cipp_setup.render import plans as render_plans
     from cipp_setup.render.text import report_lines, signed_in_line
@@ -131,6 +138,11 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
                 [signed_in_line(admin.user_principal_name, admin.tenant_id), ()]),
         )
         state["session"] = session
+        # Current generation: a new client secret is shown once, on the terminal only.
+        session.write_easy_auth = bool(getattr(args, "write_easy_auth", False))
+        if terminal.can_show_secret():
+            session.on_new_secret = lambda new: terminal.show_secret_once(
+                render_plans.new_secret_lines(new), new.value.reveal())
         try:
             interrupted = session.interrupted()
             if interrupted:
@@ -182,6 +194,10 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
         code, error = EXIT_SIGN_IN_REQUIRED, ("sign-in-required", f"sign-in required: {exc}")
     except SignInFailed as exc:
         code, error = EXIT_SIGN_IN_REQUIRED, ("sign-in-failed", f"sign-in failed: {exc}")
+    except GenerationUndetermined as exc:
+        from cipp_setup.cli.options import EXIT_USAGE
+
+        code, error = EXIT_USAGE, ("generation-undetermined", str(exc))
     except KeyboardInterrupt:
         done = [c for o in outcomes for c in o.applied]
         said = ("changed so far: " + ", ".join(f"{c.change.action} ({c.change.target})" for c in done)
@@ -191,6 +207,10 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
         terminal.error(error[1])
     if args.json:
         _emit_json(terminal, args, target, state, outcomes, code, error)
+    from cipp_setup.cli import report_output
+
+    report_output.write_reports(args, terminal, report_output.fix_data(
+        args=args, cloud=target.cloud.name, state=state, outcomes=outcomes, exit_code=code, error=error))
     return code
 
 
@@ -209,7 +229,9 @@ def _emit_json(terminal: Terminal, args: argparse.Namespace, target: Target, sta
         results=report.results if report is not None else (),
         specs=specs, required=report.required if report is not None else frozenset(),
         tenant_id=admin.tenant_id if admin else args.tenant,
-        generation=args.generation if args.generation != "auto" else "legacy",
+        generation=(session.inputs.generation if session is not None
+                    else args.generation if args.generation != "auto" else None),
+        generation_evidence=session.generation_evidence if session is not None else (),
         signed_in=admin.user_principal_name if admin else None,
         cloud=target.cloud.name,
         error=json_report.RunError(*error) if error else None,

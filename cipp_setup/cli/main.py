@@ -38,6 +38,11 @@ COMMANDS: dict[str, str] = {
     "revert": "revert_cmd",
     "wizard": "wizard_cmd",
     "demo": "demo_cmd",
+    "verify": "verify_cmd",
+    "profile": "profile_cmd",
+    "login": "login_cmd",
+    "logout": "logout_cmd",
+    "helpdesk": "helpdesk_cmd",
 }
 
 

@@ -32,6 +32,8 @@ EXIT_INTERRUPTED = 130
 SECRET_ENV = "CIPP_API_CLIENT_SECRET"
 AUTH_METHODS = ("device-code", "browser", "azure-cli", "client-secret")
 GENERATIONS = ("legacy", "current", "auto")
+# Clouds the sandbox can pose as (cipp_setup/sandbox/clouds.py has their resource URIs).
+SANDBOX_CLOUDS = ("public", "usgov", "usgov-dod", "china")
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # A DNS name with at least two labels (contoso.onmicrosoft.com, contoso.com).
@@ -129,6 +131,36 @@ def parse_api_url(value: str, option: str = "--api-url") -> str:
         raise usage_error(option, expected + " (the Function App's address, optionally ending in /api)", raw)
     netloc = host if port is None else f"{host}:{port}"
     return f"https://{netloc}"
+
+
+def parse_ca_bundle(value: str, option: str = "--ca-bundle") -> str:
+    """A readable PEM file of CA certificates, as an absolute path (ssl only: stdlib)."""
+    from cipp_setup.gateways.transport import TransportConfigError, validate_ca_bundle
+
+    try:
+        return validate_ca_bundle(value.strip())
+    except TransportConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+_SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,58}[A-Za-z0-9]$")
+_SITE_ID = re.compile(
+    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[^/]+/providers/Microsoft\.Web/sites/[A-Za-z0-9-]{2,60}/?$",
+    re.IGNORECASE,
+)
+
+
+def parse_function_app(value: str, option: str = "--function-app") -> str:
+    """A Function App name (2-60 letters, digits, hyphens) or its full resource id."""
+    value = value.strip()
+    if _SITE_NAME.match(value) or _SITE_ID.match(value):
+        return value.rstrip("/")
+    raise usage_error(
+        option,
+        "a Function App name such as cippxxxxx, or its resource id "
+        "/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Web/sites/<name>",
+        value,
+    )
 
 
 def parse_secret(value: str, source: str) -> str:
@@ -231,6 +263,9 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "-v", "--verbose", action="store_true", help="show evidence and informational messages",
     )
+    from cipp_setup.cli.report_output import add_report_options  # --report DIR, --redact-ids
+
+    add_report_options(group)
 
 
 def add_connection_options(parser: argparse.ArgumentParser) -> None:
@@ -254,8 +289,23 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
         help="run against an in-process sandbox tenant loaded from a built-in scenario or file",
     )
     group.add_argument(
+        "--sandbox-cloud", choices=SANDBOX_CLOUDS, default=None, metavar="NAME",
+        help="with --sandbox: the sandbox poses as this cloud (its Graph and ARM resource URIs); "
+        f"one of {', '.join(SANDBOX_CLOUDS)}",
+    )
+    group.add_argument(
+        "--ca-bundle", type=validated("--ca-bundle", parse_ca_bundle), metavar="FILE", default=None,
+        help="also trust the CA certificates in this PEM file (a TLS-inspecting proxy's CA); "
+        "proxies come from HTTPS_PROXY and NO_PROXY",
+    )
+    group.add_argument(
         "--non-interactive", action="store_true",
         help="never prompt or wait for a person; fail naming the missing flag instead",
+    )
+    group.add_argument(
+        "--profile", metavar="NAME", default=None,
+        help="use the API details saved with 'cipp-setup profile add NAME' (flags given win; "
+        "without it the default profile applies when --tenant is absent or matches it)",
     )
 
 
@@ -276,7 +326,13 @@ def add_cipp_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--generation", choices=GENERATIONS, default="auto",
-        help="which CIPP generation to check (default: auto)",
+        help="which CIPP generation to check: legacy (7.1 and older), current (7.2+, API "
+        "clients), or auto: decided from the tenant, which says why (default)",
+    )
+    group.add_argument(
+        "--function-app", type=validated("--function-app", parse_function_app), metavar="NAME|ID",
+        help="the CIPP Function App: its name or resource id (default: from the --api-url host "
+        "NAME.azurewebsites.net)",
     )
     group.add_argument(
         "--api-url", type=validated("--api-url", parse_api_url), metavar="URL",

@@ -73,6 +73,7 @@ def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, in
     from cipp_setup.engine.fix_session import FixSession
     from cipp_setup.engine.journal import Journal
     from cipp_setup.engine.plan import declined_outcome, planned_outcome
+    from cipp_setup.engine.diagnose import GenerationUndetermined
     from cipp_setup.gateways.errors import SignInFailed, SignInRequired
     from cipp_setup.render import plans as render_plans
     from cipp_setup.render.text import report_lines, signed_in_line
@@ -125,6 +126,10 @@ def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, in
         code, error = EXIT_SIGN_IN_REQUIRED, ("sign-in-required", f"sign-in required: {exc}")
     except SignInFailed as exc:
         code, error = EXIT_SIGN_IN_REQUIRED, ("sign-in-failed", f"sign-in failed: {exc}")
+    except GenerationUndetermined as exc:
+        from cipp_setup.cli.options import EXIT_USAGE
+
+        code, error = EXIT_USAGE, ("generation-undetermined", str(exc))
     except KeyboardInterrupt:
         done = [c for o in outcomes for c in o.applied]
         said = ("removed so far: " + ", ".join(c.change.target for c in done)) if done else "nothing was removed"

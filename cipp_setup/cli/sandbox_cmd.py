@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from cipp_setup.cli.options import EXIT_OK, UsageError, usage_error
+from cipp_setup.cli.options import EXIT_OK, SANDBOX_CLOUDS, UsageError, usage_error
 
 if TYPE_CHECKING:
     from cipp_setup.cli.terminal import Terminal
@@ -59,6 +59,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                        help="first port to listen on (default 0: any free ports)")
     serve.add_argument("--latency-ms", type=_latency, default=0, metavar="N",
                        help="add N ms to every request")
+    serve.add_argument("--pose-as", choices=SANDBOX_CLOUDS, default=None, metavar="CLOUD",
+                       help="answer as this Microsoft cloud: accept and issue its Graph and ARM "
+                       f"resource URIs, and name them in the ready file ({', '.join(SANDBOX_CLOUDS)})")
     serve.add_argument("--ready-file", metavar="PATH", default=None,
                        help="where to write the ready file once listening")
     serve.add_argument("--fault", action="append", default=[], metavar="SPEC",
@@ -116,7 +119,8 @@ def _serve(args: argparse.Namespace, terminal: Terminal) -> int:
     def on_ready(sandbox: Sandbox) -> None:
         urls = sandbox.urls
         lines = [
-            f"Sandbox '{args.scenario}' is listening on 127.0.0.1 (Ctrl-C to stop).",
+            f"Sandbox '{args.scenario}' is listening on 127.0.0.1 (Ctrl-C to stop)"
+            + (f", posing as the {args.pose_as} cloud." if args.pose_as else "."),
             f"  identity platform: {urls.idp}",
             f"  Microsoft Graph:   {urls.graph}",
             f"  Azure Resource Manager: {urls.arm}",
@@ -136,6 +140,7 @@ def _serve(args: argparse.Namespace, terminal: Terminal) -> int:
             ready_file=args.ready_file,
             faults=faults,
             on_ready=on_ready,
+            pose_as=args.pose_as,
         )
     except OSError as exc:
         # A port in use or an unwritable ready file is the user's to fix, not a crash.

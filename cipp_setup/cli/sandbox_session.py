@@ -10,6 +10,9 @@
 - `--cloud NAME|FILE` resolves a named cloud or reads a JSON cloud file (a sandbox ready
   file works as one).
 - neither: the public cloud.
+- `--sandbox-cloud NAME` (with `--sandbox`): the sandbox poses as that cloud (accepts and
+  hands out its Graph and ARM resource URIs), so a run proves it asks for that cloud's
+  tokens. `--ca-bundle FILE` is added to the trust of whichever cloud is chosen.
 
 `--sandbox` and `--cloud` together are a usage error: they name two different places.
 """
@@ -35,6 +38,7 @@ IDENTITY_DEFAULTS: Mapping[str, str] = {
     "subscription_id": "subscription",
     "api_url": "api_url",
     "api_client_id": "api_client_id",
+    "function_app_id": "function_app",
 }
 
 
@@ -71,6 +75,7 @@ def apply_identity_defaults(args: argparse.Namespace, identities: Mapping[str, s
         "subscription": lambda v: options.parse_guid("--subscription", v),
         "api_url": lambda v: options.parse_api_url(v, "--api-url"),
         "api_client_id": lambda v: options.parse_guid("--api-client-id", v),
+        "function_app": lambda v: options.parse_function_app(v, "--function-app"),
     }
     filled: list[str] = []
     for key, dest in IDENTITY_DEFAULTS.items():
@@ -94,6 +99,16 @@ def load_scenario_state(value: str, option: str = "--sandbox") -> object:
         raise UsageError(f"{option}: cannot read scenario file {value}: {exc.strerror or exc}") from None
 
 
+def _check_proxy_environment() -> None:
+    """A malformed HTTPS_PROXY / HTTP_PROXY / ALL_PROXY is a usage error before any traffic."""
+    from cipp_setup.gateways.transport import TransportConfigError, proxy_settings
+
+    try:
+        proxy_settings()
+    except TransportConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
 @contextmanager
 def open_target(args: argparse.Namespace) -> Iterator[Target]:
     """The run's endpoints; for --sandbox, the sandbox runs until the block ends."""
@@ -101,26 +116,33 @@ def open_target(args: argparse.Namespace) -> Iterator[Target]:
 
     sandbox_value = getattr(args, "sandbox", None)
     cloud_value = getattr(args, "cloud", None)
+    sandbox_cloud = getattr(args, "sandbox_cloud", None)
+    ca_bundle = getattr(args, "ca_bundle", None)
     if sandbox_value and cloud_value:
         raise UsageError(
-            "--sandbox and --cloud: expected one of them, not both (a sandbox brings its own endpoints)"
+            "--sandbox and --cloud: expected one of them, not both (a sandbox brings its own endpoints; "
+            "--sandbox-cloud makes it pose as another cloud)"
         )
+    if sandbox_cloud and not sandbox_value:
+        raise UsageError("--sandbox-cloud: only with --sandbox (use --cloud to choose a real cloud)")
+    _check_proxy_environment()
     if not sandbox_value:
         try:
             cloud = resolve_cloud(cloud_value) if cloud_value else CLOUDS["public"]
         except CloudError as exc:
             message = str(exc)
             raise UsageError(message if message.startswith("--cloud") else f"--cloud: {message}") from None
-        yield Target(cloud=cloud)
+        yield Target(cloud=cloud.with_ca_bundle(ca_bundle))
         return
 
     state = load_scenario_state(sandbox_value)
     from cipp_setup.sandbox.runtime import Sandbox
 
-    sandbox = Sandbox(state)  # type: ignore[arg-type]
+    sandbox = Sandbox(state, pose_as=sandbox_cloud)  # type: ignore[arg-type]
     sandbox.start()
     try:
         cloud = cloud_from_document(sandbox.cloud_document(), f"sandbox {sandbox_value}")
+        cloud = cloud.with_ca_bundle(ca_bundle)
         identities = dict(sandbox.identities_document())
         yield Target(cloud=cloud, identities=identities, sandbox=sandbox, scenario=sandbox_value)
     finally:

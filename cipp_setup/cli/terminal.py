@@ -80,6 +80,22 @@ class Terminal:
         if value and value not in self.secrets:
             self.secrets.append(value)
 
+    def can_show_secret(self) -> bool:
+        """A new secret may be shown only where a person reads it: stderr on a terminal
+        (never a pipe or a file a CI system keeps as a log)."""
+        return self.is_terminal(self.stderr)
+
+    def show_secret_once(self, lines: Iterable[Line], value: str) -> bool:
+        """Write `lines` (which carry `value`) to the terminal, then scrub `value` from
+        every later byte. Returns False, writing nothing, when stderr is no terminal."""
+        if not value or not self.can_show_secret():
+            return False
+        if value in self.secrets:  # already registered: it was shown (or is a known secret)
+            return False
+        self.write_lines(lines, self.stderr)
+        self.add_secret(value)
+        return True
+
     def _scrub(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "********")

@@ -60,6 +60,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     add_connection_options(parser)
     add_cipp_options(parser)
     add_wizard_options(parser)
+    from cipp_setup.cli.report_output import add_report_options  # --report DIR, --redact-ids
+
+    add_report_options(parser.add_argument_group("report"))
     return parser
 
 
@@ -107,7 +110,7 @@ def answers_from_args(args: argparse.Namespace, secret: str | None, generation: 
         sam_app=args.sam_app, subscription=args.subscription, cipp_url=getattr(args, "cipp_url", None),
         api_url=args.api_url, api_client_id=args.api_client_id,
         api_client_secret=Secret(secret) if secret else None, generation=generation,
-        apply_fixes=apply_fixes, revert=revert,
+        apply_fixes=apply_fixes, revert=revert, function_app=getattr(args, "function_app", None),
     )
 
 
@@ -151,6 +154,9 @@ def suggestions_for(target: Target) -> dict[str, str]:
         "subscription": ids.get("subscription_id", ""),
         "api_url": ids.get("api_url", ""),
         "cipp_url": ids.get("frontend_url", ""),
+        "function_app": ids.get("function_app_id", ""),
+        # The scenario's generation: the default answer when the tenant does not tell.
+        "generation": str(getattr(getattr(getattr(sandbox, "state", None), "cipp", None), "generation", "") or ""),
     }
     return {k: v for k, v in out.items() if v}
 
@@ -245,6 +251,15 @@ def launch(
         )
 
 
+def sandbox_api_client(sandbox: Any) -> dict[str, Any]:
+    """Current CIPP in the sandbox: Integrations → CIPP-API → API Clients → Add, then Save
+    to Azure, as the admin would click them. CippActionError carries CIPP's page text."""
+    created = sandbox.control.create_api_client("cipp-setup", role="readonly")
+    saved = sandbox.control.save_to_azure()
+    api_url = sandbox.identities_document().get("api_url")
+    return {**created, "api_url": api_url, "saved": (saved or {}).get("message") if isinstance(saved, dict) else None}
+
+
 def _answer_from_scenario(answers: WizardAnswers, suggestions: Mapping[str, str]) -> None:
     """`demo --yes`: every question answered the way pressing Enter would."""
     answers.hosting = answers.hosting or "self-hosted"
@@ -252,6 +267,8 @@ def _answer_from_scenario(answers: WizardAnswers, suggestions: Mapping[str, str]
     answers.sam_user = answers.sam_user or suggestions.get("sam_user")
     answers.sam_app = answers.sam_app or suggestions.get("sam_app")
     answers.subscription = answers.subscription or suggestions.get("subscription")
+    answers.function_app = answers.function_app or suggestions.get("function_app")
+    answers.generation_if_unknown = suggestions.get("generation") or None
     if answers.apply_fixes is None:
         answers.apply_fixes = True
 
@@ -309,11 +326,17 @@ def _run_flow(
         screen=screen, connection=connection, journal=journal, timing=timing,
         can_prompt=can_prompt, suggestions=suggestions,
         activate_in_cipp=sandbox.control.activate_legacy_api if sandbox is not None else None,
+        create_api_client=functools.partial(sandbox_api_client, sandbox) if sandbox is not None else None,
         sandbox_name=target.scenario,
     )
     state = WizardState(answers=answers)
     try:
-        return asyncio.run(run_wizard(state, env))
+        code = asyncio.run(run_wizard(state, env))
+        from cipp_setup.cli import report_output
+
+        report_output.write_reports(args, terminal, report_output.wizard_data(
+            state=state, journal=env.journal, cloud=target.cloud.name, exit_code=code))
+        return code
     except KeyboardInterrupt:
         screen.stop_spinner()
         changed = changes_so_far(env.journal)

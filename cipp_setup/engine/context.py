@@ -26,6 +26,9 @@ class CheckInputs:
     api_client_id: str | None = None
     api_client_secret: Secret | None = None
     generation: Generation | None = None  # None: decided from evidence (auto)
+    # The CIPP Function App: a name or a Microsoft.Web/sites resource id; None → derived
+    # from api_url's {name}.azurewebsites.net host (current-generation checks).
+    function_app: str | None = None
     ignore: frozenset[str] = frozenset()
 
 

@@ -10,19 +10,31 @@ Request depth (round trips that must happen one after another), per check, after
 sam-user-global-admin 1, sam-app-azure-management-consent 2 (3 if the CIPP-SAM service
 principal's name differs from the app's), sam-user-subscription-contributor 1 with
 --subscription and an object id, else 2 (3 when failing: the PIM read), api-token 2
-(msal discovery, token), api-list-logs 1 after api-token. Checks run concurrently, and
-the ARM token is fetched while the first Graph reads are in flight.
+(msal discovery, token), api-list-logs 1 after api-token. Current generation:
+sam-app-graph-application-permissions 2 (app and SPs, then app role assignments),
+function-app-managed-identity 2 with a resource id (site, then role assignments; +1 per
+non-built-in role read), api-client-app 1, api-easy-auth 1 (authsettingsV2 and app
+settings at once), api-token 2 (its Easy Auth comparison shares api-easy-auth's read).
+Checks run concurrently, and the ARM token is fetched while the first Graph reads are
+in flight.
+
+Generation: `inputs.generation` when given (or implied by --only); else, when the
+selected checks differ between the generations, `detect_generation` (checks/_generation.py)
+reads the tenant's evidence after sign-in (depth 2-3, through the shared look-ups the
+current checks reuse) and `Diagnosis.generation_evidence` says what it found. No answer
+→ `GenerationUndetermined` (the front end names --generation, or asks). The checks see
+the decided generation in `ctx.inputs.generation`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
 from cipp_setup.cloud import Cloud
 from cipp_setup.engine.context import CheckContext, CheckInputs, SignedInAdmin
-from cipp_setup.engine.model import CheckResult, CheckSpec, Generation, Secret
+from cipp_setup.engine.model import Check, CheckResult, CheckSpec, Generation, Secret
 from cipp_setup.engine.runner import RunReport, run_checks
 from cipp_setup.gateways.retry import RetryPolicy
 
@@ -49,16 +61,52 @@ class ConnectionOptions:
 class Diagnosis:
     tenant_id: str
     admin: SignedInAdmin | None
-    generation: str
+    generation: str | None  # None: only checks both generations share ran (API-only, auto)
     report: RunReport
     specs: tuple[CheckSpec, ...]
     request_count: int = 0  # requests the gateways sent (retries included)
+    # Why this generation: "you passed --generation current", or what auto found.
+    generation_evidence: tuple[str, ...] = ()
 
 
-def _generation(inputs: CheckInputs) -> Generation:
-    # Only the legacy catalogue exists so far; `auto` (None) will decide from evidence
-    # once the current-generation checks arrive (issue 5).
-    return inputs.generation or "legacy"
+class GenerationUndetermined(Exception):
+    """--generation auto, and the tenant does not say legacy or current. The front end
+    asks (wizard) or names --generation (check, exit 2). `evidence` is what was found."""
+
+    def __init__(self, evidence: tuple[str, ...]) -> None:
+        super().__init__(
+            "--generation: the tenant does not show whether CIPP is legacy (7.1 and older) or "
+            "current (7.2+, API clients); pass --generation legacy or --generation current"
+        )
+        self.evidence = evidence
+
+
+def _fixed_generation(inputs: CheckInputs, only: frozenset[str] | None) -> tuple[Generation | None, tuple[str, ...]]:
+    """The generation when no tenant evidence is needed: given, or implied by --only
+    (checks of one generation only). (None, ()) → auto must ask the tenant."""
+    from cipp_setup.checks import get_check
+
+    if inputs.generation is not None:
+        return inputs.generation, (f"--generation {inputs.generation} was given.",)
+    if only:
+        common = frozenset.intersection(*(get_check(i).spec.generations for i in only))
+        if len(common) == 1:
+            (generation,) = tuple(common)
+            return generation, (f"--only selects checks of the {generation} generation only.",)
+    return None, ()
+
+
+def _selected(generation: Generation | None, only: frozenset[str] | None) -> tuple[Check, ...]:
+    """The checks to run; with generation None, those both generations share."""
+    from cipp_setup.checks import REGISTRY, checks_for
+
+    if generation is None:
+        checks = tuple(c for c in REGISTRY if len(c.spec.generations) > 1)
+    else:
+        checks = checks_for(generation)
+    if only is not None:
+        checks = tuple(c for c in checks if c.spec.id in only)
+    return checks
 
 
 async def run_diagnosis(
@@ -72,17 +120,25 @@ async def run_diagnosis(
 ) -> Diagnosis:
     """Run the checks. Pass `session` to reuse a sign-in (the wizard diagnoses several
     times with one sign-in); without it, sign-in happens here when a check needs it."""
-    from cipp_setup.checks import checks_for, get_check
+    from cipp_setup.checks import REGISTRY, detect_generation, get_check
     from cipp_setup.gateways import Gateways
 
-    generation = _generation(inputs)
-    checks = checks_for(generation)
     if only is not None:
         for check_id in only:
             get_check(check_id)  # KeyError for an unknown id: the front end validated already
-        checks = tuple(c for c in checks if c.spec.id in only)
+    generation, evidence = _fixed_generation(inputs, only)
+    # Auto is needed only when the selection differs between the generations.
+    must_detect = generation is None and (
+        {c.spec.id for c in _selected("legacy", only)} != {c.spec.id for c in _selected("current", only)}
+    )
+    candidates = REGISTRY if must_detect else _selected(generation, only)
+    if must_detect and only is not None:
+        candidates = tuple(c for c in REGISTRY if c.spec.id in only)
 
-    needs = frozenset().union(*(c.spec.services for c in checks)) if checks else frozenset()
+    # Detection reads Graph and ARM: sign in whenever it must run.
+    needs = frozenset().union(*(c.spec.services for c in candidates)) if candidates else frozenset()
+    if must_detect:
+        needs = needs | ADMIN_SERVICES
     if session is None and needs & ADMIN_SERVICES:
         from cipp_setup.gateways.auth import sign_in
 
@@ -104,6 +160,14 @@ async def run_diagnosis(
             inputs=inputs, cloud=connection.cloud, gateways=gateways,
             admin=session.admin if session else None,
         )
+        if must_detect:
+            verdict = await detect_generation(ctx)
+            if verdict.generation is None:
+                raise GenerationUndetermined(verdict.evidence)
+            generation, evidence = verdict.generation, verdict.evidence
+        # The checks read the decided generation (api-token compares with Easy Auth for current).
+        ctx.inputs = replace(inputs, generation=generation)
+        checks = _selected(generation, only)
         report = await run_checks(checks, ctx, on_result=on_result)
     finally:
         await gateways.close()
@@ -119,4 +183,5 @@ async def run_diagnosis(
         report=report,
         specs=tuple(c.spec for c in checks),
         request_count=gateways.request_count,
+        generation_evidence=evidence,
     )

@@ -55,6 +55,13 @@ class FixSession:
     timing: Timing = field(default_factory=Timing)
     on_progress: Callable[[Progress], None] | None = None
     writes_factory: Callable[[AdminSession], TenantWrites] | None = None
+    # Current generation: shows a client secret a fix created, once (the front end's
+    # terminal); None means no secret is created. The re-checks then use the new secret.
+    on_new_secret: Callable[[Any], None] | None = None
+    # `--write-easy-auth`: the Easy Auth plan is applied through ARM instead of explained.
+    write_easy_auth: bool = False
+    # Why this generation (given, or what auto-detection found).
+    generation_evidence: tuple[str, ...] = ()
     ctx: CheckContext = field(init=False)
     _writes: Any = field(default=None, init=False)
 
@@ -76,15 +83,19 @@ class FixSession:
         only: frozenset[str] | None = None,
         writes_factory: Callable[[AdminSession], TenantWrites] | None = None,
     ) -> FixSession:
-        """Sign in (SignInRequired / SignInFailed propagate) and wire the read gateways."""
-        from cipp_setup.checks import checks_for
+        """Sign in (SignInRequired / SignInFailed propagate) and wire the read gateways.
+
+        `inputs.generation` None (auto): decided from the tenant's evidence as `check` does
+        (`GenerationUndetermined` when it does not tell; the front end names --generation).
+        """
+        from dataclasses import replace
+
+        from cipp_setup.checks import checks_for, detect_generation
+        from cipp_setup.engine.diagnose import GenerationUndetermined, _fixed_generation
         from cipp_setup.gateways import Gateways
         from cipp_setup.gateways.auth import sign_in
 
-        generation = inputs.generation or "legacy"
-        checks = checks_for(generation)
-        if only is not None:
-            checks = tuple(c for c in checks if c.spec.id in only)
+        fixed, evidence = _fixed_generation(inputs, only)
         session = await asyncio.to_thread(
             sign_in, cloud=connection.cloud, tenant=inputs.tenant, auth=connection.auth,
             interactive=connection.interactive, device_code_callback=connection.device_code_callback,
@@ -95,11 +106,25 @@ class FixSession:
         gateways = Gateways.build(
             connection.cloud, session, retry=connection.retry, api_timeout_s=connection.api_timeout_s
         )
-        return cls(
+        generation = fixed
+        if generation is None:
+            ctx = CheckContext(inputs=inputs, cloud=connection.cloud, gateways=gateways, admin=session.admin)
+            verdict = await detect_generation(ctx)
+            if verdict.generation is None:
+                await gateways.close()
+                raise GenerationUndetermined(verdict.evidence)
+            generation, evidence = verdict.generation, verdict.evidence
+        inputs = replace(inputs, generation=generation)
+        checks = checks_for(generation)
+        if only is not None:
+            checks = tuple(c for c in checks if c.spec.id in only)
+        made = cls(
             inputs=inputs, connection=connection, session=session, gateways=gateways, checks=checks,
             journal=journal, timing=timing or Timing(), on_progress=on_progress,
             writes_factory=writes_factory,
         )
+        made.generation_evidence = tuple(evidence)
+        return made
 
     @property
     def admin(self) -> SignedInAdmin:
@@ -113,7 +138,7 @@ class FixSession:
 
     async def check(self, on_result: Callable[[CheckResult], None] | None = None) -> RunReport:
         """Run every selected check afresh (nothing remembered from an earlier run)."""
-        self.ctx.forget()
+        self._forget()
         self.ctx.results.clear()
         return await run_checks(self.checks, self.ctx, on_result=on_result)
 
@@ -121,12 +146,46 @@ class FixSession:
         """Re-run one check, re-reading everything (its dependencies count as satisfied)."""
         from cipp_setup.checks import get_check
 
-        self.ctx.forget()
+        self._forget()
         report = await run_checks([get_check(check_id)], self.ctx)
         return report.results[0]
 
+    def _forget(self) -> None:
+        """Forget every look-up, and the API token client too: msal keeps an identity
+        platform's 400 answer for 60 s (its throttling cache), so after a fix (a new
+        identifier URI, a new secret) a re-check must really ask again."""
+        self.ctx.forget()
+        api = getattr(self.gateways, "api", None)
+        if api is not None and hasattr(api, "tokens"):
+            from cipp_setup.gateways.api import ApiTokenClient
+
+            api.tokens = ApiTokenClient(self.connection.cloud)
+
     def plans(self, results: Sequence[CheckResult]) -> list[FixPlan]:
-        return plan_fixes(results, self.ctx)
+        plans = plan_fixes(results, self.ctx)
+        if self.write_easy_auth:
+            from cipp_setup.engine.fixes_current import allow_easy_auth_write
+
+            plans = [allow_easy_auth_write(plan) for plan in plans]
+        return plans
+
+    def _new_secret_receiver(self) -> Callable[[Any], None] | None:
+        """The front end's receiver, and: the checks that follow use the new secret when
+        it belongs to the API client this run checks."""
+        show = self.on_new_secret
+        if show is None:
+            return None
+
+        def receive(new: Any) -> None:
+            show(new)
+            client = (self.ctx.inputs.api_client_id or "").lower()
+            if not client or client == str(new.app_id).lower():
+                from dataclasses import replace
+
+                self.ctx.inputs = replace(self.ctx.inputs, api_client_id=client or str(new.app_id),
+                                          api_client_secret=new.value)
+
+        return receive
 
     # ----- applying -----
 
@@ -145,7 +204,7 @@ class FixSession:
         return FixRuntime(
             writes=self._writes, journal=self.journal, tenant_id=self.tenant_id, verify=self.verify,
             clock=self.timing.clock, sleep=self.timing.sleep, on_progress=self.on_progress,
-            wait=self.timing.wait,
+            wait=self.timing.wait, on_new_secret=self._new_secret_receiver(),
         )
 
     async def apply(self, plan: FixPlan) -> PlanOutcome:

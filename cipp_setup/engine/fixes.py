@@ -236,6 +236,9 @@ class FixRuntime:
     sleep: Callable[[float], Awaitable[None]] = _real_sleep
     on_progress: Callable[[Progress], None] | None = None
     wait: WaitPolicy = field(default_factory=WaitPolicy)
+    # Receives a client secret a fix created (fixes_current.NewSecret) so the front end
+    # can show it once; None: nobody can be shown one, so no secret is created.
+    on_new_secret: Callable[[Any], None] | None = None
 
     def progress(self, event: Progress) -> None:
         if self.on_progress is not None:
@@ -480,7 +483,7 @@ def plan_fixes(results: Iterable[CheckResult], ctx: CheckContext) -> list[FixPla
 
 # --- Applying ----------------------------------------------------------------------------
 
-_ARM_ACTIONS = frozenset({p.CREATE_ARM_ROLE_ASSIGNMENT, p.DELETE_ARM_ROLE_ASSIGNMENT})
+_ARM_ACTIONS = {p.CREATE_ARM_ROLE_ASSIGNMENT, p.DELETE_ARM_ROLE_ASSIGNMENT}  # extended by register() below
 # Retried here, with backoff until the deadline: a principal or object that has not
 # replicated yet. 429/503/504 are retried inside the gateways (Retry-After, one budget
 # shared with the reads); answering them again here would multiply the waits.
@@ -809,3 +812,9 @@ async def apply_plans(
             continue
         outcomes.append(await apply_plan(plan, rt))
     return outcomes
+
+
+# The current generation's (CIPP 7.2+) planners and appliers live in their own module,
+# which adds them to PLANNERS, APPLIERS and _ARM_ACTIONS when it is imported (last, so
+# that everything above exists whichever of the two modules is imported first).
+from cipp_setup.engine import fixes_current as _fixes_current  # noqa: E402,F401

@@ -39,6 +39,15 @@ CREATE_OAUTH2_PERMISSION_GRANT = "create-oauth2-permission-grant"
 EXTEND_OAUTH2_PERMISSION_GRANT = "extend-oauth2-permission-grant"
 CREATE_ARM_ROLE_ASSIGNMENT = "create-arm-role-assignment"
 DELETE_ARM_ROLE_ASSIGNMENT = "delete-arm-role-assignment"
+# Current generation (CIPP 7.2+, API clients); applied by cipp_setup.engine.fixes_current.
+ADD_REQUIRED_APP_ROLES = "add-required-app-roles"  # application permissions in the manifest
+CREATE_APP_ROLE_ASSIGNMENT = "create-app-role-assignment"  # admin consent of one app role
+ENABLE_MANAGED_IDENTITY = "enable-managed-identity"  # the Function App's system-assigned identity
+# Not temporary (CIPP needs it to save API clients): `revert` never undoes it.
+CREATE_MANAGED_IDENTITY_ROLE_ASSIGNMENT = "create-managed-identity-role-assignment"
+ADD_IDENTIFIER_URI = "add-identifier-uri"
+ADD_CLIENT_SECRET = "add-client-secret"
+UPDATE_EASY_AUTH = "update-easy-auth"  # authsettingsV2: allowed applications and audiences
 
 ALL_ACTIONS: frozenset[str] = frozenset({
     CREATE_DIRECTORY_ROLE_ASSIGNMENT,
@@ -50,6 +59,13 @@ ALL_ACTIONS: frozenset[str] = frozenset({
     EXTEND_OAUTH2_PERMISSION_GRANT,
     CREATE_ARM_ROLE_ASSIGNMENT,
     DELETE_ARM_ROLE_ASSIGNMENT,
+    ADD_REQUIRED_APP_ROLES,
+    CREATE_APP_ROLE_ASSIGNMENT,
+    ENABLE_MANAGED_IDENTITY,
+    CREATE_MANAGED_IDENTITY_ROLE_ASSIGNMENT,
+    ADD_IDENTIFIER_URI,
+    ADD_CLIENT_SECRET,
+    UPDATE_EASY_AUTH,
 })
 
 # The params that identify a change's object (journal `target`); the rest are values.
@@ -57,6 +73,7 @@ TARGET_PARAMS: frozenset[str] = frozenset({
     "principal_id", "role_definition_id", "directory_scope_id", "app_id",
     "application_object_id", "client_id", "resource_id", "consent_type", "arm_scope",
     "subscription_id", "permission_id", "resource_app_id", "assignment_id",
+    "app_role_id", "site_id", "identifier_uri",
 })
 
 # Plain values only: these parameters go to the journal and the JSON report verbatim.

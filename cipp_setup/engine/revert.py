@@ -12,6 +12,12 @@ A revert is planned (`plan_revert`, pure over the journal), confirmed by the fro
 journaled like any write (its intent names the change it `reverts`), and re-verified: the
 object is read back until it is gone (replication), and its check is re-run for the
 report. An object already gone counts as done (`already-gone`).
+
+Current CIPP (7.2+): the Contributor role `fix` gives the Function App's managed identity
+(`create-managed-identity-role-assignment`) is NOT temporary — CIPP writes Easy Auth with
+it every time API clients are saved — so it is not an elevation action and revert never
+removes it; neither does it remove the Graph application permissions, identifier URIs,
+service principals or secrets the current-generation fixes add.
 """
 
 from __future__ import annotations

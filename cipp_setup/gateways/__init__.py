@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from cipp_setup.gateways.auth import AdminSession
     from cipp_setup.gateways.graph import GraphGateway
     from cipp_setup.gateways.retry import RetryPolicy
+    from cipp_setup.gateways.web import WebGateway
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Gateways:
     graph: GraphGateway | None
     arm: ArmGateway | None
     api: CippApiGateway
+    web: WebGateway | None = None  # the Function App through ARM (azure-mgmt-web)
 
     @classmethod
     def build(
@@ -37,7 +39,7 @@ class Gateways:
     ) -> Gateways:
         from cipp_setup.gateways.api import LIST_LOGS_TIMEOUT_S, CippApiGateway
 
-        graph = arm = None
+        graph = arm = web = None
         if session is not None:
             from cipp_setup.gateways.arm import ArmGateway
             from cipp_setup.gateways.auth import AsyncCredentialAdapter
@@ -48,14 +50,17 @@ class Gateways:
             )
             graph = GraphGateway(client, retry)
             arm = ArmGateway(cloud, session.credential, retry)
+            from cipp_setup.gateways.web import WebGateway
+
+            web = WebGateway(cloud, session.credential, retry)
         api = CippApiGateway(cloud, timeout_s=api_timeout_s or LIST_LOGS_TIMEOUT_S)
-        return cls(graph=graph, arm=arm, api=api)
+        return cls(graph=graph, arm=arm, api=api, web=web)
 
     @property
     def request_count(self) -> int:
-        return sum(g.request_count for g in (self.graph, self.arm, self.api) if g is not None)
+        return sum(g.request_count for g in (self.graph, self.arm, self.api, self.web) if g is not None)
 
     async def close(self) -> None:
-        for gateway in (self.graph, self.arm, self.api):
+        for gateway in (self.graph, self.arm, self.api, self.web):
             if gateway is not None:
                 await gateway.close()

@@ -3,8 +3,8 @@
 Token: msal `ConfidentialClientApplication`, one per (authority, tenant, client id,
 secret) and reused, since each object fetches the tenant's discovery document once.
 Standalone msal has no network timeout, so its `http_client` is a requests Session whose
-requests get one (`TOKEN_TIMEOUT_S`); `trust_env = False` keeps REQUESTS_CA_BUNDLE from
-overriding the cloud's CA. The token's claims are decoded for display only; the token
+requests get one (`TOKEN_TIMEOUT_S`); the Session comes from `gateways/transport.py`
+(`trust_env = False`, the run's CA bundle and proxies). The token's claims are decoded for display only; the token
 itself is held in a `Secret` and never shown.
 
 ListLogs: httpx, redirects **not** followed (a 302 to `/.auth/login/...` is the answer
@@ -111,22 +111,23 @@ class TokenRefused(Exception):
 
 
 class _TimeoutSession:
-    """Factory for a requests Session with a default timeout, trusting only `verify`."""
+    """Factory for msal's requests Session: the run's trust, proxies and a default timeout
+    (gateways/transport.py), recording each answer's status."""
 
     @staticmethod
-    def create(verify: str | bool, recorder: threading.local) -> requests.Session:
-        import requests
+    def create(cloud: Cloud, recorder: threading.local) -> requests.Session:
+        from cipp_setup.gateways.transport import requests_session
 
-        class Session(requests.Session):
-            def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-                kwargs.setdefault("timeout", TOKEN_TIMEOUT_S)
-                response = super().request(method, url, *args, **kwargs)
-                recorder.status = response.status_code  # why a request failed, when msal hides it
-                return response
+        session = requests_session(cloud, timeout=TOKEN_TIMEOUT_S)
+        send = session.request
 
-        session = Session()
-        session.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override `verify`
-        session.verify = verify
+        def request(method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+            recorder.url = url
+            response = send(method, url, *args, **kwargs)
+            recorder.status = response.status_code  # why a request failed, when msal hides it
+            return response
+
+        session.request = request  # type: ignore[method-assign]
         return session
 
 
@@ -141,20 +142,18 @@ class ApiTokenClient:
         self.request_count = 0
 
     def _app(self, tenant: str, client_id: str, secret: Secret) -> Any:
-        import certifi
         import msal
 
         key = (tenant.lower(), client_id.lower(), secret)
         with self._lock:
             app = self._apps.get(key)
             if app is None:
-                verify: str | bool = self._cloud.ca_file or certifi.where()
                 app = msal.ConfidentialClientApplication(
                     client_id,
                     client_credential=secret.reveal(),
                     authority=f"{self._cloud.authority_host.rstrip('/')}/{tenant}",
                     instance_discovery=_is_public_authority(self._cloud),
-                    http_client=_TimeoutSession.create(verify, self._last),
+                    http_client=_TimeoutSession.create(self._cloud, self._last),
                 )
                 self._apps[key] = app
             return app
@@ -162,14 +161,22 @@ class ApiTokenClient:
     def _acquire(self, tenant: str, client_id: str, secret: Secret) -> ApiToken:
         import requests
 
+        from cipp_setup.gateways.transport import describe_connection_failure
+
         self._last.status = None
+        self._last.url = None
+        authority = self._cloud.authority_host
         try:
             app = self._app(tenant, client_id, secret)
             result = app.acquire_token_for_client([f"api://{client_id}/.default"])
-        except requests.Timeout:
-            raise ServiceFailure("network", "The identity platform did not answer the token request in time.") from None
-        except requests.ConnectionError as exc:
-            raise ServiceFailure("network", f"The identity platform could not be reached ({type(exc).__name__}).") from None
+        except requests.ReadTimeout:
+            host = urlsplit(getattr(self._last, "url", None) or authority).netloc
+            raise ServiceFailure(
+                "network", f"The identity platform ({host}) did not answer the token request in time."
+            ) from None
+        except requests.ConnectionError as exc:  # DNS, refused, TLS, proxy, connect timeout
+            where = getattr(self._last, "url", None) or authority
+            raise ServiceFailure("network", describe_connection_failure(exc, "The identity platform", where)) from None
         except ValueError:
             # msal raises ValueError when the tenant's discovery document cannot be read
             # (an unknown tenant answers 400 AADSTS90002 there).
@@ -243,13 +250,12 @@ class ApiClient:
         if self._http is None:
             import httpx
 
-            from cipp_setup.gateways.graph import ssl_context
+            from cipp_setup.gateways.transport import httpx_client_kwargs
 
-            self._http = httpx.AsyncClient(
-                verify=ssl_context(self._cloud.ca_file),
+            self._http = httpx.AsyncClient(  # trust and proxies: gateways/transport.py
                 timeout=httpx.Timeout(self._timeout_s, connect=15.0),
                 follow_redirects=False,
-                trust_env=False,
+                **httpx_client_kwargs(self._cloud),
             )
         return self._http
 
@@ -265,10 +271,12 @@ class ApiClient:
         self.request_count += 1
         try:
             response = await client.get(url, headers=headers, params=params)
-        except httpx.TimeoutException:
+        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout):
             raise ApiTimeout(url, self._timeout_s) from None
-        except httpx.TransportError as exc:
-            raise ServiceFailure("network", f"{api_url} could not be reached ({type(exc).__name__}).") from None
+        except httpx.TransportError as exc:  # DNS, refused, TLS, proxy, connect timeout
+            from cipp_setup.gateways.transport import describe_connection_failure
+
+            raise ServiceFailure("network", describe_connection_failure(exc, "The CIPP API", url)) from None
         latency = (time.perf_counter() - started) * 1000
         body = response.content[:MAX_BODY_BYTES]
         text = body.decode(response.encoding or "utf-8", errors="replace")

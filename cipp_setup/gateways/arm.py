@@ -45,6 +45,16 @@ class ArmRoleAssignment:
 
 
 @dataclass(frozen=True)
+class ArmRolePermissions:
+    """What a role definition allows (control-plane actions only)."""
+
+    role_definition_id: str
+    role_name: str
+    actions: tuple[str, ...]
+    not_actions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ArmRoleEligibility:
     scope: str
     role_definition_id: str
@@ -65,6 +75,22 @@ def subscription_scope(subscription_id: str) -> str:
     return f"/subscriptions/{subscription_id}"
 
 
+def arm_client_kwargs(cloud: Cloud) -> dict[str, Any]:
+    """Keyword arguments for every azure-mgmt client (authorization, subscriptions, web):
+    the cloud's ARM endpoint and token scope, our retries instead of azure-core's, and the
+    run's trust and proxies (gateways/transport.py) with ARM's timeouts."""
+    from cipp_setup.gateways.transport import azure_client_kwargs
+
+    return {
+        "base_url": cloud.arm_url,
+        "credential_scopes": [cloud.arm_scope],
+        "retry_total": 0,
+        **azure_client_kwargs(
+            cloud, connection_timeout=ARM_CONNECT_TIMEOUT_S, read_timeout=ARM_READ_TIMEOUT_S
+        ),
+    }
+
+
 class ArmGateway:
     def __init__(
         self,
@@ -80,16 +106,7 @@ class ArmGateway:
         self.request_count = 0
 
     def _client_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "base_url": self._cloud.arm_url,
-            "credential_scopes": [self._cloud.arm_scope],
-            "retry_total": 0,
-            "connection_timeout": ARM_CONNECT_TIMEOUT_S,
-            "read_timeout": ARM_READ_TIMEOUT_S,
-        }
-        if self._cloud.ca_file:
-            kwargs["connection_verify"] = self._cloud.ca_file
-        return kwargs
+        return arm_client_kwargs(self._cloud)
 
     def _authorization(self, subscription_id: str) -> Any:
         key = f"authz:{subscription_id}"
@@ -145,7 +162,11 @@ class ArmGateway:
 
         if isinstance(exc, ClientAuthenticationError) and exc.response is None:
             from cipp_setup.gateways.auth import translate_auth_error
+            from cipp_setup.gateways.transport import identity_platform_unreachable
 
+            unreachable = identity_platform_unreachable(exc)
+            if unreachable:
+                return ServiceFailure("network", unreachable)
             return PermissionDenied(f"No Azure Resource Manager token: {translate_auth_error(exc)}")
         if isinstance(exc, HttpResponseError):
             status = exc.status_code or 0
@@ -171,8 +192,12 @@ class ArmGateway:
                 )
             return ServiceFailure("internal-error", f"Azure Resource Manager answered {status} reading {what}.")
         if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+            from cipp_setup.gateways.transport import describe_connection_failure, is_connection_failure
+
+            if isinstance(exc, ServiceRequestError) or is_connection_failure(exc):
+                return ServiceFailure("network", describe_connection_failure(exc, "Azure Resource Manager"))
             return ServiceFailure(
-                "network", f"Azure Resource Manager could not be reached ({type(exc).__name__})."
+                "network", f"Azure Resource Manager did not answer reading {what} ({type(exc).__name__})."
             )
         return exc
 
@@ -231,6 +256,21 @@ class ArmGateway:
             )
             for e in items
         ]
+
+    async def role_definition(self, scope: str, role_definition_id: str, subscription_id: str) -> ArmRolePermissions:
+        """One role definition by its GUID, read at `scope`. Raises NotFound."""
+
+        def read() -> Any:
+            return self._authorization(subscription_id).role_definitions.get(scope, role_definition_id)
+
+        rd = await self._call(f"role definition {role_definition_id}", read)
+        actions: list[str] = []
+        not_actions: list[str] = []
+        for permission in rd.permissions or ():
+            actions.extend(permission.actions or ())
+            not_actions.extend(permission.not_actions or ())
+        return ArmRolePermissions(role_guid(rd.id or role_definition_id), str(rd.role_name or ""),
+                                  tuple(actions), tuple(not_actions))
 
     async def close(self) -> None:
         for client in self._clients.values():

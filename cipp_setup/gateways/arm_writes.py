@@ -67,7 +67,10 @@ def classify_arm_write(what: str, exc: Exception) -> Exception:
         return WriteRefused("bad-request", f"Azure Resource Manager rejected {what} ({label}).",
                             status=status, code=code)
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-        return WriteRefused("network", f"Azure Resource Manager could not be reached while {what}.")
+        from cipp_setup.gateways.transport import describe_connection_failure
+
+        return WriteRefused("network", f"While {what}: "
+                            + describe_connection_failure(exc, "Azure Resource Manager"))
     return exc
 
 

@@ -3,7 +3,7 @@
 Modes (`--auth`): `device-code` (the default where no browser can open), `browser`,
 `azure-cli` (reuse `az login`), `client-secret` (a service principal, for automation).
 Every credential gets an explicit tenant, the cloud's authority host, the cloud's CA
-(`connection_verify`) and, off the public clouds, `disable_instance_discovery=True`
+(with its proxies: `gateways/transport.azure_client_kwargs`) and, off the public clouds, `disable_instance_discovery=True`
 (otherwise MSAL asks login.microsoftonline.com where the authority is and fails offline).
 
 CAE: kiota's Graph auth provider asks for CAE tokens by default, the ARM clients do not,
@@ -36,6 +36,8 @@ from cipp_setup.gateways.errors import SignInFailed, SignInRequired
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, TokenCredential
 
+    from cipp_setup.gateways.signin_cache import CacheChoice
+
 AUTH_MODES: tuple[str, ...] = ("device-code", "browser", "azure-cli", "client-secret")
 USE_CAE = False
 
@@ -50,6 +52,8 @@ READ_GRAPH_PERMISSIONS: tuple[str, ...] = (
     # DelegatedPermissionGrant.Read.All adds nothing here (and the sandbox lacks it).
     "RoleEligibilitySchedule.Read.Directory",
     "RoleAssignmentSchedule.Read.Directory",
+    # policies/defaultAppManagementPolicy (api-client-app: may secrets be added, for how long).
+    "Policy.Read.All",
 )
 
 _AADSTS = re.compile(r"AADSTS(\d+)")
@@ -109,8 +113,12 @@ def build_credential(
     device_code_callback: Callable[[str], None],
     client_id: str | None = None,
     client_secret: Secret | None = None,
+    cache: CacheChoice | None = None,
 ) -> TokenCredential:
-    """The azure-identity credential for `auth`, configured for `cloud` and `tenant`."""
+    """The azure-identity credential for `auth`, configured for `cloud` and `tenant`.
+
+    `cache` is `cipp-setup login`'s choice (persist the token cache); without it a sign-in
+    saved by login, if any, is used (cipp_setup.gateways.signin_cache)."""
     from azure.identity import (
         AzureCliCredential,
         ClientSecretCredential,
@@ -118,11 +126,24 @@ def build_credential(
         InteractiveBrowserCredential,
     )
 
+    from cipp_setup.gateways.transport import azure_client_kwargs
+
     common: dict[str, Any] = {"authority": cloud.authority_host, "tenant_id": tenant}
     if not _is_public_authority(cloud):
         common["disable_instance_discovery"] = True
-    if cloud.ca_file:
-        common["connection_verify"] = cloud.ca_file
+    if auth != "azure-cli":
+        # The run's CA bundle and proxies (gateways/transport.py), not the environment's.
+        common.update(azure_client_kwargs(cloud))
+        # azure-core retries a failed connection three times with back-off (about 5 s): a
+        # DNS, TLS or proxy failure does not heal in that time, so retry once, at once.
+        common["retry_connect"] = 1
+
+    if auth in ("device-code", "browser"):
+        # A saved sign-in: the persistent cache and the account record (which carries the
+        # authority: `authority=` must then go, see signin_cache), so the run is silent.
+        from cipp_setup.gateways.signin_cache import interactive_credential_options
+
+        common = interactive_credential_options(cloud, tenant, common, cache)
 
     if auth == "device-code":
         def prompt(verification_uri: str, user_code: str, expires_on: Any) -> None:
@@ -155,22 +176,37 @@ def build_credential(
     raise ValueError(f"unknown sign-in mode {auth!r}; expected one of {', '.join(AUTH_MODES)}")
 
 
-def translate_auth_error(exc: BaseException) -> Exception:
-    """azure-identity's exceptions as SignInRequired / SignInFailed (or `exc` itself)."""
+def translate_auth_error(
+    exc: BaseException, authority_url: str | None = None, *, tenant: str | None = None
+) -> Exception:
+    """azure-identity's exceptions as SignInRequired / SignInFailed (or `exc` itself).
+    A connection failure becomes SignInFailed naming the host (`authority_url` when the
+    exception does not carry the request's URL) and what to try."""
     from azure.core.exceptions import ClientAuthenticationError
     from azure.identity import AuthenticationRequiredError, CredentialUnavailableError
 
     if isinstance(exc, AuthenticationRequiredError):
+        # No saved sign-in (or it no longer refreshes) and nobody to ask: say how to fix it.
+        tenant_flag = f" --tenant {tenant}" if tenant else ""
         return SignInRequired(
-            "Sign-in required, and this run may not prompt: run the command interactively "
-            "once, or use --auth azure-cli / client-secret."
+            f"no saved sign-in for this tenant, and this run may not prompt: run "
+            f"'cipp-setup login{tenant_flag}' first, or use --auth azure-cli / client-secret."
         )
     if isinstance(exc, CredentialUnavailableError):
         return SignInRequired(str(exc.message).splitlines()[0] if exc.message else str(exc))
+    from cipp_setup.gateways.transport import describe_connection_failure, is_connection_failure
+
+    if not isinstance(exc, ClientAuthenticationError) or exc.response is None:
+        # No answer at all from the identity platform (DNS, refused, TLS, proxy): name the host.
+        if isinstance(exc, Exception) and is_connection_failure(exc):
+            return SignInFailed(None, describe_connection_failure(exc, "The identity platform", authority_url))
     if isinstance(exc, ClientAuthenticationError):
         text = str(exc.message or exc)
         first = next((line for line in text.splitlines() if line.strip()), text)
-        return SignInFailed(aadsts_code(text), first.strip())
+        from cipp_setup.gateways.signin_advice import explain
+
+        code = aadsts_code(text)
+        return SignInFailed(code, explain(code, first.strip(), tenant=tenant))
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
@@ -237,11 +273,15 @@ def sign_in(
         device_code_callback=device_code_callback, client_id=client_id,
         client_secret=client_secret,
     )
+    # Over a saved sign-in's persisted cache, one token request at a time (signin_cache).
+    from cipp_setup.gateways.signin_cache import guard_credential
+
+    credential = guard_credential(credential, cloud=cloud, tenant=tenant, auth=auth)
     scopes = graph_scopes(cloud, auth)
     try:
         token = credential.get_token(*scopes, enable_cae=USE_CAE)
     except Exception as exc:  # noqa: BLE001 - translated into the project's sign-in errors
-        raise translate_auth_error(exc) from None
+        raise translate_auth_error(exc, cloud.authority_host, tenant=tenant) from None
     claims = decode_claims(token.token)
     # App-only tokens carry idtyp "app" (optional claim) and never a user name.
     is_app = claims.get("idtyp") == "app" or (

@@ -268,7 +268,11 @@ class GraphGateway:
             return ServiceFailure("network", describe_connection_failure(exc, "Microsoft Graph"))
         if isinstance(exc, ClientAuthenticationError):
             from cipp_setup.gateways.auth import translate_auth_error
+            from cipp_setup.gateways.transport import identity_platform_unreachable
 
+            unreachable = identity_platform_unreachable(exc)
+            if unreachable:
+                return ServiceFailure("network", unreachable)
             return PermissionDenied(f"No Microsoft Graph token: {translate_auth_error(exc)}")
         return exc
 

@@ -69,7 +69,9 @@ def classify_graph_write(what: str, exc: Exception, *, references_other_object: 
         return WriteRefused("service-unavailable" if status >= 500 else "bad-request",
                             f"Microsoft Graph answered {label} while {what}.", status=status, code=code)
     if isinstance(exc, httpx.TransportError):
-        return WriteRefused("network", f"Microsoft Graph could not be reached while {what} ({type(exc).__name__}).")
+        from cipp_setup.gateways.transport import describe_connection_failure
+
+        return WriteRefused("network", f"While {what}: " + describe_connection_failure(exc, "Microsoft Graph"))
     if isinstance(exc, ClientAuthenticationError):
         from cipp_setup.gateways.auth import translate_auth_error
 

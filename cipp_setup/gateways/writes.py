@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cipp_setup.gateways.arm_writes import ArmWrites
+from cipp_setup.gateways.current_writes import GraphAppWrites, WebWrites
 from cipp_setup.gateways.graph_writes import GraphWrites
 
 if TYPE_CHECKING:
@@ -38,10 +39,24 @@ class Writes:
         self.create_arm_role_assignment = arm.create_arm_role_assignment
         self.delete_arm_role_assignment = arm.delete_arm_role_assignment
         self.arm_role_assignment_exists = arm.arm_role_assignment_exists
+        # Current generation (CIPP 7.2+): see cipp_setup.engine.fixes_current.CurrentWrites.
+        if isinstance(graph, GraphAppWrites):
+            self.list_app_role_assignments = graph.list_app_role_assignments
+            self.create_app_role_assignment = graph.create_app_role_assignment
+            self.get_identifier_uris = graph.get_identifier_uris
+            self.set_identifier_uris = graph.set_identifier_uris
+            self.add_password = graph.add_password
+            self.get_password_expiries = graph.get_password_expiries
+            self.password_policy = graph.password_policy
+        if isinstance(arm, WebWrites):
+            self.get_site_identity = arm.get_site_identity
+            self.enable_site_identity = arm.enable_site_identity
+            self.get_easy_auth = arm.get_easy_auth
+            self.set_easy_auth = arm.set_easy_auth
 
     @classmethod
     def for_session(cls, session: AdminSession, retry: RetryPolicy | None = None) -> Writes:
-        return cls(GraphWrites.for_session(session, retry), ArmWrites(session.cloud, session.credential, retry))
+        return cls(GraphAppWrites.for_session(session, retry), WebWrites(session.cloud, session.credential, retry))
 
     @property
     def request_count(self) -> int:

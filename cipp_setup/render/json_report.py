@@ -19,7 +19,7 @@ from typing import Any
 from cipp_setup import __version__
 from cipp_setup.engine.model import CheckResult, CheckSpec
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: generation_evidence
 REDACTED = "********"
 
 # status of the whole run, tied to the exit code
@@ -82,6 +82,7 @@ def build_envelope(
     required: frozenset[str] = frozenset(),
     tenant_id: str | None = None,
     generation: str | None = None,
+    generation_evidence: Sequence[str] = (),
     signed_in: str | None = None,
     cloud: str | None = None,
     error: RunError | None = None,
@@ -101,6 +102,7 @@ def build_envelope(
         "exit_code": exit_code,
         "tenant_id": tenant_id,
         "generation": generation,
+        "generation_evidence": list(generation_evidence),
         "signed_in": signed_in,
         "cloud": cloud,
         "checks": [

@@ -66,6 +66,8 @@ def _reversal(change: PlannedChange) -> str:
         return "removes a right cipp-setup added earlier"
     if change.reversible and change.action in ("create-directory-role-assignment", "create-arm-role-assignment"):
         return "undone by 'cipp-setup revert'"
+    if change.action == "create-managed-identity-role-assignment":
+        return "permanent: CIPP needs it to save API clients ('cipp-setup revert' keeps it)"
     return "reversible by hand" if change.reversible else "not undone by 'cipp-setup revert'"
 
 
@@ -91,6 +93,22 @@ def outcome_lines(outcome: PlanOutcome, marks: Marks = UNICODE_MARKS) -> list[Li
             lines.append(((INDENT + marks.for_status(v.status), "bold red"),
                           (f" not yet verified: {v.check_id} still {v.status.value}{tries}: {v.summary}", "")))
     return lines
+
+
+def new_secret_lines(new: Any) -> list[Line]:
+    """The one time a client secret a fix created is shown (`fixes_current.NewSecret`).
+
+    The terminal writes these and then scrubs the value from everything after; nothing
+    else (journal, JSON, reports) ever receives it."""
+    return [
+        (),
+        (("  New client secret for the API client ", "bold yellow"), (str(new.app_id), "bold")),
+        (("    Value: ", "dim"), (new.value.reveal(), "bold")),
+        (("    Secret ID (keyId): ", "dim"), (str(new.key_id), ""), ("   expires: ", "dim"), (str(new.expires), "")),
+        (("    Copy the value now: it is shown only this once and kept nowhere. Use it as the "
+          "API client secret ($CIPP_API_CLIENT_SECRET); CIPP keeps no copy of it either.", "yellow"),),
+        (),
+    ]
 
 
 def interrupted_lines(entries: Iterable[JournalEntry]) -> list[Line]:

@@ -27,6 +27,7 @@ class ReportData:
     required: frozenset[str] = frozenset()
     tenant_id: str | None = None
     generation: str | None = None
+    generation_evidence: tuple[str, ...] = ()  # why this generation (given, or what auto found)
     signed_in: str | None = None
     cloud: str | None = None
     error: json_report.RunError | None = None
@@ -36,7 +37,11 @@ class ReportData:
     generated_at: str = ""  # ISO 8601, UTC; tests pin it for golden files
     # How reports offer automatic fixes ("cipp-setup fix"), None when no fix command exists.
     fix_command: str | None = "cipp-setup fix"
+    # Checks cipp-setup has an automatic fix for (the engine's planners), beside any
+    # result's own `fix_available`.
+    fixable: frozenset[str] = frozenset()
     notes: tuple[str, ...] = ()  # run-level remarks, e.g. why the wizard stopped
+    ids_redacted: bool = False  # set by the redactor under --redact-ids
 
     @property
     def ok(self) -> bool:
@@ -48,6 +53,15 @@ class ReportData:
 
     def spec(self, check_id: str) -> CheckSpec | None:
         return self.specs.get(check_id)
+
+
+def fix_for(data: ReportData, result: CheckResult) -> str | None:
+    """`cipp-setup fix --only ID` for a failure cipp-setup can fix, else None."""
+    if data.fix_command is None or result.status is not Status.FAIL or result.ignored:
+        return None
+    if not (result.fix_available or result.check_id in data.fixable):
+        return None
+    return f"{data.fix_command} --only {result.check_id}"
 
 
 def now_iso() -> str:
@@ -97,10 +111,14 @@ def verdict(data: ReportData) -> str:
 def envelope(data: ReportData) -> dict[str, Any]:
     """report.json: the same versioned envelope `--json` prints (fix's `changes` and
     `journal` before `checks`, as `cipp-setup fix --json` orders them)."""
+    # Only passed when there is some, so this module works with envelopes before 1.1.
+    evidence: dict[str, Any] = (
+        {"generation_evidence": data.generation_evidence} if data.generation_evidence else {}
+    )
     built = json_report.build_envelope(
         command=data.command, exit_code=data.exit_code, results=data.results, specs=data.specs,
         required=data.required, tenant_id=data.tenant_id, generation=data.generation,
-        signed_in=data.signed_in, cloud=data.cloud, error=data.error,
+        signed_in=data.signed_in, cloud=data.cloud, error=data.error, **evidence,
     )
     if data.changes is None:
         return built

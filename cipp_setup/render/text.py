@@ -103,6 +103,16 @@ def signed_in_line(upn: str, tenant_id: str, tenant_hint: str | None = None) -> 
     return (("Signed in as ", ""), (upn, "bold"), (" in tenant ", ""), (tenant, "bold"))
 
 
+def generation_lines(generation: str | None, evidence: Sequence[str]) -> list[Line]:
+    """Which CIPP generation was checked and why (the evidence auto found, or the flag),
+    then a blank line. Nothing when no generation was needed (API checks only)."""
+    if generation is None and not evidence:
+        return []
+    names = {"legacy": "legacy (CIPP 7.1 and older)", "current": "current (CIPP 7.2+, API clients)"}
+    head: Line = (("CIPP generation: ", ""), (names.get(generation or "", "undetermined"), "bold"))
+    return [head, *(text_line(f"{INDENT}{sentence}", "dim") for sentence in evidence), ()]
+
+
 def result_lines(
     result: CheckResult,
     spec: CheckSpec | None,

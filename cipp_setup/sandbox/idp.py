@@ -72,20 +72,25 @@ _SINGLE_TENANT_AUDIENCES = frozenset({"azureadmyorg"})
 # (Conditional Access, MFA, a guest account), not from the directory objects the sandbox
 # models. AADSTS code -> (error, text, extra body fields), as the real service answers.
 FORCEABLE_SIGN_IN_ERRORS: dict[int, tuple[str, str, dict[str, str]]] = {
-    53003: ("invalid_grant", "Access has been blocked by Conditional Access policies. The access "
-            "policy does not allow token issuance.", {"suberror": "message_only"}),
-    50076: ("invalid_grant", "Due to a configuration change made by your administrator, or because "
-            "you moved to a new location, you must use multi-factor authentication to access "
-            "'00000003-0000-0000-c000-000000000000'.", {"suberror": "basic_action"}),
-    50079: ("invalid_grant", "Due to a configuration change made by your administrator, or because "
-            "you moved to a new location, you must enroll in multi-factor authentication to access "
-            "'00000003-0000-0000-c000-000000000000'.", {"suberror": "basic_action"}),
-    50020: ("invalid_grant", "User account from identity provider 'live.com' does not exist in tenant "
-            "and cannot access the application in that tenant. The account needs to be added as an "
-            "external user in the tenant first. Sign out and sign in again with a different Azure "
-            "Active Directory user account.", {}),
+    53003: ("invalid_grant", (
+        "Access has been blocked by Conditional Access policies. The access policy does not "
+        "allow token issuance."), {"suberror": "message_only"}),
+    50076: ("invalid_grant", (
+        "Due to a configuration change made by your administrator, or because you moved to a "
+        "new location, you must use multi-factor authentication to access "
+        "'00000003-0000-0000-c000-000000000000'."), {"suberror": "basic_action"}),
+    50079: ("invalid_grant", (
+        "Due to a configuration change made by your administrator, or because you moved to a "
+        "new location, you must enroll in multi-factor authentication to access "
+        "'00000003-0000-0000-c000-000000000000'."), {"suberror": "basic_action"}),
+    50020: ("invalid_grant", (
+        "User account from identity provider 'live.com' does not exist in tenant and cannot "
+        "access the application in that tenant. The account needs to be added as an external "
+        "user in the tenant first. Sign out and sign in again with a different Azure Active "
+        "Directory user account."), {}),
     50126: ("invalid_grant", "Error validating credentials due to invalid username or password.", {}),
 }
+
 _USER_CODE_ALPHABET = string.ascii_uppercase + string.digits
 
 

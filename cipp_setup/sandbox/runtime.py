@@ -206,6 +206,8 @@ class Sandbox:
                 "api_client_secret": ids.api_client_secret,
                 "frontend_url": urls.frontend if cipp else None,
                 "processor_url": urls.processor if cipp and cipp.processor_app else None,
+                # The CIPP Function App's resource id (--function-app for the current checks).
+                "function_app_id": _function_app_id(state),
             }
         return {k: v for k, v in values.items() if v}
 
@@ -239,6 +241,11 @@ class Sandbox:
 def _api_url(urls: SandboxUrls, target: str) -> str:
     """The API URL the scenario's admin was given: the Function App, or a wrong host."""
     return {"front_end": urls.frontend, "processor_app": urls.processor}.get(target, urls.cipp)
+
+
+def _function_app_id(state: TenantState) -> str | None:
+    site = state.sites.get(state.cipp.function_app.lower()) if state.cipp else None
+    return site.resource_id if site else None
 
 
 def _upn(state: TenantState, user_id: str | None) -> str | None:

@@ -12,10 +12,14 @@ flag: a value already in `WizardAnswers` is used without asking. A step that end
 wizard early sets `state.stopped` (the summary still runs). Ctrl-C propagates as
 KeyboardInterrupt; the command reports what this run changed from the journal.
 
-Issue 5 seam: `detect_generation` decides legacy or current CIPP and says why. Today
-only the legacy catalogue exists, so it answers "legacy" and names the reason; when the
-current-generation checks arrive it gathers evidence there (and asks when unsure), and
-`checks_for_run` picks that generation's checks — nothing else in the flow changes.
+Both CIPP generations: `decide_generation` uses the engine's auto-detection (the
+evidence `run_diagnosis` hands back as `Diagnosis.generation_evidence`), says which
+generation it found and why, and asks when the tenant does not tell. For legacy CIPP
+(7.1 and older) the prerequisites are the CIPP-SAM user's rights and the activation is
+Settings → Extensions → CIPP-API; for current CIPP (7.2+) they are the CIPP-SAM app's
+Graph application permissions and the Function App identity's Contributor role, and the
+activation is creating an API client (Integrations → CIPP-API → API Clients → Add, then
+Save to Azure). `checks_for_run` picks that generation's prerequisites.
 """
 
 from __future__ import annotations
@@ -45,10 +49,18 @@ HOSTINGS = (SELF_HOSTED, HOSTED)
 GLOBAL_ADMIN = "sam-user-global-admin"
 CONSENT = "sam-app-azure-management-consent"
 CONTRIBUTOR = "sam-user-subscription-contributor"
+GRAPH_APP_PERMISSIONS = "sam-app-graph-application-permissions"
+IDENTITY_CONTRIBUTOR = "function-app-managed-identity"
 API_CHECKS = frozenset({"api-token", "api-list-logs"})
+LEGACY, CURRENT = "legacy", "current"
 # What the legacy activation needs. Hosted: CIPP's Azure resources belong to the
 # helpdesk, so the subscription right is theirs to hold, not the client's.
 PREREQUISITES = {SELF_HOSTED: (GLOBAL_ADMIN, CONSENT, CONTRIBUTOR), HOSTED: (GLOBAL_ADMIN, CONSENT)}
+# What creating an API client needs (current CIPP). Hosted: the Function App is the
+# hosting provider's, and so is its identity.
+CURRENT_PREREQUISITES = {SELF_HOSTED: (GRAPH_APP_PERMISSIONS, IDENTITY_CONTRIBUTOR), HOSTED: (GRAPH_APP_PERMISSIONS,)}
+# The checks whose evidence auto-detection needs run beside it (one of each generation).
+_DETECTION_CHECKS = frozenset({GRAPH_APP_PERMISSIONS, GLOBAL_ADMIN})
 
 # API check causes that right after an activation mean "not there yet", not "wrong":
 # the new app, its secret and identifier URI replicate; saving Easy Auth restarts the app.
@@ -57,6 +69,7 @@ PROPAGATING_CAUSES = {
     "invalid-secret": "the new API secret to replicate",
     "identifier-uri-missing": "the API app's identifier URI to replicate",
     "easy-auth-rejected": "the Function App to restart with the new settings",
+    "client-not-saved-to-azure": "the Function App to restart with the saved API clients",
 }
 
 SEARCH = "\x00search"  # picker entries that are not values
@@ -76,7 +89,10 @@ class WizardAnswers:
     api_url: str | None = None
     api_client_id: str | None = None
     api_client_secret: Secret | None = None
-    generation: str | None = None  # "legacy"; None = auto
+    generation: str | None = None  # "legacy" or "current"; None = auto (detected, else asked)
+    function_app: str | None = None  # current CIPP: the Function App's name or resource id
+    # The answer to "which CIPP?" when the tenant does not tell (`demo --yes`: the scenario's).
+    generation_if_unknown: str | None = None
     apply_fixes: bool | None = None  # True --yes, False --dry-run, None ask per fix
     revert: bool | None = None  # True --revert (or --yes), False --keep-rights
 
@@ -92,8 +108,11 @@ class WizardEnv:
     can_prompt: bool = True
     # Sandbox only: the scenario's values, offered as the defaults of the questions...
     suggestions: Mapping[str, str] = field(default_factory=dict)
-    # ...and the admin's click on "activate" in CIPP, performed for them.
+    # ...and the admin's click on "activate" in CIPP, performed for them (legacy), or
+    # creating an API client and saving it to Azure (current): {client_id, client_secret,
+    # api_url}.
     activate_in_cipp: Callable[[], Mapping[str, Any]] | None = None
+    create_api_client: Callable[[], Mapping[str, Any]] | None = None
     sandbox_name: str | None = None
     open_lookups: Callable[[AdminSession], TenantLookups] | None = None
 
@@ -106,6 +125,8 @@ class WizardState:
     session: AdminSession | None = None
     generation: str = "legacy"
     generation_reason: str = ""
+    generation_evidence: tuple[str, ...] = ()
+    function_app: str | None = None
     sam_user: str | None = None
     sam_app_id: str | None = None
     subscription_id: str | None = None
@@ -145,11 +166,11 @@ async def welcome(state: WizardState, env: WizardEnv) -> None:
     s.say("What will happen:")
     for line in (
         "1. You say how CIPP is hosted and which tenant it manages, and sign in to that tenant.",
-        "2. You pick the CIPP-SAM user, the CIPP-SAM app and the subscription hosting CIPP.",
-        "3. cipp-setup checks the three prerequisites of activating the CIPP API.",
+        "2. cipp-setup tells which CIPP generation it finds (legacy 7.1 or current 7.2+), and why.",
+        "3. You pick the CIPP-SAM app (and user) and where CIPP runs; it checks the prerequisites.",
         "4. For each one that fails it shows exactly what it would change, and asks first.",
-        "5. You activate the API in CIPP; cipp-setup verifies that it answers (ListLogs).",
-        "6. It offers to give back the temporary rights it added. Every change is journaled.",
+        "5. You enable the API in CIPP; cipp-setup verifies that it answers (ListLogs).",
+        "6. It offers to give back any temporary rights it added. Every change is journaled.",
     ):
         s.say("  " + line)
     s.say("Press Ctrl-C at any time to stop; cipp-setup then says what it changed so far.", "dim")
@@ -233,19 +254,68 @@ async def sign_in(state: WizardState, env: WizardEnv) -> None:
         env.screen.say("Signed in as an application: it cannot stand in for the CIPP-SAM user.", "yellow")
 
 
-def detect_generation(state: WizardState, env: WizardEnv) -> tuple[str, str]:
-    """Which CIPP generation, and why. The seam for issue 5 (see the module docstring)."""
-    if state.answers.generation == "legacy":
-        return "legacy", "you passed --generation legacy"
-    return "legacy", (
-        "this release checks legacy CIPP (7.1 and earlier, activated under Settings → "
-        "Extensions → CIPP-API); telling current CIPP (7.2+, API clients) apart comes next"
+GENERATION_NAMES = {
+    LEGACY: "legacy CIPP (7.1 and older: Settings → Extensions → CIPP-API)",
+    CURRENT: "current CIPP (7.2 and later: API clients)",
+}
+
+
+async def detect_generation(state: WizardState, env: WizardEnv) -> tuple[str | None, tuple[str, ...]]:
+    """The engine's auto-detection: (generation or None when the tenant does not tell, evidence)."""
+    from cipp_setup.engine.context import CheckInputs
+    from cipp_setup.engine.diagnose import GenerationUndetermined, run_diagnosis
+
+    assert state.tenant is not None
+    inputs = CheckInputs(
+        tenant=state.tenant, sam_app_id=state.answers.sam_app,
+        api_url=state.answers.api_url or env.suggestions.get("api_url"),
+        api_client_id=state.answers.api_client_id,
+        function_app=state.answers.function_app or env.suggestions.get("function_app"),
     )
+    try:
+        diagnosis = await run_diagnosis(inputs, env.connection, only=_DETECTION_CHECKS, session=state.session)
+    except GenerationUndetermined as exc:
+        return None, tuple(exc.evidence)
+    return diagnosis.generation, tuple(diagnosis.generation_evidence)
 
 
 async def decide_generation(state: WizardState, env: WizardEnv) -> None:
-    state.generation, state.generation_reason = detect_generation(state, env)
-    env.screen.say(f"CIPP generation: {state.generation} — {state.generation_reason}.", "dim")
+    """Legacy or current: from --generation, else from the tenant's evidence (said), else asked."""
+    s = env.screen
+    given = state.answers.generation
+    if given in (LEGACY, CURRENT):
+        state.generation, state.generation_reason = given, f"you passed --generation {given}"
+        s.say(f"CIPP generation: {GENERATION_NAMES[given]} — {state.generation_reason}.", "dim")
+        return
+    s.heading("Which CIPP generation?")
+    with s.busy("Looking at the tenant for signs of legacy or current CIPP…"):
+        found, evidence = await detect_generation(state, env)
+    state.generation_evidence = evidence
+    if found in (LEGACY, CURRENT):
+        state.generation = found
+        state.generation_reason = "found in the tenant"
+        s.say(f"Found {GENERATION_NAMES[found]}, because:", "bold")
+        for line in evidence:
+            s.say(f"  - {line}", "dim")
+        return
+    s.say("cipp-setup cannot tell from the tenant whether this CIPP is legacy or current:", "yellow")
+    for line in evidence:
+        s.say(f"  - {line}", "dim")
+    s.say("Current CIPP shows Integrations → CIPP-API → API Clients; legacy CIPP shows Settings → "
+          "Extensions → CIPP-API with a single Enable switch.", "dim")
+    default = env.suggestions.get("generation") or CURRENT  # most instances today are current
+    if state.answers.generation_if_unknown in (LEGACY, CURRENT):
+        state.generation = state.answers.generation_if_unknown
+        state.generation_reason = "the tenant did not tell; the default answer was taken"
+        s.say(f"Taking {GENERATION_NAMES[state.generation]}, the default answer.", "dim")
+        return
+    state.generation = await s.select(
+        "Which CIPP do you run?",
+        [Option(CURRENT, "Current (7.2 or later)", "API Clients under Integrations → CIPP-API"),
+         Option(LEGACY, "Legacy (7.1 or earlier)", "Settings → Extensions → CIPP-API")],
+        default=default,
+    )
+    state.generation_reason = "you said so (the tenant did not tell)"
 
 
 def _options(candidates: Candidates) -> list[Option]:
@@ -276,6 +346,8 @@ async def _with_lookups(state: WizardState, env: WizardEnv, use: Callable[[Tenan
 
 
 async def pick_sam_user(state: WizardState, env: WizardEnv, lookups: TenantLookups) -> None:
+    if state.generation == CURRENT:
+        return  # current CIPP writes API clients as the CIPP-SAM app: no user's rights matter
     if state.answers.sam_user:
         state.sam_user = state.answers.sam_user
         return
@@ -324,8 +396,8 @@ async def pick_sam_app(state: WizardState, env: WizardEnv, lookups: TenantLookup
 
 
 async def pick_subscription(state: WizardState, env: WizardEnv, lookups: TenantLookups) -> None:
-    if state.hosting != SELF_HOSTED:
-        return
+    if state.hosting != SELF_HOSTED or state.generation == CURRENT:
+        return  # current CIPP: the Function App is asked for instead
     if state.answers.subscription:
         state.subscription_id = state.answers.subscription
         return
@@ -344,16 +416,47 @@ async def pick_subscription(state: WizardState, env: WizardEnv, lookups: TenantL
     state.subscription_id = choice
 
 
+def _function_app_problem(value: str) -> str | None:
+    from cipp_setup.cli.options import UsageError, parse_function_app
+
+    try:
+        parse_function_app(value, "Function App")
+    except UsageError:
+        return "the Function App's name (NAME in NAME.azurewebsites.net) or its resource id"
+    return None
+
+
+async def pick_function_app(state: WizardState, env: WizardEnv) -> None:
+    """Current CIPP, self-hosted: the Function App whose identity writes Easy Auth."""
+    if state.generation != CURRENT or state.hosting != SELF_HOSTED:
+        return
+    if state.answers.function_app:
+        state.function_app = state.answers.function_app
+        return
+    from cipp_setup.cli.options import parse_function_app
+
+    s = env.screen
+    s.heading("The CIPP Function App")
+    s.say("The Function App that runs CIPP's API (https://NAME.azurewebsites.net): its managed "
+          "identity saves the API clients to Azure.", "dim")
+    answer = await s.text("Function App name (or its resource id):", default=env.suggestions.get("function_app", ""),
+                          validate=_function_app_problem)
+    state.function_app = parse_function_app(answer)
+
+
 async def pick_identities(state: WizardState, env: WizardEnv) -> None:
     async def use(lookups: TenantLookups) -> None:
         await pick_sam_user(state, env, lookups)
         await pick_sam_app(state, env, lookups)
         await pick_subscription(state, env, lookups)
 
-    if state.answers.sam_user and state.answers.sam_app and (state.hosting == HOSTED or state.answers.subscription):
+    current = state.generation == CURRENT
+    if (state.answers.sam_app and (current or state.answers.sam_user)
+            and (state.hosting == HOSTED or current or state.answers.subscription)):
         await use(_NO_LOOKUPS)  # everything came from flags: no reads needed
     else:
         await _with_lookups(state, env, use)
+    await pick_function_app(state, env)
 
 
 class _NoLookups:
@@ -369,7 +472,8 @@ _NO_LOOKUPS: Any = _NoLookups()
 def checks_for_run(state: WizardState) -> tuple[Any, ...]:
     from cipp_setup.checks import checks_for
 
-    wanted = PREREQUISITES[state.hosting or SELF_HOSTED]
+    table = CURRENT_PREREQUISITES if state.generation == CURRENT else PREREQUISITES
+    wanted = table[state.hosting or SELF_HOSTED]
     return tuple(c for c in checks_for(state.generation) if c.spec.id in wanted)
 
 
@@ -399,6 +503,7 @@ async def run_checks(state: WizardState, env: WizardEnv) -> None:
     inputs = CheckInputs(
         tenant=state.tenant, sam_user=state.sam_user, sam_app_id=state.sam_app_id,
         subscription_id=state.subscription_id, generation=state.generation,  # type: ignore[arg-type]
+        function_app=state.function_app,
     )
     gateways = Gateways.build(env.connection.cloud, state.session, retry=env.connection.retry)
     state.fix_session = FixSession(
@@ -465,8 +570,9 @@ async def fix_failures(state: WizardState, env: WizardEnv) -> None:
 
 
 async def hosted_handoff(state: WizardState, env: WizardEnv) -> None:
-    """Hosted CIPP: what the helpdesk needs; continue only if they already sent the API details."""
-    if state.hosting != HOSTED:
+    """Hosted legacy CIPP: what the helpdesk needs; continue only if they already sent the API
+    details. (Current CIPP: hosted admins create API clients themselves.)"""
+    if state.hosting != HOSTED or state.generation == CURRENT:
         return
     from cipp_setup.cli.options import UsageError, parse_api_url
 
@@ -548,6 +654,9 @@ async def activate_api(state: WizardState, env: WizardEnv) -> None:
         return
     a = state.answers
     s = env.screen
+    if state.generation == CURRENT:
+        await create_api_client(state, env)
+        return
     if state.hosting == HOSTED:
         if a.api_client_id and a.api_url and a.api_client_secret:
             state.api_client_id, state.api_url, state.api_client_secret = a.api_client_id, a.api_url, a.api_client_secret
@@ -574,6 +683,68 @@ async def activate_api(state: WizardState, env: WizardEnv) -> None:
         state.stopped = "the API was not activated in CIPP yet"
         return
     await _ask_api_details(state, env)
+
+
+API_CLIENT_STEPS = (
+    "In CIPP: Integrations → CIPP-API → API Clients → Add API Client: give it a name, pick a "
+    "role (readonly is enough for ListLogs), tick Enabled and Submit. Copy the Client ID and the "
+    "secret (shown once). Then Save to Azure: CIPP writes the Function App's authentication "
+    "settings and restarts it — allow about a minute."
+)
+
+
+async def create_api_client(state: WizardState, env: WizardEnv) -> None:
+    """Current CIPP: the admin creates an API client in CIPP and saves it to Azure."""
+    a, s = state.answers, env.screen
+    failing = [cid for cid, ok in prerequisites_now(state).items() if not ok]
+    s.heading("Create an API client in CIPP")
+    if failing:
+        s.say(f"Creating or saving the API client in CIPP would fail while these do not pass: "
+              f"{', '.join(failing)}.", "yellow")
+        if not env.can_prompt or not await s.confirm("Continue to the API client anyway?", default=False):
+            state.stopped = "a prerequisite still fails: " + ", ".join(failing)
+            return
+    if a.api_client_id and a.api_url and a.api_client_secret:
+        state.api_client_id, state.api_url, state.api_client_secret = a.api_client_id, a.api_url, a.api_client_secret
+        s.say("Using the API details you passed (--api-client-id, --api-url, secret).", "dim")
+        return
+    s.say(API_CLIENT_STEPS)
+    if env.create_api_client is not None:
+        await _create_client_in_sandbox(state, env)
+        return
+    if not await s.confirm("Have you created and saved the client, and copied its id and secret?", default=True):
+        state.stopped = "no API client was created in CIPP yet"
+        return
+    await _ask_api_details(state, env)
+
+
+async def _create_client_in_sandbox(state: WizardState, env: WizardEnv) -> None:
+    from cipp_setup.cli.options import parse_api_url
+
+    assert env.create_api_client is not None
+    s = env.screen
+    s.say("Sandbox: cipp-setup clicks Add, then Save to Azure, as the admin would.", "yellow")
+    with s.busy("Creating the API client and saving it to Azure…"):
+        try:
+            shown = await asyncio.to_thread(env.create_api_client)
+        except Exception as exc:  # noqa: BLE001 - CIPP's own failure text, shown as CIPP shows it
+            reason = getattr(exc, "reason", None) or str(exc)
+            s.say(f"CIPP answered: {reason}", "bold red")
+            state.stopped = "CIPP could not create the API client or save it to Azure"
+            return
+    secret = str(shown["client_secret"])
+    s.add_secret(secret)
+    state.api_client_id = str(shown["client_id"]).lower()
+    state.api_client_secret = Secret(secret)
+    state.api_url = parse_api_url(str(shown["api_url"]))
+    state.api_from_activation = True
+    s.lines([
+        (("    API client: ", "dim"), (str(shown.get("display_name") or state.api_client_id), "bold")),
+        (("    Client ID: ", "dim"), (state.api_client_id, "bold")),
+        (("    Secret: ", "dim"), ("******** (kept out of every screen and log)", "")),
+        (("    API URL: ", "dim"), (state.api_url, "bold")),
+        (("    Save to Azure: ", "dim"), (str(shown.get("saved") or "done"), "")),
+    ])
 
 
 async def _ask_api_details(state: WizardState, env: WizardEnv) -> None:
@@ -630,6 +801,7 @@ async def verify_api(state: WizardState, env: WizardEnv) -> None:
         tenant=(state.admin.tenant_id if state.admin else state.tenant), api_url=state.api_url,
         api_client_id=state.api_client_id, api_client_secret=state.api_client_secret,
         generation=state.generation,  # type: ignore[arg-type]
+        function_app=state.function_app,
     )
     wait = env.timing.wait
     started = env.timing.clock()
@@ -703,8 +875,12 @@ def summary_lines(state: WizardState, env: WizardEnv) -> list[Any]:
 
     if admin is not None:
         row("Tenant", f"{state.tenant} ({admin.tenant_id}), signed in as {admin.user_principal_name}")
-    row("CIPP", f"{state.hosting or '?'}, {state.generation} generation")
-    if state.sam_user or state.sam_app_id:
+    row("CIPP", f"{state.hosting or '?'}, {state.generation} generation ({state.generation_reason or 'assumed'})")
+    if state.function_app:
+        row("Function App", state.function_app)
+    if state.generation == CURRENT and state.sam_app_id:
+        row("CIPP-SAM", f"app {state.sam_app_id}")
+    elif state.sam_user or state.sam_app_id:
         row("CIPP-SAM", f"user {state.sam_user or '?'}, app {state.sam_app_id or '?'}")
     if state.subscription_id:
         row("Subscription", state.subscription_id)
@@ -742,7 +918,8 @@ def summary_lines(state: WizardState, env: WizardEnv) -> list[Any]:
     if state.api_verified:
         lines.append((("  The CIPP API answers. ", "bold green"),
                       ((f"Check it again any time: cipp-setup check --tenant {state.tenant} "
-                       f"--api-url {state.api_url} --api-client-id {state.api_client_id} "
+                       f"--generation {state.generation} --api-url {state.api_url} "
+                       f"--api-client-id {state.api_client_id} "
                        f"(the secret in $CIPP_API_CLIENT_SECRET)"), "")))
     else:
         lines.append((("  Not done yet: ", "bold yellow"), (state.stopped or "the API was not verified", "")))
@@ -751,7 +928,7 @@ def summary_lines(state: WizardState, env: WizardEnv) -> list[Any]:
 
 # --- the driver -----------------------------------------------------------------------------
 
-STEPS: tuple[Step, ...] = (
+STEPS: tuple[Step, ...] = (  # activate_api creates an API client for current CIPP
     welcome, choose_hosting, ask_tenant, sign_in, decide_generation, pick_identities,
     run_checks, fix_failures, hosted_handoff, activate_api, verify_api, offer_revert,
 )

@@ -1,0 +1,163 @@
+"""sam-app-graph-application-permissions: the CIPP-SAM app holds the Graph application
+permissions current CIPP writes API clients with, consented (not only in its manifest).
+
+Facts (plain values, stable; read by the current-generation fixes):
+  sam_app_id            the CIPP-SAM application's appId
+  sam_app_object_id     its object id
+  sam_sp_id             its service principal's object id, or None (never consented here)
+  graph_sp_id           Microsoft Graph's service principal object id, or None
+  required_app_role_ids the two Graph app role ids this check requires (list)
+  manifest_has          the required app role ids present in requiredResourceAccess as Role (list)
+  manifest_missing      the required app role ids absent from requiredResourceAccess (list)
+  consented_app_role_ids the required app role ids held as app role assignments (list)
+  missing_app_role_ids  the required app role ids not held as app role assignments (list)
+"""
+
+from __future__ import annotations
+
+from cipp_setup import wellknown
+from cipp_setup.engine.context import CheckContext
+from cipp_setup.engine.model import (
+    Cause,
+    Check,
+    CheckResult,
+    CheckSpec,
+    Evidence,
+    Message,
+    Remediation,
+    Severity,
+)
+
+from . import _current as cur
+from . import _lookups as lk
+
+GRAPH = wellknown.MICROSOFT_GRAPH_APP_ID
+ROLES = cur.REQUIRED_GRAPH_APP_ROLES
+
+SPEC = CheckSpec(
+    id="sam-app-graph-application-permissions",
+    title="The CIPP-SAM app holds consented Graph application permissions Application.ReadWrite.All and Directory.ReadWrite.All",
+    severity=Severity.CRITICAL,
+    required=True,
+    generations=frozenset({"current"}),
+    services=frozenset({"graph"}),
+    remediation=Remediation(
+        portal=(
+            "Microsoft Entra admin center → Identity → Applications → App registrations → CIPP-SAM → "
+            "API permissions → Add a permission → Microsoft Graph → Application permissions → "
+            "Application.ReadWrite.All and Directory.ReadWrite.All → Add permissions; then "
+            "Grant admin consent for the tenant."
+        ),
+        cli=(
+            f"az ad app permission add --id <cipp-sam-app-id> --api {GRAPH} --api-permissions "
+            f"{wellknown.GRAPH_APPLICATION_READWRITE_ALL}=Role {wellknown.GRAPH_DIRECTORY_READWRITE_ALL}=Role && "
+            "az ad app permission admin-consent --id <cipp-sam-app-id>"
+        ),
+    ),
+    docs=(
+        "Since CIPP 7.2 the API clients are written by the CIPP-SAM app itself, with an app-only "
+        "token: it creates each client's app registration, secret and service principal. An "
+        "app-only token carries only the application permissions that were consented, that is "
+        "the app role assignments the CIPP-SAM service principal holds on Microsoft Graph's "
+        "service principal — listing them in the manifest (requiredResourceAccess) is not "
+        f"enough. Needed: Application.ReadWrite.All ({wellknown.GRAPH_APPLICATION_READWRITE_ALL}) "
+        f"and Directory.ReadWrite.All ({wellknown.GRAPH_DIRECTORY_READWRITE_ALL}), type Role. "
+        "Deployments whose SAM wizard ran before 7.2 lack them. The app comes from --sam-app "
+        "(app id), else the application named CIPP-SAM. Consented but absent from the manifest "
+        "is a warning: the token works, but the portal does not show why."
+    ),
+    causes=(
+        Cause("app-not-found", "No CIPP-SAM application: no app with the --sam-app id, or none named CIPP-SAM."),
+        Cause("app-ambiguous", "Several applications are named CIPP-SAM; pass --sam-app with the right app id."),
+        Cause(
+            "permission-not-in-manifest",
+            "The app's requiredResourceAccess lacks Application.ReadWrite.All or Directory.ReadWrite.All as application permissions.",
+        ),
+        Cause("consent-missing", "The permissions are requested but not consented: no app role assignment on Microsoft Graph."),
+        Cause("graph-service-principal-missing", "Microsoft Graph's service principal does not exist in the tenant."),
+    ),
+)
+
+
+def _names(role_ids: list[str]) -> str:
+    return ", ".join(ROLES[r] for r in role_ids) or "none"
+
+
+class SamAppGraphApplicationPermissions(Check):
+    spec = SPEC
+
+    async def run(self, ctx: CheckContext) -> CheckResult:
+        try:
+            sam, graph_sp, consented_ids = await cur.sam_graph_app_roles(ctx)
+        except lk.SamAppNotFound as exc:
+            return self.failed("app-not-found", str(exc))
+        except lk.SamAppAmbiguous as exc:
+            listing = ", ".join(f"{a.app_id} (created as {a.display_name})" for a in exc.candidates)
+            return self.errored(
+                "app-ambiguous",
+                f"{len(exc.candidates)} applications are named {wellknown.CIPP_SAM_APP_NAME}: pass --sam-app APP_ID.",
+                evidence=(Evidence("applications named CIPP-SAM", listing, "exactly one", ("object-id",)),),
+            )
+        app, sam_sp = sam.app, sam.service_principal
+        in_manifest = {
+            e.id for r in app.required_resource_access if r.resource_app_id == GRAPH
+            for e in r.entries if e.type == "Role"
+        }
+        required = list(ROLES)
+        manifest_has = [r for r in required if r in in_manifest]
+        manifest_missing = [r for r in required if r not in in_manifest]
+        consented = [r for r in required if r in consented_ids]
+        missing = [r for r in required if r not in consented_ids]
+        facts = {
+            "sam_app_id": app.app_id,
+            "sam_app_object_id": app.id,
+            "sam_sp_id": sam_sp.id if sam_sp else None,
+            "graph_sp_id": graph_sp.id if graph_sp else None,
+            "required_app_role_ids": required,
+            "manifest_has": manifest_has,
+            "manifest_missing": manifest_missing,
+            "consented_app_role_ids": consented,
+            "missing_app_role_ids": missing,
+        }
+        expected = "Application.ReadWrite.All, Directory.ReadWrite.All"
+        if sam_sp is None:
+            consent_found = "none: CIPP-SAM has no service principal in this tenant"
+        else:
+            consent_found = _names(consented)
+        evidence = (
+            Evidence(
+                "CIPP-SAM application", f"{app.display_name} (app id {app.app_id}), found by {sam.found_by}",
+                identifiers=("object-id",),
+            ),
+            Evidence("requiredResourceAccess: Microsoft Graph application permissions", _names(manifest_has), expected),
+            Evidence("admin consent (app role assignments on Microsoft Graph)", consent_found, expected),
+        )
+        if graph_sp is None:
+            return self.failed(
+                "graph-service-principal-missing",
+                "Microsoft Graph's service principal is missing from the tenant.",
+                evidence=evidence, facts=facts,
+            )
+        if missing and manifest_missing:
+            return self.failed(
+                "permission-not-in-manifest",
+                f"CIPP-SAM does not request {_names(manifest_missing)} as application permissions.",
+                evidence=evidence, facts=facts,
+                messages=(Message("hint", "Add them under API permissions → Application permissions, then grant admin consent."),),
+            )
+        if missing:
+            return self.failed(
+                "consent-missing",
+                f"CIPP-SAM requests {_names(missing)} but they are not consented.",
+                evidence=evidence, facts=facts,
+                messages=(Message("hint", "Grant admin consent for the tenant on CIPP-SAM's API permissions page."),),
+            )
+        if manifest_missing:
+            return self.warned(
+                f"The permissions are consented, but CIPP-SAM's manifest does not list {_names(manifest_missing)}.",
+                cause="permission-not-in-manifest", evidence=evidence, facts=facts,
+            )
+        return self.passed(
+            "CIPP-SAM holds consented Application.ReadWrite.All and Directory.ReadWrite.All.",
+            evidence=evidence, facts=facts,
+        )

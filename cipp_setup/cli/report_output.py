@@ -1,0 +1,213 @@
+"""`--report DIR` and `--redact-ids`: the report files of check, fix and the wizard.
+
+`--report DIR` writes report.json (the `--json` envelope), report.md, report.html and
+junit.xml into DIR, and always a zip of DIR beside it (`DIR.zip`): the bundle a hosted
+client sends to a helpdesk (see `cipp-setup helpdesk`). Secrets never reach the files;
+`--redact-ids` also replaces tenant ids, user names and object ids by placeholders.
+
+Each command builds one `ReportData` from what it already has (the same results its
+terminal report and `--json` come from) and calls `write_reports`; the files are written
+after the run, whatever its outcome (a failed sign-in is reported too).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from cipp_setup.cli.terminal import Terminal
+    from cipp_setup.engine.model import CheckResult, CheckSpec
+    from cipp_setup.render.report_data import ReportData
+
+REPORT_OPTION = "--report"
+
+
+def parse_report_dir(value: str) -> str:
+    from cipp_setup.cli.options import UsageError
+
+    raw = value.strip()
+    if not raw:
+        raise UsageError(f"{REPORT_OPTION}: expected a directory to write the report files to, got ''")
+    path = Path(raw).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{REPORT_OPTION}: expected a directory, got {raw!r}, which is a file")
+    return raw
+
+
+def add_report_options(group: Any) -> None:
+    """Adds --report and --redact-ids to an argparse group (or parser)."""
+    group.add_argument(
+        REPORT_OPTION, type=parse_report_dir, metavar="DIR", default=None,
+        help="also write report.json, report.md, report.html and junit.xml to DIR, and DIR.zip "
+        "(secrets are never written)",
+    )
+    group.add_argument(
+        "--redact-ids", action="store_true",
+        help="in the report files, replace tenant ids, user names and object ids by placeholders",
+    )
+
+
+def requested(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "report", None))
+
+
+def write_reports(args: argparse.Namespace, terminal: Terminal, data: ReportData) -> bool:
+    """Render and write the bundle when --report was given; say where it went. A write
+    failure is reported on stderr and does not change the run's exit code (the terminal
+    report above it is complete); returns False then."""
+    if not requested(args):
+        return True
+    from cipp_setup.render.bundle import render_reports, write_bundle
+
+    directory = Path(args.report).expanduser().resolve()
+    files = render_reports(data, secrets=terminal.secrets, redact_ids=bool(getattr(args, "redact_ids", False)))
+    try:
+        bundle = write_bundle(directory, files)
+    except OSError as exc:
+        terminal.error(f"could not write the report to {directory}: {exc.strerror or exc}")
+        return False
+    names = ", ".join(p.name for p in bundle.files)
+    terminal.status(f"Report written to {bundle.directory} ({names}); bundle: {bundle.zip_path}")
+    return True
+
+
+# --- one ReportData per command --------------------------------------------------------
+
+
+def _fix_command() -> str | None:
+    from cipp_setup.cli.main import fix_command
+
+    return fix_command()
+
+
+def _fixable() -> frozenset[str]:
+    from cipp_setup.engine.fixes import PLANNERS
+
+    return frozenset(PLANNERS)
+
+
+def _specs(specs: Mapping[str, CheckSpec] | Iterable[Any] | None) -> dict[str, CheckSpec]:
+    """Specs by id, from a mapping, a list of specs or checks, or (None) the registry."""
+    if specs is None:
+        from cipp_setup.checks import REGISTRY
+
+        specs = REGISTRY
+    if isinstance(specs, Mapping):
+        return dict(specs)
+    found: dict[str, CheckSpec] = {}
+    for entry in cast("Iterable[Any]", specs):
+        spec = cast("CheckSpec", getattr(entry, "spec", entry))
+        found[spec.id] = spec
+    return found
+
+
+def check_data(
+    *,
+    command: str,
+    exit_code: int,
+    args: argparse.Namespace,
+    cloud: str | None,
+    diagnosis: Any = None,
+    specs: Mapping[str, CheckSpec] | None = None,
+    error: tuple[str, str] | None = None,
+    signed_in: str | None = None,
+) -> ReportData:
+    """`check`'s report: a Diagnosis, or the error that stopped the run before one."""
+    from cipp_setup.render.json_report import RunError
+    from cipp_setup.render.report_data import ReportData, now_iso
+
+    admin = getattr(diagnosis, "admin", None)
+    report = getattr(diagnosis, "report", None)
+    generation = getattr(diagnosis, "generation", None) or _generation_word(args)
+    return ReportData(
+        command=command, exit_code=exit_code,
+        results=tuple(report.results) if report is not None else (),
+        specs=_specs(specs if specs is not None else getattr(diagnosis, "specs", None)),
+        required=report.required if report is not None else frozenset(),
+        tenant_id=getattr(diagnosis, "tenant_id", None) or (admin.tenant_id if admin else getattr(args, "tenant", None)),
+        generation=generation,
+        generation_evidence=tuple(getattr(diagnosis, "generation_evidence", ()) or ()),
+        signed_in=admin.user_principal_name if admin else signed_in,
+        cloud=cloud, error=RunError(*error) if error else None,
+        generated_at=now_iso(), fix_command=_fix_command(), fixable=_fixable(),
+    )
+
+
+def _generation_word(args: argparse.Namespace) -> str | None:
+    value = getattr(args, "generation", None)
+    return value if value in ("legacy", "current") else None
+
+
+def fix_data(
+    *,
+    args: argparse.Namespace,
+    cloud: str | None,
+    state: Mapping[str, Any],
+    outcomes: Iterable[Any],
+    exit_code: int,
+    error: tuple[str, str] | None,
+    command: str = "fix",
+) -> ReportData:
+    """`fix`'s report: the checks as re-run after the fixes, and the changes."""
+    from cipp_setup.render.json_report import RunError
+    from cipp_setup.render.plans import change_entries
+    from cipp_setup.render.report_data import ReportData, now_iso
+
+    session = state.get("session")
+    report = state.get("after") or state.get("before")
+    admin = getattr(session, "admin", None)
+    journal = getattr(session, "journal", None)
+    outcomes = list(outcomes)
+    return ReportData(
+        command=command, exit_code=exit_code,
+        results=tuple(report.results) if report is not None else (),
+        specs=_specs([c.spec for c in session.checks] if session is not None else None),
+        required=report.required if report is not None else frozenset(),
+        tenant_id=admin.tenant_id if admin else getattr(args, "tenant", None),
+        generation=_generation_word(args) or ("legacy" if report is not None else None),
+        signed_in=admin.user_principal_name if admin else None,
+        cloud=cloud, error=RunError(*error) if error else None,
+        changes=tuple(change_entries(outcomes)),
+        journal=str(journal.path) if journal is not None and any(o.applied for o in outcomes) else None,
+        generated_at=now_iso(), fix_command=_fix_command(), fixable=_fixable(),
+    )
+
+
+def wizard_data(*, state: Any, journal: Any, cloud: str | None, exit_code: int) -> ReportData:
+    """The wizard's report: each prerequisite as it stands after its fix (a fix that was
+    verified replaces the failing first result), the API checks, and every change —
+    fixes and the temporary rights given back."""
+    from cipp_setup.render.plans import change_entries
+    from cipp_setup.render.report_data import ReportData, now_iso
+
+    verified = {o.plan.check_id: o.verified for o in state.fix_outcomes if o.verified is not None}
+    results: list[CheckResult] = []
+    required: set[str] = set()
+    for report in (state.first_report, getattr(state.api_diagnosis, "report", None)):
+        if report is None:
+            continue
+        results += [verified.get(r.check_id, r) for r in report.results]
+        required |= report.required
+    outcomes = list(state.fix_outcomes) + list(state.revert_outcomes)
+    admin = state.admin
+    notes = []
+    if state.stopped:
+        notes.append(f"The wizard stopped: {state.stopped}.")
+    if state.revert_outcomes:
+        notes.append("The temporary rights were given back after the API answered; the checks "
+                     "above show the state before that.")
+    elif state.rights_kept:
+        notes.append("The temporary rights were kept; 'cipp-setup revert' removes them.")
+    return ReportData(
+        command="wizard", exit_code=exit_code, results=tuple(results), specs=_specs(None),
+        required=frozenset(required),
+        tenant_id=admin.tenant_id if admin else state.tenant,
+        generation=state.generation if state.generation in ("legacy", "current") else None,
+        signed_in=admin.user_principal_name if admin else None, cloud=cloud,
+        changes=tuple(change_entries(outcomes)),
+        journal=str(journal.path) if journal is not None and any(o.applied for o in outcomes) else None,
+        generated_at=now_iso(), fix_command=_fix_command(), fixable=_fixable(), notes=tuple(notes),
+    )

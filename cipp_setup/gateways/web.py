@@ -1,0 +1,239 @@
+"""The CIPP Function App through Azure Resource Manager, with azure-mgmt-web.
+
+Reads only: the site (its system-assigned managed identity), its Easy Auth settings
+(`config/authsettingsV2`, read without secrets: `Microsoft.Web/sites/config/read`, which
+Reader has) and the one app setting Easy Auth consults, `WEBSITE_AUTH_AAD_ALLOWED_TENANTS`
+(`config/appsettings/list` needs `Microsoft.Web/sites/config/list/action`; every other
+setting, connection strings and keys among them, is dropped the moment it arrives and
+never leaves this module).
+
+Like arm.py (and with its client settings, `arm_client_kwargs`: base_url = the cloud's
+ARM URL, credential_scopes = its ARM scope, the run's CA and proxies): the SDK is synchronous, each call runs in a worker thread; azure-core's own
+retries are off (`retry_total=0`) so `RetryPolicy` decides, with an injectable sleep;
+errors are classified by status and ARM error code with arm.py's classifier.
+A site is found by name only when no resource id is known: the subscription's sites are
+read page by page until the name turns up (App Service has no server-side name filter;
+a subscription holds a handful of sites, not a directory's worth).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from cipp_setup.cloud import Cloud
+from cipp_setup.gateways.arm import ArmGateway, arm_client_kwargs
+from cipp_setup.gateways.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+T = TypeVar("T")
+
+ALLOWED_TENANTS_SETTING = "WEBSITE_AUTH_AAD_ALLOWED_TENANTS"
+# The only app settings this module hands out: none of them holds a secret.
+READABLE_APP_SETTINGS = frozenset({ALLOWED_TENANTS_SETTING})
+
+_SITE_ID = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Web/sites/(?P<name>[^/]+)/?$",
+    re.IGNORECASE,
+)
+# App Service site names: 2-60 letters, digits and hyphens.
+_SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,58}[A-Za-z0-9]$")
+
+
+@dataclass(frozen=True)
+class SiteRef:
+    """Where a Function App lives: enough to address it in ARM."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+
+    @property
+    def resource_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.Web/sites/{self.name}"
+        )
+
+    @property
+    def resource_group_id(self) -> str:
+        return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+
+
+def parse_site_id(value: str) -> SiteRef | None:
+    """A Microsoft.Web/sites resource id, or None when `value` is not one."""
+    match = _SITE_ID.match(value.strip())
+    if match is None:
+        return None
+    return SiteRef(match.group("sub").lower(), match.group("rg"), match.group("name"))
+
+
+def is_site_name(value: str) -> bool:
+    return bool(_SITE_NAME.match(value.strip()))
+
+
+def site_name_from_host(host: str) -> str | None:
+    """`cippxxxx.azurewebsites.net` → `cippxxxx`; any other host (a custom domain, the
+    Static Web App) says nothing about the Function App's name."""
+    host = host.strip().lower().rstrip(".")
+    suffix = ".azurewebsites.net"
+    if host.endswith(suffix) and "." not in host[: -len(suffix)]:
+        name = host[: -len(suffix)]
+        return name if is_site_name(name) else None
+    return None
+
+
+@dataclass(frozen=True)
+class FunctionAppInfo:
+    ref: SiteRef
+    kind: str
+    default_host_name: str
+    identity_type: str  # "SystemAssigned", "UserAssigned", "SystemAssigned, UserAssigned" or ""
+    identity_principal_id: str | None  # the system-assigned identity's service principal
+
+    @property
+    def resource_id(self) -> str:
+        return self.ref.resource_id
+
+
+@dataclass(frozen=True)
+class EasyAuthSettings:
+    """The parts of authsettingsV2 that decide whether a bearer token gets through."""
+
+    platform_enabled: bool
+    aad_configured: bool  # an azureActiveDirectory provider with a registration exists
+    aad_enabled: bool
+    client_id: str  # registration.clientId ("" when none)
+    open_id_issuer: str
+    allowed_audiences: tuple[str, ...]
+    allowed_applications: tuple[str, ...]
+    unauthenticated_action: str  # globalValidation.unauthenticatedClientAction ("" when unset)
+    require_authentication: bool | None
+
+
+def _enum_text(value: Any) -> str:
+    return str(getattr(value, "value", value) or "")
+
+
+def _easy_auth(model: Any) -> EasyAuthSettings:
+    platform = getattr(model, "platform", None)
+    providers = getattr(model, "identity_providers", None)
+    aad = getattr(providers, "azure_active_directory", None) if providers is not None else None
+    registration = getattr(aad, "registration", None) if aad is not None else None
+    validation = getattr(aad, "validation", None) if aad is not None else None
+    policy = getattr(validation, "default_authorization_policy", None) if validation is not None else None
+    global_validation = getattr(model, "global_validation", None)
+    client_id = str(getattr(registration, "client_id", None) or "")
+    return EasyAuthSettings(
+        platform_enabled=bool(getattr(platform, "enabled", False)),
+        aad_configured=aad is not None and bool(client_id),
+        # App Service treats a provider without `enabled` as enabled.
+        aad_enabled=aad is not None and getattr(aad, "enabled", None) is not False,
+        client_id=client_id.lower(),
+        open_id_issuer=str(getattr(registration, "open_id_issuer", None) or ""),
+        allowed_audiences=tuple(str(a) for a in (getattr(validation, "allowed_audiences", None) or ())),
+        allowed_applications=tuple(
+            str(a).lower() for a in (getattr(policy, "allowed_applications", None) or ())
+        ),
+        unauthenticated_action=_enum_text(getattr(global_validation, "unauthenticated_client_action", None)),
+        require_authentication=getattr(global_validation, "require_authentication", None),
+    )
+
+
+class WebGateway:
+    def __init__(self, cloud: Cloud, credential: TokenCredential, retry: RetryPolicy | None = None) -> None:
+        self._cloud = cloud
+        self._credential = credential
+        self._retry = retry or RetryPolicy()
+        self._clients: dict[str, Any] = {}
+        self.request_count = 0
+
+    def _web(self, subscription_id: str) -> Any:
+        key = subscription_id.lower()
+        if key not in self._clients:
+            from azure.mgmt.web import WebSiteManagementClient
+
+            # The same endpoint, scope, trust, proxies and timeouts as every ARM client.
+            self._clients[key] = WebSiteManagementClient(
+                self._credential, subscription_id, **arm_client_kwargs(self._cloud)
+            )
+        return self._clients[key]
+
+    async def _call(self, what: str, blocking: Callable[[], T]) -> T:
+        async def attempt() -> T:
+            self.request_count += 1
+            try:
+                return await asyncio.to_thread(blocking)
+            except Exception as exc:  # noqa: BLE001 - classified below
+                # Same service, same error shapes: one classifier for every ARM client.
+                raise ArmGateway._classify(what, exc) from None
+
+        return await self._retry.run(attempt)
+
+    async def get_site(self, ref: SiteRef) -> FunctionAppInfo:
+        """The site. Raises NotFound (no such site or resource group), PermissionDenied."""
+        site = await self._call(
+            f"Function App {ref.name}",
+            lambda: self._web(ref.subscription_id).web_apps.get(ref.resource_group, ref.name),
+        )
+        return self._site_info(site, ref)
+
+    async def find_site(self, name: str, subscription_id: str) -> FunctionAppInfo | None:
+        """The site named `name` in the subscription, or None."""
+        wanted = name.lower()
+
+        def search() -> Any:
+            for site in self._web(subscription_id).web_apps.list():
+                if str(site.name or "").lower() == wanted:
+                    return site
+            return None
+
+        site = await self._call(f"Function Apps in subscription {subscription_id}", search)
+        if site is None:
+            return None
+        ref = parse_site_id(str(site.id or "")) or SiteRef(subscription_id, "", str(site.name))
+        return self._site_info(site, ref)
+
+    @staticmethod
+    def _site_info(site: Any, ref: SiteRef) -> FunctionAppInfo:
+        identity = getattr(site, "identity", None)
+        kind = _enum_text(getattr(identity, "type", None)) if identity is not None else ""
+        principal = getattr(identity, "principal_id", None) if identity is not None else None
+        return FunctionAppInfo(
+            ref=ref,
+            kind=str(getattr(site, "kind", None) or ""),
+            default_host_name=str(getattr(site, "default_host_name", None) or ""),
+            identity_type=kind if kind.lower() != "none" else "",
+            identity_principal_id=str(principal).lower() if principal and "systemassigned" in kind.lower().replace(" ", "") else None,
+        )
+
+    async def easy_auth(self, ref: SiteRef) -> EasyAuthSettings:
+        """authsettingsV2, read without secrets. Raises NotFound, PermissionDenied."""
+        model = await self._call(
+            f"authentication settings of {ref.name}",
+            lambda: self._web(ref.subscription_id).web_apps.get_auth_settings_v2_without_secrets(
+                ref.resource_group, ref.name
+            ),
+        )
+        return _easy_auth(model)
+
+    async def app_settings(self, ref: SiteRef) -> dict[str, str]:
+        """The app settings in READABLE_APP_SETTINGS that are set. Raises PermissionDenied
+        (reading app settings is a list action Reader lacks), NotFound."""
+
+        def read() -> dict[str, str]:
+            result = self._web(ref.subscription_id).web_apps.list_application_settings(ref.resource_group, ref.name)
+            properties = getattr(result, "properties", None) or {}
+            # Everything else may be a secret: keep only the allowed keys, right here.
+            return {k: str(v) for k, v in properties.items() if k in READABLE_APP_SETTINGS and v is not None}
+
+        return await self._call(f"app settings of {ref.name}", read)
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await asyncio.to_thread(client.close)
