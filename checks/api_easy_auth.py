@@ -46,6 +46,7 @@ SPEC = CheckSpec(
     severity=Severity.HIGH,
     required=True,
     generations=frozenset({"current"}),
+    fixable=True,  # a planner in cipp_setup/engine/fixes*.py
     services=frozenset({"arm", "graph"}),
     remediation=Remediation(
         portal=(

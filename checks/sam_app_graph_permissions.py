@@ -40,6 +40,7 @@ SPEC = CheckSpec(
     severity=Severity.CRITICAL,
     required=True,
     generations=frozenset({"current"}),
+    fixable=True,  # a planner in cipp_setup/engine/fixes*.py
     services=frozenset({"graph"}),
     remediation=Remediation(
         portal=(

@@ -26,6 +26,7 @@ SPEC = CheckSpec(
     severity=Severity.CRITICAL,
     required=True,
     generations=frozenset({"legacy"}),
+    fixable=True,  # a planner in cipp_setup/engine/fixes*.py
     services=frozenset({"graph"}),
     remediation=Remediation(
         portal=(

@@ -72,7 +72,7 @@ RESULTS = (
     ),
     CheckResult(
         "sam-user-global-admin", Status.FAIL, f"{SAM_UPN} is not a Global Administrator.",
-        cause="not-global-admin",
+        cause="not-global-admin", fix_available=True,
         evidence=(
             Evidence("CIPP-SAM user", f"{SAM_UPN} ({USER_ID})", identifiers=("upn", "object-id")),
             Evidence("role template", GLOBAL_ADMIN_TEMPLATE, "active assignment"),
@@ -120,7 +120,7 @@ def report_data(**overrides: object) -> ReportData:
         "command": "check", "exit_code": 1, "results": RESULTS, "specs": SPECS, "required": REQUIRED,
         "tenant_id": TENANT_ID, "generation": "legacy", "signed_in": ADMIN_UPN, "cloud": "public",
         "generation_evidence": ("--generation legacy was given.",),
-        "generated_at": "2026-01-02T03:04:05Z", "fixable": frozenset({"sam-user-global-admin"}),
+        "generated_at": "2026-01-02T03:04:05Z",
     }
     values.update(overrides)
     return ReportData(**values)  # type: ignore[arg-type]

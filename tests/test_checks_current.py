@@ -335,8 +335,15 @@ def test_an_upgraded_instance_is_current_despite_its_legacy_app(sandbox_factory:
     assert any("outweighs" in line for line in d.generation_evidence)
 
 
-def test_auto_that_cannot_tell_names_the_option(capsys: pytest.CaptureFixture[str], sandbox_factory: Any) -> None:
-    code = main(["check", "--sandbox", "current-fresh"])
+def test_auto_that_cannot_tell_names_the_option(
+    capsys: pytest.CaptureFixture[str], sandbox_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A served sandbox reached through --cloud is a tenant like any other: nothing says
+    # which CIPP it runs, so check names the option.
+    monkeypatch.delenv("CI", raising=False)
+    served = sandbox_factory("current-fresh")
+    ready = served.write_ready_file(tmp_path / "ready.json")
+    code = main(["check", "--cloud", str(ready), "--tenant", served.state.tenant_id])
     err = capsys.readouterr().err
     assert code == 2
     lines = [line for line in err.splitlines() if "error" in line]
@@ -345,6 +352,16 @@ def test_auto_that_cannot_tell_names_the_option(capsys: pytest.CaptureFixture[st
     with pytest.raises(GenerationUndetermined) as raised:
         diagnose(sb, replace(inputs_for(sb), generation=None))
     assert raised.value.evidence  # what was looked at, for the wizard to show
+
+
+def test_an_in_process_sandbox_answers_for_the_admin_when_the_tenant_cannot_tell(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, envelope, _ = cli_json(capsys, "--sandbox", "current-fresh")
+    assert code == 1 and envelope["generation"] == "current"
+    assert envelope["generation_evidence"][-1] == (
+        "The tenant shows neither; the sandbox scenario 'current-fresh' is a current instance."
+    )
 
 
 def test_explicit_generation_and_only_need_no_detection(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,8 +66,12 @@ def test_auto_detection_names_the_generation_and_its_evidence(capsys: pytest.Cap
     assert envelope["generation"] == "current" and envelope["generation_evidence"]
 
 
-def test_when_the_tenant_cannot_tell_fix_names_generation(capsys: pytest.CaptureFixture[str], _state_dir: Path) -> None:
-    code = main(["fix", "--sandbox", "current-fresh", "--yes"])
+def test_when_the_tenant_cannot_tell_fix_names_generation(
+    capsys: pytest.CaptureFixture[str], _state_dir: Path, sandbox_factory: Any, tmp_path: Path
+) -> None:
+    served = sandbox_factory("current-fresh")
+    ready = served.write_ready_file(tmp_path / "ready.json")
+    code = main(["fix", "--cloud", str(ready), "--tenant", served.state.tenant_id, "--yes"])
     err = capsys.readouterr().err
     assert code == 2
     assert "--generation legacy or --generation current" in err

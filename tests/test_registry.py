@@ -132,3 +132,10 @@ def test_importing_the_catalogue_imports_no_sdk() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_check_is_marked_fixable_exactly_when_cipp_setup_fix_has_a_planner_for_it() -> None:
+    from cipp_setup.checks import REGISTRY
+    from cipp_setup.engine.fixes import PLANNERS
+
+    assert {c.spec.id for c in REGISTRY if c.spec.fixable} == set(PLANNERS)

@@ -193,6 +193,7 @@ def build_run(
         function_app=getattr(args, "function_app", None),
         api_client_secret=Secret(secret) if secret else None,
         generation=early.generation,  # type: ignore[arg-type]
+        generation_default=_scenario_generation(target),
         ignore=ignore,
     )
     sandbox_note = " (the sandbox approves it automatically)" if target.is_sandbox else ""
@@ -205,6 +206,18 @@ def build_run(
         client_secret=Secret(early.auth_client_secret) if early.auth_client_secret else None,
     )
     return inputs, connection
+
+
+def _scenario_generation(target: Target) -> tuple[str, str] | None:
+    """In a sandbox the scenario stands in for the admin, who knows which CIPP they run:
+    its generation answers auto-detection when the tenant itself shows neither."""
+    state = getattr(target.sandbox, "state", None)
+    cipp = getattr(state, "cipp", None)
+    if cipp is None:
+        return None
+    return cipp.generation, (
+        f"The tenant shows neither; the sandbox scenario '{target.scenario}' is a {cipp.generation} instance."
+    )
 
 
 def run(args: argparse.Namespace, terminal: Terminal) -> int:

@@ -83,12 +83,6 @@ def _fix_command() -> str | None:
     return fix_command()
 
 
-def _fixable() -> frozenset[str]:
-    from cipp_setup.engine.fixes import PLANNERS
-
-    return frozenset(PLANNERS)
-
-
 def _specs(specs: Mapping[str, CheckSpec] | Iterable[Any] | None) -> dict[str, CheckSpec]:
     """Specs by id, from a mapping, a list of specs or checks, or (None) the registry."""
     if specs is None:
@@ -132,7 +126,7 @@ def check_data(
         generation_evidence=tuple(getattr(diagnosis, "generation_evidence", ()) or ()),
         signed_in=admin.user_principal_name if admin else signed_in,
         cloud=cloud, error=RunError(*error) if error else None,
-        generated_at=now_iso(), fix_command=_fix_command(), fixable=_fixable(),
+        generated_at=now_iso(), fix_command=_fix_command(),
     )
 
 
@@ -172,7 +166,7 @@ def fix_data(
         cloud=cloud, error=RunError(*error) if error else None,
         changes=tuple(change_entries(outcomes)),
         journal=str(journal.path) if journal is not None and any(o.applied for o in outcomes) else None,
-        generated_at=now_iso(), fix_command=_fix_command(), fixable=_fixable(),
+        generated_at=now_iso(), fix_command=_fix_command(),
     )
 
 
@@ -209,5 +203,5 @@ def wizard_data(*, state: Any, journal: Any, cloud: str | None, exit_code: int) 
         signed_in=admin.user_principal_name if admin else None, cloud=cloud,
         changes=tuple(change_entries(outcomes)),
         journal=str(journal.path) if journal is not None and any(o.applied for o in outcomes) else None,
-        generated_at=now_iso(), fix_command=_fix_command(), fixable=_fixable(), notes=tuple(notes),
+        generated_at=now_iso(), fix_command=_fix_command(), notes=tuple(notes),
     )

@@ -26,6 +26,9 @@ class CheckInputs:
     api_client_id: str | None = None
     api_client_secret: Secret | None = None
     generation: Generation | None = None  # None: decided from evidence (auto)
+    # Auto, when the tenant shows neither generation: this one, and why (a sandbox run
+    # takes its scenario's generation, as it takes the scenario's other identities).
+    generation_default: tuple[Generation, str] | None = None
     # The CIPP Function App: a name or a Microsoft.Web/sites resource id; None → derived
     # from api_url's {name}.azurewebsites.net host (current-generation checks).
     function_app: str | None = None

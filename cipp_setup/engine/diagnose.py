@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Callable
 
 from cipp_setup.cloud import Cloud
 from cipp_setup.engine.context import CheckContext, CheckInputs, SignedInAdmin
-from cipp_setup.engine.model import Check, CheckResult, CheckSpec, Generation, Secret
+from cipp_setup.engine.model import Check, CheckResult, CheckSpec, Generation, Secret, Status
 from cipp_setup.engine.runner import RunReport, run_checks
 from cipp_setup.gateways.retry import RetryPolicy
 
@@ -96,6 +96,54 @@ def _fixed_generation(inputs: CheckInputs, only: frozenset[str] | None) -> tuple
     return None, ()
 
 
+async def open_admin_session(connection: ConnectionOptions, tenant: str) -> AdminSession:
+    """Sign the admin in (SignInRequired / SignInFailed propagate to the front end)."""
+    from cipp_setup.gateways.auth import sign_in
+
+    return await asyncio.to_thread(
+        sign_in, cloud=connection.cloud, tenant=tenant, auth=connection.auth,
+        interactive=connection.interactive, device_code_callback=connection.device_code_callback,
+        client_id=connection.client_id, client_secret=connection.client_secret,
+    )
+
+
+async def decide_generation(ctx: CheckContext) -> tuple[Generation, tuple[str, ...]]:
+    """--generation auto: what the tenant shows; else the run's default; else ask the user
+    (GenerationUndetermined). Used by every front end, so they all decide alike."""
+    from cipp_setup.checks import detect_generation
+
+    verdict = await detect_generation(ctx)
+    if verdict.generation is not None:
+        return verdict.generation, verdict.evidence
+    if ctx.inputs.generation_default is not None:
+        generation, why = ctx.inputs.generation_default
+        return generation, verdict.evidence + (why,)
+    raise GenerationUndetermined(verdict.evidence)
+
+
+def with_fix_availability(report: RunReport, ctx: CheckContext) -> RunReport:
+    """Mark each failure `fix_available` exactly when `cipp-setup fix` has an applicable
+    plan for it (the planners are pure: no request is sent). A check that has a fixer can
+    still fail in a way no tool can fix (a user that does not exist), so this is decided
+    per result, not per check."""
+    from dataclasses import replace as _replace
+
+    from cipp_setup.engine.fixes import PlanningError, plan_fix
+
+    def available(result: CheckResult) -> bool:
+        try:
+            plan = plan_fix(result, ctx)
+        except PlanningError:
+            return False
+        return plan is not None and plan.applicable
+
+    results = tuple(
+        _replace(r, fix_available=available(r)) if r.status is Status.FAIL else _replace(r, fix_available=False)
+        for r in report.results
+    )
+    return _replace(report, results=results)
+
+
 def _selected(generation: Generation | None, only: frozenset[str] | None) -> tuple[Check, ...]:
     """The checks to run; with generation None, those both generations share."""
     from cipp_setup.checks import REGISTRY, checks_for
@@ -120,7 +168,7 @@ async def run_diagnosis(
 ) -> Diagnosis:
     """Run the checks. Pass `session` to reuse a sign-in (the wizard diagnoses several
     times with one sign-in); without it, sign-in happens here when a check needs it."""
-    from cipp_setup.checks import REGISTRY, detect_generation, get_check
+    from cipp_setup.checks import REGISTRY, get_check
     from cipp_setup.gateways import Gateways
 
     if only is not None:
@@ -140,13 +188,7 @@ async def run_diagnosis(
     if must_detect:
         needs = needs | ADMIN_SERVICES
     if session is None and needs & ADMIN_SERVICES:
-        from cipp_setup.gateways.auth import sign_in
-
-        session = await asyncio.to_thread(
-            sign_in, cloud=connection.cloud, tenant=inputs.tenant, auth=connection.auth,
-            interactive=connection.interactive, device_code_callback=connection.device_code_callback,
-            client_id=connection.client_id, client_secret=connection.client_secret,
-        )
+        session = await open_admin_session(connection, inputs.tenant)
         if on_signed_in is not None:
             on_signed_in(session.admin)
 
@@ -161,14 +203,12 @@ async def run_diagnosis(
             admin=session.admin if session else None,
         )
         if must_detect:
-            verdict = await detect_generation(ctx)
-            if verdict.generation is None:
-                raise GenerationUndetermined(verdict.evidence)
-            generation, evidence = verdict.generation, verdict.evidence
+            generation, evidence = await decide_generation(ctx)
         # The checks read the decided generation (api-token compares with Easy Auth for current).
         ctx.inputs = replace(inputs, generation=generation)
         checks = _selected(generation, only)
         report = await run_checks(checks, ctx, on_result=on_result)
+        report = with_fix_availability(report, ctx)
     finally:
         await gateways.close()
 

@@ -90,17 +90,12 @@ class FixSession:
         """
         from dataclasses import replace
 
-        from cipp_setup.checks import checks_for, detect_generation
-        from cipp_setup.engine.diagnose import GenerationUndetermined, _fixed_generation
+        from cipp_setup.checks import checks_for
+        from cipp_setup.engine.diagnose import _fixed_generation, decide_generation, open_admin_session
         from cipp_setup.gateways import Gateways
-        from cipp_setup.gateways.auth import sign_in
 
         fixed, evidence = _fixed_generation(inputs, only)
-        session = await asyncio.to_thread(
-            sign_in, cloud=connection.cloud, tenant=inputs.tenant, auth=connection.auth,
-            interactive=connection.interactive, device_code_callback=connection.device_code_callback,
-            client_id=connection.client_id, client_secret=connection.client_secret,
-        )
+        session = await open_admin_session(connection, inputs.tenant)
         if on_signed_in is not None:
             on_signed_in(session.admin)
         gateways = Gateways.build(
@@ -109,11 +104,11 @@ class FixSession:
         generation = fixed
         if generation is None:
             ctx = CheckContext(inputs=inputs, cloud=connection.cloud, gateways=gateways, admin=session.admin)
-            verdict = await detect_generation(ctx)
-            if verdict.generation is None:
+            try:
+                generation, evidence = await decide_generation(ctx)
+            except BaseException:
                 await gateways.close()
-                raise GenerationUndetermined(verdict.evidence)
-            generation, evidence = verdict.generation, verdict.evidence
+                raise
         inputs = replace(inputs, generation=generation)
         checks = checks_for(generation)
         if only is not None:

@@ -49,7 +49,6 @@ from cipp_setup.engine.fixes import (
     GRAPH_APP_WRITE,
     PLANNERS,
     ROLES_FOR_APPLICATIONS,
-    ROLES_FOR_DIRECTORY_ROLE_ASSIGNMENT,
     Applied,
     Applier,
     FixRuntime,

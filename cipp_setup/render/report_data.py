@@ -39,7 +39,6 @@ class ReportData:
     fix_command: str | None = "cipp-setup fix"
     # Checks cipp-setup has an automatic fix for (the engine's planners), beside any
     # result's own `fix_available`.
-    fixable: frozenset[str] = frozenset()
     notes: tuple[str, ...] = ()  # run-level remarks, e.g. why the wizard stopped
     ids_redacted: bool = False  # set by the redactor under --redact-ids
 
@@ -59,7 +58,7 @@ def fix_for(data: ReportData, result: CheckResult) -> str | None:
     """`cipp-setup fix --only ID` for a failure cipp-setup can fix, else None."""
     if data.fix_command is None or result.status is not Status.FAIL or result.ignored:
         return None
-    if not (result.fix_available or result.check_id in data.fixable):
+    if not result.fix_available:
         return None
     return f"{data.fix_command} --only {result.check_id}"
 
