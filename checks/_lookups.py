@@ -180,13 +180,23 @@ class SubscriptionAmbiguous(Exception):
         self.candidates = candidates
 
 
+def hosting_subscription(function_app: str | None) -> str | None:
+    """The subscription id inside a Function App resource id (/subscriptions/{id}/...)."""
+    parts = (function_app or "").strip("/").split("/")
+    if len(parts) >= 2 and parts[0].lower() == "subscriptions":
+        return parts[1]
+    return None
+
+
 async def subscription(ctx: CheckContext) -> SubscriptionInfo:
-    """--subscription, else the only subscription the admin can see.
+    """--subscription, else the one hosting the CIPP Function App when --function-app is
+    its resource id, else the only subscription the admin can see.
 
     Several visible and none named → SubscriptionAmbiguous (the wizard asks; `check`
-    lists them). Finding the one that hosts the CIPP Function App is not done yet.
+    lists them). A Function App given only by name is not searched for across
+    subscriptions (that would mean listing the sites of every subscription).
     """
-    given = (ctx.inputs.subscription_id or "").strip().lower()
+    given = (ctx.inputs.subscription_id or hosting_subscription(ctx.inputs.function_app) or "").strip().lower()
 
     async def look_up() -> SubscriptionInfo:
         a = arm(ctx)

@@ -409,3 +409,37 @@ def test_normalise_api_url_rejects_with_one_line(text: str) -> None:
         normalise_api_url(text)
     message = str(caught.value)
     assert message.startswith("--api-url") and "\n" not in message
+
+
+def _two_subscriptions(sandbox_factory: Any) -> Any:
+    """legacy-ready plus a second subscription the admin owns: "the only one" no longer works."""
+    from cipp_setup import wellknown
+    from cipp_setup.sandbox.scenario import load_scenario
+    from cipp_setup.sandbox.state import ArmRoleAssignment, Subscription
+
+    state = load_scenario("legacy-ready")
+    other = "0c0c0c0c-0000-4000-8000-000000000001"
+    root = next(iter(state.subscriptions.values())).management_group
+    state.subscriptions[other] = Subscription(other, "Contoso Other", root)
+    state.add_arm_role_assignment(ArmRoleAssignment(
+        name=str(uuid.uuid4()), scope=f"/subscriptions/{other}", role_definition_id=wellknown.OWNER,
+        principal_id=state.identities.admin_user_id or "",
+    ))
+    return sandbox_factory(state)
+
+
+def test_several_subscriptions_and_none_named_lists_them(sandbox_factory: Any) -> None:
+    sb = _two_subscriptions(sandbox_factory)
+    d = diagnose(sb, inputs_for(sb), only=frozenset({"sam-user-subscription-contributor"}))
+    result = d.report.results[0]
+    assert (result.status, result.cause) == (Status.ERROR, "subscription-ambiguous")
+    assert "Contoso Other" in " ".join(e.found for e in result.evidence)
+
+
+def test_the_function_app_resource_id_names_the_hosting_subscription(sandbox_factory: Any) -> None:
+    sb = _two_subscriptions(sandbox_factory)
+    function_app = sb.identities_document()["function_app_id"]
+    d = diagnose(sb, inputs_for(sb, function_app=function_app), only=frozenset({"sam-user-subscription-contributor"}))
+    result = d.report.results[0]
+    assert result.status is Status.PASS, result.summary
+    assert function_app.split("/")[2] in " ".join(e.found for e in result.evidence)

@@ -322,7 +322,7 @@ def add_cipp_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--subscription", type=_guid_type("--subscription"), metavar="ID",
-        help="the subscription hosting CIPP (default: the one with the CIPP Function App)",
+        help="the subscription hosting CIPP (default: the one in --function-app's resource id, else the only one you can see)",
     )
     group.add_argument(
         "--generation", choices=GENERATIONS, default="auto",

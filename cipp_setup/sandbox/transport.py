@@ -282,8 +282,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         action = plan.action
         if action is not None and action.kind == "reset":
-            self._reset()
             transport.record(server.service_name, request, STATUS_RESET, started, at)
+            self._reset()
             return
         if action is not None and action.kind in ("throttle", "unavailable"):
             response = fault_rules.fault_response(
@@ -296,11 +296,13 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(max(0, action.delay_ms) / 1000.0)
 
         if response.reset_connection:
-            self._reset()
             transport.record(server.service_name, request, STATUS_RESET, started, at)
+            self._reset()
             return
-        self._write(response)
+        # Recorded before the answer leaves, so a client that has its answer always
+        # finds the request in the log (tests and benchmarks read it right after).
         transport.record(server.service_name, request, response.status, started, at)
+        self._write(response)
 
     def _read_request(self) -> Request:
         target = self.path
