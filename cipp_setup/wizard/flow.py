@@ -315,7 +315,7 @@ async def decide_generation(state: WizardState, env: WizardEnv) -> None:
          Option(LEGACY, "Legacy (7.1 or earlier)", "Settings → Extensions → CIPP-API")],
         default=default,
     )
-    state.generation_reason = "you said so (the tenant did not tell)"
+    state.generation_reason = "you said so; the tenant did not tell"
 
 
 def _options(candidates: Candidates) -> list[Option]:
