@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from cipp_setup.cli.terminal import Terminal
     from cipp_setup.engine.context import CheckInputs
     from cipp_setup.engine.diagnose import ConnectionOptions
-    from cipp_setup.engine.model import CheckResult, CheckSpec
+    from cipp_setup.engine.model import CheckResult, CheckSpec, Generation
 
 NAME = "check"
 # Environment variables for --auth client-secret (azure-identity's EnvironmentCredential names).
@@ -208,7 +208,7 @@ def build_run(
     return inputs, connection
 
 
-def _scenario_generation(target: Target) -> tuple[str, str] | None:
+def _scenario_generation(target: Target) -> tuple[Generation, str] | None:
     """In a sandbox the scenario stands in for the admin, who knows which CIPP they run:
     its generation answers auto-detection when the tenant itself shows neither."""
     state = getattr(target.sandbox, "state", None)

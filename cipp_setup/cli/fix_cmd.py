@@ -141,8 +141,10 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
         # Current generation: a new client secret is shown once, on the terminal only.
         session.write_easy_auth = bool(getattr(args, "write_easy_auth", False))
         if terminal.can_show_secret():
-            session.on_new_secret = lambda new: terminal.show_secret_once(
-                render_plans.new_secret_lines(new), new.value.reveal())
+            def show_new_secret(new: Any) -> None:
+                terminal.show_secret_once(render_plans.new_secret_lines(new), new.value.reveal())
+
+            session.on_new_secret = show_new_secret
         try:
             interrupted = session.interrupted()
             if interrupted:

@@ -75,7 +75,7 @@ class CheckContext:
                 future.set_result(await factory())
             except BaseException as exc:  # noqa: BLE001 - handed to every waiter
                 future.set_exception(exc)
-        return await asyncio.shield(future)  # type: ignore[no-any-return]
+        return await asyncio.shield(future)
 
     def forget(self, key_prefix: str = "") -> None:
         """Drop shared look-ups (after a fix changed the tenant, re-checks must re-read)."""

@@ -127,7 +127,7 @@ class _TimeoutSession:
             recorder.status = response.status_code  # why a request failed, when msal hides it
             return response
 
-        session.request = request  # type: ignore[method-assign]
+        session.request = request  # type: ignore[method-assign,assignment]
         return session
 
 

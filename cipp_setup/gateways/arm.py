@@ -172,7 +172,7 @@ class ArmGateway:
             status = exc.status_code or 0
             code = getattr(exc.error, "code", None) if exc.error is not None else None
             if status in RETRYABLE_STATUSES:
-                headers = exc.response.headers if exc.response is not None else {}
+                headers = getattr(exc.response, "headers", None) or {}
                 retry_after = parse_retry_after(headers.get("Retry-After"))
                 return Retryable(
                     status, retry_after, failure_for_status(status, "Azure Resource Manager", what)

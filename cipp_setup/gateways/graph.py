@@ -27,7 +27,7 @@ from cipp_setup.gateways.errors import BadRequest, NotFound, PermissionDenied, f
 from cipp_setup.gateways.retry import RETRYABLE_STATUSES, Retryable, RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
-    from msgraph import GraphServiceClient
+    from msgraph.graph_service_client import GraphServiceClient
 
 T = TypeVar("T")
 
@@ -171,7 +171,8 @@ def build_graph_client(cloud: Cloud, async_credential: Any, scopes: list[str]) -
         AzureIdentityAuthenticationProvider,
     )
     from kiota_http.middleware.options import RetryHandlerOption
-    from msgraph import GraphRequestAdapter, GraphServiceClient
+    from msgraph.graph_request_adapter import GraphRequestAdapter
+    from msgraph.graph_service_client import GraphServiceClient
     from msgraph_core import GraphClientFactory
 
     from cipp_setup.gateways.auth import USE_CAE
@@ -287,8 +288,14 @@ class GraphGateway:
             builder = builder.with_url(url)
         info = builder.to_get_request_information(config)
         adapter = self._client.request_adapter
-        raw = await self._call(
-            what, lambda: adapter.send_primitive_async(info, "bytes", {"XXX": ODataError.create_from_discriminator_value})
+        # Raw bytes through the SDK's own adapter (auth, middleware, ODataError mapping),
+        # so no model module is imported; the error map's value type is declared narrower
+        # than the factories kiota itself passes.
+        raw: Any = await self._call(
+            what,
+            lambda: adapter.send_primitive_async(
+                info, "bytes", {"XXX": ODataError.create_from_discriminator_value}  # type: ignore[dict-item]
+            ),
         )
         return json.loads(raw) if raw else None
 

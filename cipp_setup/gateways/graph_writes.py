@@ -23,7 +23,7 @@ from cipp_setup.gateways.graph import _query, build_graph_client, quote
 from cipp_setup.gateways.retry import RETRYABLE_STATUSES, Retryable, RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
-    from msgraph import GraphServiceClient
+    from msgraph.graph_service_client import GraphServiceClient
 
     from cipp_setup.gateways.auth import AdminSession
 

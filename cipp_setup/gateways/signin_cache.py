@@ -94,7 +94,7 @@ def encryption_available() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        from msal_extensions.libsecret import trial_run  # type: ignore[import-untyped]
+        from msal_extensions.libsecret import trial_run
 
         trial_run()
     except Exception:  # noqa: BLE001 - ImportError (no gi), no bus, no keyring daemon...
@@ -234,7 +234,7 @@ def _wipe_persisted_cache(allow_unencrypted: bool) -> None:
     opened holds nothing this tool can use either."""
     try:
         from azure.identity._persistent_cache import _load_persistent_cache
-        from msal import TokenCache  # type: ignore[import-untyped]
+        from msal import TokenCache
     except ImportError:
         return
     kinds = TokenCache.CredentialType

@@ -224,8 +224,8 @@ def graph_permission_scopes() -> list[PermissionScope]:
             value=value,
             admin_consent_display_name=display,
             admin_consent_description=f"Allows the app to: {display.lower()}.",
-            type=consent_type,
-        )  # type: ignore[arg-type]
+            type="Admin" if consent_type == "Admin" else "User",
+        )
         for value, _, scope_id, consent_type, display in _GRAPH_PERMISSIONS
         if scope_id is not None
     ]
