@@ -718,31 +718,47 @@ async def create_api_client(state: WizardState, env: WizardEnv) -> None:
     await _ask_api_details(state, env)
 
 
-async def _create_client_in_sandbox(state: WizardState, env: WizardEnv) -> None:
+async def _sandbox_click(
+    state: WizardState, env: WizardEnv, click: Callable[[], Any], *, intro: str, busy: str, refused: str
+) -> dict[str, Any] | None:
+    """Perform the admin's click in the sandbox's CIPP and take the details CIPP shows
+    (the secret is registered for scrubbing before anything is printed)."""
     from cipp_setup.cli.options import parse_api_url
 
-    assert env.create_api_client is not None
     s = env.screen
-    s.say("Sandbox: cipp-setup clicks Add, then Save to Azure, as the admin would.", "yellow")
-    with s.busy("Creating the API client and saving it to Azure…"):
+    s.say(intro, "yellow")
+    with s.busy(busy):
         try:
-            shown = await asyncio.to_thread(env.create_api_client)
+            shown: dict[str, Any] = await asyncio.to_thread(click)
         except Exception as exc:  # noqa: BLE001 - CIPP's own failure text, shown as CIPP shows it
             reason = getattr(exc, "reason", None) or str(exc)
             s.say(f"CIPP answered: {reason}", "bold red")
-            state.stopped = "CIPP could not create the API client or save it to Azure"
-            return
+            state.stopped = refused
+            return None
     secret = str(shown["client_secret"])
     s.add_secret(secret)
     state.api_client_id = str(shown["client_id"]).lower()
     state.api_client_secret = Secret(secret)
     state.api_url = parse_api_url(str(shown["api_url"]))
     state.api_from_activation = True
-    s.lines([
+    return shown
+
+
+async def _create_client_in_sandbox(state: WizardState, env: WizardEnv) -> None:
+    assert env.create_api_client is not None
+    shown = await _sandbox_click(
+        state, env, env.create_api_client,
+        intro="Sandbox: cipp-setup clicks Add, then Save to Azure, as the admin would.",
+        busy="Creating the API client and saving it to Azure…",
+        refused="CIPP could not create the API client or save it to Azure",
+    )
+    if shown is None:
+        return
+    env.screen.lines([
         (("    API client: ", "dim"), (str(shown.get("display_name") or state.api_client_id), "bold")),
-        (("    Client ID: ", "dim"), (state.api_client_id, "bold")),
+        (("    Client ID: ", "dim"), (state.api_client_id or "", "bold")),
         (("    Secret: ", "dim"), ("******** (kept out of every screen and log)", "")),
-        (("    API URL: ", "dim"), (state.api_url, "bold")),
+        (("    API URL: ", "dim"), (state.api_url or "", "bold")),
         (("    Save to Azure: ", "dim"), (str(shown.get("saved") or "done"), "")),
     ])
 
@@ -762,28 +778,18 @@ async def _ask_api_details(state: WizardState, env: WizardEnv) -> None:
 
 
 async def _activate_in_sandbox(state: WizardState, env: WizardEnv) -> None:
-    from cipp_setup.cli.options import parse_api_url
-
     assert env.activate_in_cipp is not None
-    s = env.screen
-    s.say("Sandbox: cipp-setup clicks it for you, as the admin would.", "yellow")
-    with s.busy("Activating the CIPP-API extension…"):
-        try:
-            shown = await asyncio.to_thread(env.activate_in_cipp)
-        except Exception as exc:  # noqa: BLE001 - CIPP's own failure text, shown as CIPP shows it
-            reason = getattr(exc, "reason", None) or str(exc)
-            s.say(f"CIPP answered: {reason}", "bold red")
-            state.stopped = "CIPP refused to activate the API"
-            return
-    secret = str(shown["client_secret"])
-    s.add_secret(secret)
-    state.api_client_id = str(shown["client_id"]).lower()
-    state.api_client_secret = Secret(secret)
-    state.api_url = parse_api_url(str(shown["api_url"]))
-    state.api_from_activation = True
-    s.lines([
-        (("    API URL: ", "dim"), (state.api_url, "bold")),
-        (("    Application ID: ", "dim"), (state.api_client_id, "bold")),
+    shown = await _sandbox_click(
+        state, env, env.activate_in_cipp,
+        intro="Sandbox: cipp-setup clicks it for you, as the admin would.",
+        busy="Activating the CIPP-API extension…",
+        refused="CIPP refused to activate the API",
+    )
+    if shown is None:
+        return
+    env.screen.lines([
+        (("    API URL: ", "dim"), (state.api_url or "", "bold")),
+        (("    Application ID: ", "dim"), (state.api_client_id or "", "bold")),
         (("    Application Secret: ", "dim"), ("******** (kept out of every screen and log)", "")),
     ])
 
