@@ -57,6 +57,7 @@ READ_GRAPH_PERMISSIONS: tuple[str, ...] = (
 )
 
 _AADSTS = re.compile(r"AADSTS(\d+)")
+_AADSTS_LEAD = re.compile(r"^.*?AADSTS\d+:\s*")
 _PUBLIC_AUTHORITIES = frozenset(c.authority_host.rstrip("/").lower() for c in CLOUDS.values())
 
 
@@ -206,8 +207,20 @@ def translate_auth_error(
         from cipp_setup.gateways.signin_advice import explain
 
         code = aadsts_code(text)
+        # SignInFailed names the code itself: drop azure-identity's "Authentication failed:
+        # AADSTSnnnn:" lead-in so the line does not say the code twice.
+        first = _AADSTS_LEAD.sub("", first, count=1) if code else first
         return SignInFailed(code, explain(code, first.strip(), tenant=tenant))
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+def _azure_cli_unavailable(message: str) -> str:
+    """AzureCliCredential's "Azure CLI not found on path" / "Please run 'az login' ...",
+    with what to do about it: the user chose --auth azure-cli, so name the other ways."""
+    others = "--auth device-code (or browser, client-secret)"
+    if "not found" in message.lower():
+        return f"{message.rstrip('.')}. Try: install the Azure CLI and run 'az login', or use {others}."
+    return f"{message.rstrip('.')}. Try: 'az login', or use {others}."
 
 
 class AsyncCredentialAdapter:
@@ -281,7 +294,10 @@ def sign_in(
     try:
         token = credential.get_token(*scopes, enable_cae=USE_CAE)
     except Exception as exc:  # noqa: BLE001 - translated into the project's sign-in errors
-        raise translate_auth_error(exc, cloud.authority_host, tenant=tenant) from None
+        error = translate_auth_error(exc, cloud.authority_host, tenant=tenant)
+        if auth == "azure-cli" and isinstance(error, SignInRequired):
+            error = SignInRequired(_azure_cli_unavailable(str(error)))
+        raise error from None
     claims = decode_claims(token.token)
     # App-only tokens carry idtyp "app" (optional claim) and never a user name.
     is_app = claims.get("idtyp") == "app" or (
