@@ -3,6 +3,8 @@ subscription that hosts CIPP."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from cipp_setup import wellknown
 from cipp_setup.engine.context import CheckContext
 from cipp_setup.engine.model import (
@@ -84,12 +86,18 @@ class SamUserSubscriptionContributor(Check):
         user_id = lk.sam_user_id_hint(ctx)
         given = (ctx.inputs.subscription_id or "").strip().lower()
 
-        # Depth 1 when both the user's object id and the subscription are known up front:
-        # the subscription, the user and the assignments are read at once.
+        async def assignments_in_given_subscription() -> Any:
+            # The query needs only the subscription id and the user's object id: it does
+            # not wait for the subscription's own read (which only names it).
+            uid = user_id or (await lk.sam_user(ctx)).user.id
+            return await a.role_assignments_at(lk_scope(given), uid, given)
+
+        # With --subscription: depth 1 given the user's object id, else 2 (the user first);
+        # the subscription is read alongside. Without it, the subscription is found first.
         sub_r, user_r, assigned_r = await lk.settle(
             lk.subscription(ctx),
             lk.sam_user(ctx),
-            a.role_assignments_at(lk_scope(given), user_id, given) if (given and user_id) else _none(),
+            assignments_in_given_subscription() if given else _none(),
         )
         if isinstance(user_r, NotFound):
             return self.failed("user-not-found", f"No user {ref} in this tenant.")

@@ -39,6 +39,7 @@ from cipp_setup.engine.runner import RunReport, run_checks
 from cipp_setup.gateways.retry import RetryPolicy
 
 if TYPE_CHECKING:
+    from cipp_setup.gateways import Gateways
     from cipp_setup.gateways.auth import AdminSession
 
 ADMIN_SERVICES = frozenset({"graph", "arm"})
@@ -121,6 +122,27 @@ async def decide_generation(ctx: CheckContext) -> tuple[Generation, tuple[str, .
     raise GenerationUndetermined(verdict.evidence)
 
 
+API_ONLY = frozenset({"api"})
+
+
+def _merged(checks: tuple[Check, ...], *reports: RunReport) -> RunReport:
+    """Reports of disjoint check sets as one, in catalogue order."""
+    by_id = {r.check_id: r for report in reports for r in report.results}
+    return RunReport(
+        tuple(by_id[c.spec.id] for c in checks),
+        frozenset(c.spec.id for c in checks if c.spec.required),
+    )
+
+
+async def _abandon(task: asyncio.Task[RunReport] | None, gateways: Gateways | None) -> None:
+    """Stop early checks whose run is failing anyway (sign-in refused, interrupted)."""
+    if task is not None and not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    if gateways is not None:
+        await gateways.close()
+
+
 def with_fix_availability(report: RunReport, ctx: CheckContext) -> RunReport:
     """Mark each failure `fix_available` exactly when `cipp-setup fix` has an applicable
     plan for it (the planners are pure: no request is sent). A check that has a fixer can
@@ -187,10 +209,31 @@ async def run_diagnosis(
     needs = frozenset().union(*(c.spec.services for c in candidates)) if candidates else frozenset()
     if must_detect:
         needs = needs | ADMIN_SERVICES
-    if session is None and needs & ADMIN_SERVICES:
-        session = await open_admin_session(connection, inputs.tenant)
-        if on_signed_in is not None:
-            on_signed_in(session.admin)
+
+    # The API checks of a legacy run need no admin: start them now rather than after the
+    # admin's sign-in, so the run costs its dependency depth, not the sum of two chains.
+    early: tuple[Check, ...] = ()
+    early_task: asyncio.Task[RunReport] | None = None
+    early_gateways: Gateways | None = None
+    if generation == "legacy" and session is None and needs & ADMIN_SERVICES:
+        early = tuple(c for c in _selected(generation, only) if c.spec.services <= API_ONLY)
+    if early:
+        early_gateways = Gateways.build(
+            connection.cloud, None, retry=connection.retry, api_timeout_s=connection.api_timeout_s
+        )
+        early_ctx = CheckContext(
+            inputs=replace(inputs, generation=generation), cloud=connection.cloud, gateways=early_gateways
+        )
+        early_task = asyncio.ensure_future(run_checks(early, early_ctx, on_result=on_result))
+
+    try:
+        if session is None and needs & ADMIN_SERVICES:
+            session = await open_admin_session(connection, inputs.tenant)
+            if on_signed_in is not None:
+                on_signed_in(session.admin)
+    except BaseException:
+        await _abandon(early_task, early_gateways)
+        raise
 
     gateways = Gateways.build(
         connection.cloud, session, retry=connection.retry, api_timeout_s=connection.api_timeout_s
@@ -207,10 +250,17 @@ async def run_diagnosis(
         # The checks read the decided generation (api-token compares with Easy Auth for current).
         ctx.inputs = replace(inputs, generation=generation)
         checks = _selected(generation, only)
-        report = await run_checks(checks, ctx, on_result=on_result)
+        report = await run_checks(tuple(c for c in checks if c not in early), ctx, on_result=on_result)
+        if early_task is not None:
+            report = _merged(checks, report, await early_task)
         report = with_fix_availability(report, ctx)
+    except BaseException:
+        await _abandon(early_task, None)
+        raise
     finally:
         await gateways.close()
+        if early_gateways is not None:
+            await early_gateways.close()
 
     tenant_id = session.admin.tenant_id if session else ""
     token = report.result("api-token")

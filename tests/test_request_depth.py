@@ -1,0 +1,54 @@
+"""A check costs its dependency depth: requests that do not need each other go out together.
+
+With 100 ms added to every request, requests that wait for one another arrive at least
+100 ms apart; requests sent together arrive within a few milliseconds of each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from cipp_setup.cloud import cloud_from_document
+from cipp_setup.engine.context import CheckInputs
+from cipp_setup.engine.diagnose import ConnectionOptions, run_diagnosis
+from cipp_setup.engine.model import Secret
+
+LATENCY_MS = 100
+
+
+def _run_legacy_check(sandbox: Any) -> list[Any]:
+    ids = sandbox.identities_document()
+    inputs = CheckInputs(
+        tenant=ids["tenant_id"], sam_user=ids["sam_user_upn"], sam_app_id=ids["sam_app_id"],
+        subscription_id=ids["subscription_id"], api_url=ids["api_url"], api_client_id=ids["api_client_id"],
+        api_client_secret=Secret(ids["api_client_secret"]), generation="legacy",
+    )
+    connection = ConnectionOptions(
+        cloud=cloud_from_document(sandbox.cloud_document(), "sandbox"), auth="device-code",
+        interactive=True, device_code_callback=lambda message: None,
+    )
+    sandbox.control.clear_request_log()
+    diagnosis = asyncio.run(run_diagnosis(inputs, connection))
+    assert all(r.status.value == "pass" for r in diagnosis.report.results)
+    return sandbox.control.request_log()
+
+
+def test_the_api_checks_do_not_wait_for_the_admin_sign_in(sandbox_factory: Any) -> None:
+    sandbox = sandbox_factory("legacy-ready", latency_ms=LATENCY_MS)
+    api_client = sandbox.identities_document()["api_client_id"]
+    log = _run_legacy_check(sandbox)
+    tokens = [r for r in log if r.service == "idp" and r.path.endswith("/oauth2/v2.0/token")]
+    api_token = next(r for r in tokens if r.caller == api_client)
+    admin_first_token = next(r for r in tokens if r.caller != api_client)
+    # API chain: discovery → token (hop 2); admin chain: discovery → device code → token (hop 3).
+    assert api_token.at < admin_first_token.at - LATENCY_MS / 2000
+
+
+def test_the_contributor_query_does_not_wait_for_the_subscription_read(sandbox_factory: Any) -> None:
+    sandbox = sandbox_factory("legacy-ready", latency_ms=LATENCY_MS)
+    log = _run_legacy_check(sandbox)
+    arm = [r for r in log if r.service == "arm"]
+    subscription_read = next(r for r in arm if not r.path.endswith("/roleAssignments"))
+    assignments = next(r for r in arm if r.path.endswith("/roleAssignments"))
+    assert abs(assignments.at - subscription_read.at) < LATENCY_MS / 2000
