@@ -7,10 +7,13 @@ Sign-in happens only when a selected check talks to Graph or ARM; an API-only ru
 them to exit code 4 and 1.
 
 Request depth (round trips that must happen one after another), per check, after sign-in:
-sam-user-global-admin 1, sam-app-azure-management-consent 2 (3 if the CIPP-SAM service
-principal's name differs from the app's), sam-user-subscription-contributor 1 with
---subscription and an object id, else 2 (3 when failing: the PIM read), api-token 2
-(msal discovery, token), api-list-logs 1 after api-token. Current generation:
+sam-user-global-admin 2 (the user and their groups, then the Global Administrator
+assignments and eligibilities of exactly those principals),
+sam-app-azure-management-consent 2 (3 if the CIPP-SAM service principal's name differs
+from the app's), sam-user-subscription-contributor 1 with --subscription and an object
+id, else 2 (3 when failing: the PIM read); the ARM token's refresh overlaps the first
+Graph reads. api-token 2 (msal discovery, token) and api-list-logs 1 after it: in a
+legacy run these two start before the admin's sign-in finishes, since they need none. Current generation:
 sam-app-graph-application-permissions 2 (app and SPs, then app role assignments),
 function-app-managed-identity 2 with a resource id (site, then role assignments; +1 per
 non-built-in role read), api-client-app 1, api-easy-auth 1 (authsettingsV2 and app
