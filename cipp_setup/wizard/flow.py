@@ -380,19 +380,13 @@ async def pick_sam_app(state: WizardState, env: WizardEnv, lookups: TenantLookup
     if state.answers.sam_app:
         state.sam_app_id = state.answers.sam_app
         return
-    s = env.screen
-    s.heading("The CIPP-SAM application")
-    with s.busy("Looking for applications named CIPP…"):
-        candidates = await lookups.sam_app_candidates(env.suggestions.get("sam_app"))
-    if not candidates:
-        s.say("No app registration's name starts with CIPP.", "yellow")
-    elif candidates.default and candidates.why:
-        _say_suggestion(s, candidates)
-    options = _options(candidates) + [Option(ENTER, "Enter an application (client) id…")]
-    choice = await s.select("Which application is CIPP-SAM?", options, default=candidates.default)
-    if choice == ENTER:
-        choice = (await s.text("Application (client) id of CIPP-SAM:", validate=_guid_problem)).lower()
-    state.sam_app_id = choice
+    state.sam_app_id = await _pick_from_tenant(
+        env, heading="The CIPP-SAM application", busy="Looking for applications named CIPP…",
+        find=lambda: lookups.sam_app_candidates(env.suggestions.get("sam_app")),
+        nothing="No app registration's name starts with CIPP.",
+        question="Which application is CIPP-SAM?", other="Enter an application (client) id…",
+        other_question="Application (client) id of CIPP-SAM:",
+    )
 
 
 async def pick_subscription(state: WizardState, env: WizardEnv, lookups: TenantLookups) -> None:
@@ -401,19 +395,33 @@ async def pick_subscription(state: WizardState, env: WizardEnv, lookups: TenantL
     if state.answers.subscription:
         state.subscription_id = state.answers.subscription
         return
+    state.subscription_id = await _pick_from_tenant(
+        env, heading="The subscription hosting CIPP", busy="Reading the subscriptions you can see…",
+        find=lambda: lookups.subscription_candidates(env.suggestions.get("subscription")),
+        nothing="You cannot see any subscription (you may need to elevate access first).",
+        question="Which subscription hosts CIPP's Function App?", other="Enter a subscription id…",
+        other_question="Subscription id:",
+    )
+
+
+async def _pick_from_tenant(
+    env: WizardEnv, *, heading: str, busy: str, find: Callable[[], Awaitable[Candidates]],
+    nothing: str, question: str, other: str, other_question: str,
+) -> str:
+    """A list read from the tenant (the suggestion said first), plus "enter an id"."""
     s = env.screen
-    s.heading("The subscription hosting CIPP")
-    with s.busy("Reading the subscriptions you can see…"):
-        candidates = await lookups.subscription_candidates(env.suggestions.get("subscription"))
+    s.heading(heading)
+    with s.busy(busy):
+        candidates = await find()
     if not candidates:
-        s.say("You cannot see any subscription (you may need to elevate access first).", "yellow")
+        s.say(nothing, "yellow")
     elif candidates.default and candidates.why:
         _say_suggestion(s, candidates)
-    options = _options(candidates) + [Option(ENTER, "Enter a subscription id…")]
-    choice = await s.select("Which subscription hosts CIPP's Function App?", options, default=candidates.default)
+    options = _options(candidates) + [Option(ENTER, other)]
+    choice = await s.select(question, options, default=candidates.default)
     if choice == ENTER:
-        choice = (await s.text("Subscription id:", validate=_guid_problem)).lower()
-    state.subscription_id = choice
+        choice = (await s.text(other_question, validate=_guid_problem)).lower()
+    return str(choice)
 
 
 def _function_app_problem(value: str) -> str | None:
