@@ -582,22 +582,15 @@ async def hosted_handoff(state: WizardState, env: WizardEnv) -> None:
     details. (Current CIPP: hosted admins create API clients themselves.)"""
     if state.hosting != HOSTED or state.generation == CURRENT:
         return
-    from cipp_setup.cli.options import UsageError, parse_api_url
+    from cipp_setup.cli.options import parse_api_url
 
     s = env.screen
     state.cipp_url = state.answers.cipp_url
     if state.cipp_url is None:
-        def url_problem(value: str) -> str | None:
-            try:
-                parse_api_url(value, "URL")
-            except UsageError as exc:
-                return str(exc).split(": ", 1)[-1]
-            return None
-
         s.heading("Your CIPP")
         state.cipp_url = parse_api_url(await s.text(
             "Your CIPP's address (the URL you open CIPP at):",
-            default=env.suggestions.get("cipp_url", ""), validate=url_problem,
+            default=env.suggestions.get("cipp_url", ""), validate=_api_url_problem,
         ))
     ready = all(prerequisites_now(state).values())
     s.heading("Send this to the CIPP helpdesk")
