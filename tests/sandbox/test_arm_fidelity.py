@@ -1,6 +1,6 @@
 """Fidelity: what the sandbox's ARM serves, compared with Microsoft's examples for the same call.
 
-For each example in shared/reference/examples/arm_*.json: every key of the example is
+For each example in tests/fixtures/microsoft-examples/arm_*.json: every key of the example is
 present in the sandbox's answer with the same JSON type (null matches anything, a list's
 first element is compared with the first element of ours), and error bodies have ARM's
 shape and the example's code. Where an example holds real values that are facts (built-in

@@ -1,5 +1,5 @@
 """Fidelity: every payload the sandbox's Graph serves, next to Microsoft's own example for
-the same call (shared/reference/examples/graph_*.json).
+the same call (tests/fixtures/microsoft-examples/graph_*.json).
 
 The check: each key of the example is present in the sandbox's payload with the same
 JSON type (object, array, string, number, boolean), recursively; arrays are compared on
