@@ -45,7 +45,7 @@ def test_the_leak_pattern_catches_each_way_of_reaching_the_shared_folder() -> No
         f"REFERENCE = _REPO.parent / \"{shared}\" / \"reference\"",
         f"EXAMPLES = Path('../{shared}/reference/examples')",
         f"cat /work/{shared}/reference/examples/INDEX.md",
-        f"os.environ['CIPP_SETUP_REFERENCE']",
+        "os.environ['CIPP_SETUP_REFERENCE']",
         f"ls ..\\{shared}\\reference",
     ):
         assert leaks(text), text
