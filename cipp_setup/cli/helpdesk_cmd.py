@@ -27,6 +27,13 @@ NAME = "helpdesk"
 DEFAULT_REPORT_DIR = "cipp-report"
 TENANT_PLACEHOLDER = "<tenant-domain>"
 
+# What a client runs to install cipp-setup, one command per platform (the README's Quick
+# start, without the demo). install.ps1 checks Python and long-path support before pip.
+INSTALL_COMMANDS = (
+    ("Windows PowerShell 5.1 or 7", r"powershell -ExecutionPolicy Bypass -File .\install.ps1"),
+    ("macOS / Linux", "python3 -m venv .venv && .venv/bin/pip install ."),
+)
+
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -102,7 +109,7 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
         tenant=args.tenant, sam_user=args.sam_user, hosting=args.hosting,
         redact_ids=args.redact_ids, report_dir=args.report_dir,
     )
-    zip_name = f"{args.report_dir.rstrip('/')}.zip"
+    zip_name = args.report_dir.rstrip("/\\") + ".zip"  # a trailing \ too, as Windows users type it
     lines: list[Any] = [
         (("Ask the client to run this one command", "bold"),
          (" (read-only: it changes nothing and asks no question):", ""),),
@@ -118,9 +125,13 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
                        "if that is someone else."), "dim"),))
     lines += [
         (("Before it: ", "bold"),
-         (("the client needs cipp-setup installed (Python 3.10+; see its README). The run signs in to the client's tenant "
-          "with a device code or a browser window, as an admin who can read directory roles "
-          "(Global Reader or Global Administrator)."), ""),),
+         (("the client installs cipp-setup (Python 3.10+) with one command, in a copy of its "
+           "source folder:"), ""),),
+        *((("    " + platform + ": ", "bold"), (command, "cyan")) for platform, command in INSTALL_COMMANDS),
+        ((("Either puts it in .venv: the client then runs the command above as "
+           r".venv\Scripts\cipp-setup (Windows) or .venv/bin/cipp-setup. The run signs in to "
+           "the client's tenant with a device code or a browser window, as an admin who can "
+           "read directory roles (Global Reader or Global Administrator)."), ""),),
         (("Send back: ", "bold"),
          (f"the file {zip_name}, written in the folder the command ran in. It holds "
           "report.md (paste into the ticket), report.html (open in any browser, works offline), "
