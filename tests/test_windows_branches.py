@@ -78,3 +78,31 @@ def test_a_report_redirected_in_a_windows_code_page_prints_without_an_encoding_e
     assert "UnicodeEncodeError" not in err and "Traceback" not in err
     assert "[x] sam-user-global-admin" in out and "[✗]" not in out
     assert "Result" in out or "required" in out
+
+
+def test_config_and_state_go_where_windows_keeps_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our platformdirs arguments under its Windows implementation (the folder lookup, a
+    Win32 call, answered as Windows answers it from the user's profile)."""
+    import platformdirs
+    import platformdirs.windows
+
+    from cipp_setup import profiles
+    from cipp_setup.engine import journal
+
+    known = {"CSIDL_APPDATA": r"C:\Users\me\AppData\Roaming", "CSIDL_LOCAL_APPDATA": r"C:\Users\me\AppData\Local"}
+    monkeypatch.setattr(platformdirs.windows, "get_win_folder", known.__getitem__)
+    monkeypatch.setattr(platformdirs, "PlatformDirs", platformdirs.windows.Windows)
+    monkeypatch.delenv(profiles.CONFIG_DIR_ENV, raising=False)
+    monkeypatch.delenv(journal.STATE_DIR_ENV, raising=False)
+    # The details roam with the user (like az's config); the journal and sign-in stay local.
+    assert str(profiles.config_dir()).startswith(known["CSIDL_APPDATA"])
+    assert str(journal.state_dir()).startswith(known["CSIDL_LOCAL_APPDATA"])
+    assert "cipp-setup" in str(profiles.config_dir()) and "cipp-setup" in str(journal.state_dir())
+
+
+def test_a_windows_report_folder_with_a_trailing_backslash_names_its_zip(capsys: pytest.CaptureFixture[str]) -> None:
+    from cipp_setup.cli.main import main
+
+    assert main(["helpdesk", "--report-dir", "cipp-report\\"]) == 0
+    out = capsys.readouterr().out
+    assert "the file cipp-report.zip" in out and "cipp-report\\.zip" not in out
