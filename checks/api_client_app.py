@@ -28,12 +28,14 @@ from cipp_setup.engine.model import (
     Message,
     Remediation,
     Severity,
+    with_remediations,
 )
 from cipp_setup.engine.runner import ServiceFailure
 from cipp_setup.gateways.graph import AppManagementPolicyInfo, PasswordCredentialInfo
 
 from . import _current as cur
 from . import _lookups as lk
+from . import _remediations
 
 EXPIRY_WARNING = timedelta(days=30)
 
@@ -69,7 +71,7 @@ SPEC = CheckSpec(
         "secrets or cap their lifetime, which decides how a lost or expired secret can be "
         "replaced. A secret ending within 30 days is a warning. Skipped without --api-client-id."
     ),
-    causes=(
+    causes=with_remediations(_remediations.API_CLIENT_APP, (
         Cause("client-app-not-found", "No application with that client id in the tenant (wrong tenant or id, or deleted)."),
         Cause("identifier-uri-missing", "api://{client id} is not among the app's identifier URIs (tokens fail with AADSTS500011)."),
         Cause("service-principal-missing", "The app has no service principal in the tenant: no token can be issued for it."),
@@ -77,7 +79,7 @@ SPEC = CheckSpec(
         Cause("secret-expired", "Every client secret of the app has expired (tokens fail with AADSTS7000222)."),
         Cause("secret-expiring", "The newest client secret expires within 30 days (a warning)."),
         Cause("secret-policy-restricts", "The tenant's app management policy forbids adding secrets to this app (a warning while a secret is valid)."),
-    ),
+    )),
 )
 
 _DAYS = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?", re.IGNORECASE)

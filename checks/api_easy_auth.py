@@ -28,12 +28,14 @@ from cipp_setup.engine.model import (
     Message,
     Remediation,
     Severity,
+    with_remediations,
 )
 from cipp_setup.gateways.errors import PermissionDenied
 from cipp_setup.gateways.web import ALLOWED_TENANTS_SETTING
 
 from . import _current as cur
 from . import _lookups as lk
+from . import _remediations
 
 SAVE_TO_AZURE = (
     "In CIPP: Integrations → CIPP-API → API Clients → check the client is Enabled → Save to Azure "
@@ -72,7 +74,7 @@ SPEC = CheckSpec(
         "(Reader can) and the one app setting (needs config/list/action), and says which of "
         "these a token of the client would trip on. Skipped without --api-client-id."
     ),
-    causes=(
+    causes=with_remediations(_remediations.EASY_AUTH, (
         Cause("client-not-saved-to-azure", "The client is neither an allowed application nor an allowed audience: enabled in CIPP but never saved to Azure (or disabled)."),
         Cause("audience-not-allowed", "The aud of the client's tokens (api://{id}, or the bare id for v2 tokens) is not an allowed audience."),
         Cause("app-not-allowed", "The client's audience is allowed but the client is not among the allowed applications (403)."),
@@ -82,7 +84,7 @@ SPEC = CheckSpec(
         Cause("cannot-read-auth-settings", "The signed-in admin may not read the Function App's authentication settings."),
         Cause("function-app-unknown", "Nothing says which Function App runs CIPP: pass --function-app or an azurewebsites.net --api-url."),
         Cause("function-app-not-found", "No such Function App, or the signed-in admin cannot see it."),
-    ),
+    )),
 )
 
 _SUMMARY = {

@@ -14,11 +14,13 @@ from cipp_setup.engine.model import (
     Message,
     Remediation,
     Severity,
+    with_remediations,
 )
 from cipp_setup.engine.runner import ServiceFailure
 from cipp_setup.gateways.api import LIST_LOGS_TIMEOUT_S, ApiAnswer, ApiTimeout, normalise_api_url
 
 from . import _lookups as lk
+from . import _remediations
 
 __all__ = ["SPEC", "ApiListLogs", "normalise_api_url"]
 
@@ -53,7 +55,7 @@ SPEC = CheckSpec(
         "required permission', a role's 'you do not have the required permission', and a "
         "hosted instance's 'subscription has ended'."
     ),
-    causes=(
+    causes=with_remediations(_remediations.API_LIST_LOGS, (
         Cause("front-end-url", "The URL is the Static Web App front end (302 to /.auth/login or an HTML page), not the Function App."),
         Cause("processor-app-url", "The URL is an offloaded processor Function App, which refuses API calls."),
         Cause("easy-auth-rejected", "Easy Auth answered 401: the client is not enabled / saved to Azure, or its audience or tenant is not allowed."),
@@ -71,7 +73,7 @@ SPEC = CheckSpec(
         Cause("app-not-allowed", "Easy Auth answered 403: the client is not among the allowed applications."),
         Cause("tenant-not-allowed", "Easy Auth answered 401: the token's tenant is not allowed."),
         Cause("easy-auth-disabled", "Easy Auth's Microsoft Entra provider is off, so CIPP saw no caller."),
-    ),
+    )),
 )
 
 # CIPP's refusals carry no error code; these fragments of its fixed texts are the only

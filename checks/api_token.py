@@ -28,12 +28,14 @@ from cipp_setup.engine.model import (
     Message,
     Remediation,
     Severity,
+    with_remediations,
 )
 from cipp_setup.engine.runner import ServiceFailure
 from cipp_setup.gateways.api import TokenRefused
 
 from . import _current as cur
 from . import _lookups as lk
+from . import _remediations
 
 SPEC = CheckSpec(
     id="api-token",
@@ -66,7 +68,7 @@ SPEC = CheckSpec(
         "Skipped when no API client id is given (--api-client-id). The secret comes from "
         "CIPP_API_CLIENT_SECRET or --client-secret-stdin, never from the command line."
     ),
-    causes=(
+    causes=with_remediations(_remediations.API_TOKEN, (
         Cause("invalid-secret", "The client secret is wrong (AADSTS7000215)."),
         Cause(
             "secret-id-pasted",
@@ -84,7 +86,7 @@ SPEC = CheckSpec(
         Cause("app-not-allowed", "The token's appid is not among Easy Auth's allowed applications: calls will get 403 (a warning)."),
         Cause("tenant-not-allowed", "The token's tid is not a tenant Easy Auth accepts: calls will get 401 (a warning)."),
         Cause("easy-auth-disabled", "Easy Auth's Microsoft Entra provider is off: CIPP will see no caller (a warning)."),
-    ),
+    )),
 )
 
 _CAUSE_BY_AADSTS = {

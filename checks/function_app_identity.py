@@ -28,11 +28,13 @@ from cipp_setup.engine.model import (
     Message,
     Remediation,
     Severity,
+    with_remediations,
 )
 from cipp_setup.gateways.errors import NotFound, PermissionDenied
 
 from . import _current as cur
 from . import _lookups as lk
+from . import _remediations
 
 # What CIPP's managed identity does to the Function App when an API client is saved:
 # read authsettingsV2 (a list action), write it, and write the app settings.
@@ -77,13 +79,13 @@ SPEC = CheckSpec(
         "the --api-url host NAME.azurewebsites.net, looked up in --subscription or the "
         "subscriptions the admin can see."
     ),
-    causes=(
+    causes=with_remediations(_remediations.FUNCTION_APP_IDENTITY, (
         Cause("function-app-unknown", "Nothing says which Function App runs CIPP: pass --function-app or an azurewebsites.net --api-url."),
         Cause("function-app-not-found", "No such Function App, or the signed-in admin cannot see it."),
         Cause("managed-identity-missing", "The Function App has no system-assigned managed identity."),
         Cause("identity-no-role", "The managed identity holds no role that may write the Function App's configuration."),
         Cause("cannot-read-role-assignments", "The signed-in admin may not read role assignments on the Function App."),
-    ),
+    )),
 )
 
 

@@ -13,10 +13,12 @@ from cipp_setup.engine.model import (
     Message,
     Remediation,
     Severity,
+    with_remediations,
 )
 from cipp_setup.gateways.errors import NotFound
 
 from . import _lookups as lk
+from . import _remediations
 
 ASM = wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID
 USER_IMPERSONATION = wellknown.AZURE_SERVICE_MANAGEMENT_USER_IMPERSONATION
@@ -50,7 +52,7 @@ SPEC = CheckSpec(
         "principal to it that includes user_impersonation, for all principals or for the CIPP-SAM "
         "user. The app comes from --sam-app (app id), else the application named CIPP-SAM."
     ),
-    causes=(
+    causes=with_remediations(_remediations.SAM_CONSENT, (
         Cause("app-not-found", "No CIPP-SAM application: no app with the --sam-app id, or none named CIPP-SAM."),
         Cause("app-ambiguous", "Several applications are named CIPP-SAM; pass --sam-app with the right app id."),
         Cause(
@@ -66,7 +68,7 @@ SPEC = CheckSpec(
             "The Azure Service Management service principal does not exist in the tenant.",
         ),
         Cause("consent-missing", "No admin consent grants user_impersonation on Azure Service Management to CIPP-SAM."),
-    ),
+    )),
 )
 
 

@@ -26,10 +26,12 @@ from cipp_setup.engine.model import (
     Message,
     Remediation,
     Severity,
+    with_remediations,
 )
 
 from . import _current as cur
 from . import _lookups as lk
+from . import _remediations
 
 GRAPH = wellknown.MICROSOFT_GRAPH_APP_ID
 ROLES = cur.REQUIRED_GRAPH_APP_ROLES
@@ -67,7 +69,7 @@ SPEC = CheckSpec(
         "(app id), else the application named CIPP-SAM. Consented but absent from the manifest "
         "is a warning: the token works, but the portal does not show why."
     ),
-    causes=(
+    causes=with_remediations(_remediations.GRAPH_PERMISSIONS, (
         Cause("app-not-found", "No CIPP-SAM application: no app with the --sam-app id, or none named CIPP-SAM."),
         Cause("app-ambiguous", "Several applications are named CIPP-SAM; pass --sam-app with the right app id."),
         Cause(
@@ -76,7 +78,7 @@ SPEC = CheckSpec(
         ),
         Cause("consent-missing", "The permissions are requested but not consented: no app role assignment on Microsoft Graph."),
         Cause("graph-service-principal-missing", "Microsoft Graph's service principal does not exist in the tenant."),
-    ),
+    )),
 )
 
 

@@ -13,10 +13,12 @@ from cipp_setup.engine.model import (
     Message,
     Remediation,
     Severity,
+    with_remediations,
 )
 from cipp_setup.gateways.errors import BadRequest, NotFound, PermissionDenied
 
 from . import _lookups as lk
+from . import _remediations
 
 GA = wellknown.GLOBAL_ADMINISTRATOR
 
@@ -50,7 +52,7 @@ SPEC = CheckSpec(
         "--sam-user (UPN or object id); without it the signed-in admin is checked, and the "
         "evidence says so. The role can be removed once the API is enabled."
     ),
-    causes=(
+    causes=with_remediations(_remediations.GLOBAL_ADMIN, (
         Cause("not-global-admin", "The user holds no Global Administrator assignment, active or eligible."),
         Cause(
             "global-admin-eligible-only",
@@ -58,7 +60,7 @@ SPEC = CheckSpec(
         ),
         Cause("account-disabled", "The user's account is disabled, so it cannot sign in to activate the API."),
         Cause("user-not-found", "No user with that UPN or object id exists in the tenant."),
-    ),
+    )),
 )
 
 

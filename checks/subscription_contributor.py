@@ -16,10 +16,12 @@ from cipp_setup.engine.model import (
     Message,
     Remediation,
     Severity,
+    with_remediations,
 )
 from cipp_setup.gateways.errors import BadRequest, NotFound, PermissionDenied
 
 from . import _lookups as lk
+from . import _remediations
 
 ROLE_NAMES = {wellknown.CONTRIBUTOR: "Contributor", wellknown.OWNER: "Owner"}
 
@@ -53,14 +55,14 @@ SPEC = CheckSpec(
         "with several, the check lists them and asks for --subscription. An Azure PIM "
         "eligibility (not activated) is reported as contributor-eligible-only."
     ),
-    causes=(
+    causes=with_remediations(_remediations.SUBSCRIPTION_CONTRIBUTOR, (
         Cause("no-contributor", "Neither Contributor nor Owner applies to the user on the subscription."),
         Cause("contributor-eligible-only", "The user is only eligible (Azure PIM) for Contributor or Owner; it is not active."),
         Cause("subscription-not-found", "The subscription does not exist or the signed-in admin cannot see it."),
         Cause("subscription-ambiguous", "Several subscriptions are visible; pass --subscription to name the one hosting CIPP."),
         Cause("cannot-read-role-assignments", "The signed-in admin may not read role assignments on the subscription."),
         Cause("user-not-found", "The CIPP-SAM user does not exist (see sam-user-global-admin)."),
-    ),
+    )),
 )
 
 

@@ -99,7 +99,10 @@ def test_legacy_fresh_fails_the_three_prerequisites(capsys: pytest.CaptureFixtur
     assert marks["api-token"] == marks["api-list-logs"] == "[-]"
     # Each failure says what to do: portal path, command line, where to read more.
     assert out.count("In the portal: ") == 3
-    assert out.count("On the command line: ") == 3
+    assert out.count("Azure CLI: ") == 3
+    assert out.count("PowerShell: ") == 3
+    # Filled with what the run found: no placeholder for the CIPP-SAM user it resolved.
+    assert "<cipp-sam-user-object-id>" not in out and "<user-object-id>" not in out
     assert "Details: cipp-setup explain sam-user-global-admin" in out
     assert "3 required checks did not pass." in out.splitlines()[-1]
 
@@ -182,7 +185,7 @@ def test_explain_prints_docs_and_remediation(capsys: pytest.CaptureFixture[str])
     assert code == 0
     assert out.startswith("sam-user-global-admin - ")
     assert "Causes:" in out and "not-global-admin" in out and "global-admin-eligible-only" in out
-    assert "In the portal: " in out and "On the command line: " in out
+    assert "In the portal: " in out and "Azure CLI: " in out and "PowerShell: " in out
     code, out, _ = _run(capsys, "explain")
     # The whole catalogue, in order: the legacy checks and the current generation's.
     assert code == 0 and [line.split()[0] for line in out.splitlines()] == [

@@ -103,7 +103,7 @@ def test_envelope_validates_and_pins_its_fields() -> None:
                       "expected": "an app in the tenant"}],
         "messages": [{"kind": "hint", "text": "Copy the secret's value, not its id.",
                       "url": "https://example.invalid/doc"}],
-        "remediation": {"portal": SPEC.remediation.portal, "cli": SPEC.remediation.cli},
+        "remediation": {"portal": SPEC.remediation.portal, "cli": SPEC.remediation.cli, "powershell": "", "steps": ""},
         "fix_available": False,
         "duration_ms": 12.3,
     }

@@ -134,11 +134,29 @@ class Terminal:
             self._consoles[id(stream)] = console
         return console
 
+    def width(self, stream: IO[str] | None = None) -> int | None:
+        """The terminal's width in columns when `stream` is a terminal (COLUMNS wins)."""
+        target = stream if stream is not None else self.report_stream
+        if not _isatty(target):
+            return None
+        columns = self.environ.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            return int(columns)
+        try:
+            return os.get_terminal_size(target.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return None
+
     def write_lines(self, lines: Iterable[Line], stream: IO[str] | None = None) -> None:
-        from cipp_setup.render.text import plain
+        from cipp_setup.render.text import plain, strip_nowrap, wrap_lines
 
         target = stream if stream is not None else self.report_stream
         lines = [tuple((self._scrub(chunk), style) for chunk, style in line) for line in lines]
+        width = self.width(target)
+        if width is not None:
+            # On a terminal, break at spaces ourselves: the terminal would break mid-word.
+            lines = wrap_lines(lines, width)
+        lines = [tuple((chunk, strip_nowrap(style)) for chunk, style in line) for line in lines]
         if not colour_wanted(target, self.environ):
             target.write(plain(lines))
             target.flush()

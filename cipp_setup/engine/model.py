@@ -39,30 +39,87 @@ class Severity(str, enum.Enum):
 
 
 @dataclass(frozen=True)
-class Cause:
-    """A stable, machine-readable reason for a `fail` or `error`, with what it means."""
+class Remediation:
+    """How to put a failure right, by hand.
 
-    code: str
-    meaning: str
+    `steps` is what to do in a sentence (for causes no portal page fixes: retry, check
+    the proxy, pick the other URL); `portal` a portal path; `cli` an Azure CLI command;
+    `powershell` a Microsoft Graph / Az PowerShell command. A cause's texts are templates:
+    `{tenant}`, `{sam_user_id}`, `{client_id}`... are filled with what the run found
+    (engine/remediation.py); a value the run did not find stays a visible `<placeholder>`.
+    """
 
+    portal: str = ""
+    cli: str = ""
+    powershell: str = ""
+    steps: str = ""
 
-# Causes any check can end with: the engine produces them when a service cannot answer.
-COMMON_CAUSES: tuple[Cause, ...] = (
-    Cause("throttled", "The service kept answering 429 Too Many Requests beyond the retry budget."),
-    Cause("service-unavailable", "The service kept answering 503/504 beyond the retry budget."),
-    Cause("network", "The service could not be reached (DNS, TLS, proxy or connection failure)."),
-    Cause("timeout", "The check did not finish within its time limit."),
-    Cause("permission-denied", "The signed-in admin lacks a permission the check needs to read."),
-    Cause("internal-error", "cipp-setup itself failed; please report it with the -v output."),
-)
+    @property
+    def empty(self) -> bool:
+        return not (self.portal or self.cli or self.powershell or self.steps)
 
 
 @dataclass(frozen=True)
-class Remediation:
-    """How to put a failure right, by hand: in a portal, and on the command line."""
+class Cause:
+    """A stable, machine-readable reason for a `fail`, `warn` or `error`: what it means and
+    what puts it right (each cause its own: the meta-tests insist)."""
 
-    portal: str
-    cli: str
+    code: str
+    meaning: str
+    remediation: Remediation | None = None
+
+
+def with_remediations(table: Mapping[str, Remediation], causes: tuple[Cause, ...]) -> tuple[Cause, ...]:
+    """`causes`, each carrying its remediation from `table` (keyed by cause code)."""
+    return tuple(
+        c if c.remediation is not None or c.code not in table else Cause(c.code, c.meaning, table[c.code])
+        for c in causes
+    )
+
+
+# Transient causes are never answered with a change to the tenant: the tenant may be fine.
+_RETRY = (
+    "Nothing in the tenant needs to change: run the same command again in a minute. If it "
+    "keeps failing, check this computer's connection, its proxy (HTTPS_PROXY, NO_PROXY) and, "
+    "behind TLS inspection, pass the proxy's CA with --ca-bundle."
+)
+
+TRANSIENT_CAUSES = frozenset({"throttled", "service-unavailable", "network", "timeout"})
+
+# Causes any check can end with: the engine produces them when a service cannot answer.
+COMMON_CAUSES: tuple[Cause, ...] = (
+    Cause(
+        "throttled", "The service kept answering 429 Too Many Requests beyond the retry budget.",
+        Remediation(steps="The service is throttling this tenant for now. " + _RETRY),
+    ),
+    Cause(
+        "service-unavailable", "The service kept answering 503/504 beyond the retry budget.",
+        Remediation(steps="The service is unavailable for now (see status.azure.com). " + _RETRY),
+    ),
+    Cause(
+        "network", "The service could not be reached (DNS, TLS, proxy or connection failure).",
+        Remediation(steps="The host named above could not be reached. " + _RETRY),
+    ),
+    Cause(
+        "timeout", "The check did not finish within its time limit.",
+        Remediation(steps="No answer in time (a cold Function App can take a minute once). " + _RETRY),
+    ),
+    Cause(
+        "permission-denied", "The signed-in admin lacks a permission the check needs to read.",
+        Remediation(
+            steps=(
+                "Sign in as an admin who may read this: Global Reader (or Global Administrator) in "
+                "Entra ID, and Reader on the subscription for Azure checks. Nothing needs to change."
+            ),
+            cli="az login --tenant {tenant}",
+            powershell="Connect-MgGraph -TenantId {tenant} -Scopes Directory.Read.All",
+        ),
+    ),
+    Cause(
+        "internal-error", "cipp-setup itself failed; please report it with the -v output.",
+        Remediation(steps="Run the same command again with -v and report the output (it holds no secret)."),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +160,8 @@ class CheckResult:
     fix_available: bool = False
     duration_ms: float = 0.0
     ignored: bool = False  # a failure demoted to a warning by --ignore
+    # The cause's remediation, filled with what this run found (set by the runner).
+    remediation: Remediation | None = None
 
     def __post_init__(self) -> None:
         # A lone Message or Evidence passed where a tuple belongs would only fail later,
@@ -137,6 +196,17 @@ class CheckSpec:
             if c.code == code:
                 return c
         raise KeyError(f"check {self.id} has no cause {code!r}")
+
+    def remediation_for(self, code: str | None) -> Remediation:
+        """The cause's own remediation (a template), else the check's overview."""
+        if code is not None:
+            try:
+                own = self.cause(code).remediation
+            except KeyError:
+                own = None
+            if own is not None:
+                return own
+        return self.remediation
 
 
 class Check(ABC):

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 from cipp_setup.engine.context import CheckContext
 from cipp_setup.engine.model import Check, CheckResult, Message, Status
+from cipp_setup.engine.remediation import with_remediation
 
 ResultCallback = Callable[[CheckResult], None]
 
@@ -93,6 +94,9 @@ async def run_checks(
     pending: dict[str, asyncio.Task[CheckResult]] = {}
 
     def finish(result: CheckResult) -> None:
+        check = by_id.get(result.check_id)
+        if check is not None:
+            result = with_remediation(check.spec, result, ctx)
         if result.check_id in ctx.inputs.ignore:
             result = _demote(result)
         done[result.check_id] = result

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from cipp_setup.engine.model import CheckSpec, Status
 from cipp_setup.render.report_data import ReportData, cause_meaning, fix_for
+from cipp_setup.render.text import result_remediation
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,11 @@ class ActionItem:
     cause: str | None
     cause_meaning: str
     portal: str
-    cli: str
+    cli: str  # Azure CLI
     fix_command: str | None  # "cipp-setup fix --only ID", when a fix exists
     unblocks: tuple[str, ...]  # checks skipped until this one passes
+    powershell: str = ""  # Microsoft Graph / Az PowerShell
+    steps: str = ""  # what to do, in a sentence (retry, pick the other URL...)
 
 
 def _ancestors(specs: dict[str, CheckSpec], check_id: str) -> set[str]:
@@ -67,6 +70,7 @@ def action_plan(data: ReportData) -> tuple[ActionItem, ...]:
             and result.check_id in s.depends_on
         )
         fix = fix_for(data, result)
+        remediation = result_remediation(result, spec)
         items.append(ActionItem(
             check_id=result.check_id,
             title=spec.title if spec else result.check_id,
@@ -74,9 +78,11 @@ def action_plan(data: ReportData) -> tuple[ActionItem, ...]:
             summary=result.summary,
             cause=result.cause,
             cause_meaning=cause_meaning(spec, result.cause),
-            portal=spec.remediation.portal if spec else "",
-            cli=spec.remediation.cli if spec else "",
+            portal=remediation.portal if remediation else "",
+            cli=remediation.cli if remediation else "",
             fix_command=fix,
             unblocks=unblocks,
+            powershell=remediation.powershell if remediation else "",
+            steps=remediation.steps if remediation else "",
         ))
     return tuple(items)

@@ -52,12 +52,21 @@ def _check_entry(result: CheckResult, spec: CheckSpec | None, required: bool) ->
         "messages": [
             {"kind": m.kind, "text": m.text, "url": m.url} for m in result.messages
         ],
-        "remediation": (
-            {"portal": spec.remediation.portal, "cli": spec.remediation.cli} if spec else None
-        ),
+        "remediation": _remediation(result, spec),
         "fix_available": result.fix_available,
         "duration_ms": round(result.duration_ms, 1),
     }
+
+
+def _remediation(result: CheckResult, spec: CheckSpec | None) -> dict[str, str] | None:
+    from cipp_setup.render.text import result_remediation
+
+    if not (result.status.is_problem or result.cause):
+        return None
+    r = result_remediation(result, spec)
+    if r is None:
+        return None
+    return {"portal": r.portal, "cli": r.cli, "powershell": r.powershell, "steps": r.steps}
 
 
 def _scrub(value: Any, secrets: Sequence[str]) -> Any:

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 
 from cipp_setup.engine.model import CheckResult, Status
 from cipp_setup.render.report_data import ReportData, cause_meaning, fix_for, status_counts
+from cipp_setup.render.text import result_remediation
 
 # Characters XML 1.0 cannot carry at all; a stray one would make the whole file unreadable.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -38,9 +39,12 @@ def _body(data: ReportData, result: CheckResult) -> str:
     for item in result.evidence:
         expected = f" (expected: {item.expected})" if item.expected else ""
         lines.append(f"{item.setting}: {item.found}{expected}")
-    if spec is not None:
-        lines.append(f"In the portal: {spec.remediation.portal}")
-        lines.append(f"On the command line: {spec.remediation.cli}")
+    remediation = result_remediation(result, spec)
+    if remediation is not None:
+        for label, value in (("What to do", remediation.steps), ("In the portal", remediation.portal),
+                             ("Azure CLI", remediation.cli), ("PowerShell", remediation.powershell)):
+            if value:
+                lines.append(f"{label}: {value}")
     fix = fix_for(data, result)
     if fix:
         lines.append(f"Let cipp-setup fix it: {fix}")

@@ -26,7 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from cipp_setup import wellknown
-from cipp_setup.engine.model import CheckResult, Evidence, Message
+from cipp_setup.engine.model import CheckResult, Evidence, Message, Remediation
 from cipp_setup.render.report_data import ReportData
 
 REDACTED = "[redacted]"
@@ -226,6 +226,12 @@ class Redactor:
                 for e in result.evidence
             ),
             facts={},  # machine facts (object ids) are never rendered; drop them here
+            remediation=(
+                Remediation(
+                    portal=self.text(result.remediation.portal), cli=self.text(result.remediation.cli),
+                    powershell=self.text(result.remediation.powershell), steps=self.text(result.remediation.steps),
+                ) if result.remediation is not None else None
+            ),
         )
 
     def report(self, report: ReportData) -> ReportData:
@@ -263,6 +269,9 @@ def _strings(report: ReportData) -> Iterator[str]:
         for e in result.evidence:
             yield e.found
             yield e.expected
+        if result.remediation is not None:
+            yield from (result.remediation.steps, result.remediation.portal,
+                        result.remediation.cli, result.remediation.powershell)
     for change in report.changes or ():
         for v in change.values():
             if isinstance(v, str):

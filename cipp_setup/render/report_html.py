@@ -22,6 +22,7 @@ from cipp_setup.render.report_data import (
     status_counts,
     verdict,
 )
+from cipp_setup.render.text import result_remediation
 
 _CSS = """
 :root { color-scheme: light dark; --fg: #1b1f24; --bg: #ffffff; --muted: #57606a; --line: #d0d7de;
@@ -128,10 +129,14 @@ def _action_plan(items: tuple[ActionItem, ...]) -> list[str]:
             parts.append(f'<div class="detail"><span class="label">Cause:</span> {_c(item.cause)}{meaning}</div>')
         if item.fix_command:
             parts.append(f'<div class="detail"><span class="label">Let cipp-setup fix it:</span> {_c(item.fix_command)}</div>')
+        if item.steps:
+            parts.append(f'<div class="detail"><span class="label">What to do:</span> {escape(item.steps)}</div>')
         if item.portal:
             parts.append(f'<div class="detail"><span class="label">In the portal:</span> {escape(item.portal)}</div>')
         if item.cli:
-            parts.append(f'<div class="detail"><span class="label">On the command line:</span> {_c(item.cli)}</div>')
+            parts.append(f'<div class="detail"><span class="label">Azure CLI:</span> {_c(item.cli)}</div>')
+        if item.powershell:
+            parts.append(f'<div class="detail"><span class="label">PowerShell:</span> {_c(item.powershell)}</div>')
         if item.unblocks:
             ids = ", ".join(_c(c) for c in item.unblocks)
             parts.append(f'<div class="detail"><span class="label">Then these checks can run:</span> {ids}</div>')
@@ -162,9 +167,16 @@ def _check(data: ReportData, result: CheckResult) -> list[str]:
         link = f" ({_c(message.url)})" if message.url else ""
         detail(label, escape(message.text) + link)
     problem = result.status.is_problem or result.ignored
-    if problem and spec is not None:
-        detail("In the portal", escape(spec.remediation.portal))
-        detail("On the command line", _c(spec.remediation.cli))
+    remediation = result_remediation(result, spec)
+    if (problem or result.cause) and remediation is not None:
+        if remediation.steps:
+            detail("What to do", escape(remediation.steps))
+        if remediation.portal:
+            detail("In the portal", escape(remediation.portal))
+        if remediation.cli:
+            detail("Azure CLI", _c(remediation.cli))
+        if remediation.powershell:
+            detail("PowerShell", _c(remediation.powershell))
     fix = fix_for(data, result)
     if fix:
         detail("Let cipp-setup fix it", _c(fix))
@@ -187,8 +199,6 @@ def _check(data: ReportData, result: CheckResult) -> list[str]:
             out.append("<p>Causes:</p><ul>")
             out += [f"<li>{_c(c.code)}: {escape(c.meaning)}</li>" for c in spec.causes]
             out.append("</ul>")
-        out.append(f"<p>In the portal: {escape(spec.remediation.portal)}</p>")
-        out.append(f"<p>On the command line: {_c(spec.remediation.cli)}</p>")
         out.append("</details>")
     out.append("</article>")
     return out

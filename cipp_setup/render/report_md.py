@@ -22,6 +22,7 @@ from cipp_setup.render.report_data import (
     status_counts,
     verdict,
 )
+from cipp_setup.render.text import result_remediation
 
 STATUS_WORD = {
     Status.PASS: "pass",
@@ -121,10 +122,14 @@ def action_plan_lines(items: tuple[ActionItem, ...]) -> list[str]:
             lines.append(f"   - Cause: {code(item.cause)}{meaning}")
         if item.fix_command:
             lines.append(f"   - Let cipp-setup fix it: {code(item.fix_command)}")
+        if item.steps:
+            lines.append(f"   - What to do: {text(item.steps)}")
         if item.portal:
             lines.append(f"   - In the portal: {text(item.portal)}")
         if item.cli:
-            lines.append(f"   - On the command line: {code(item.cli)}")
+            lines.append(f"   - Azure CLI: {code(item.cli)}")
+        if item.powershell:
+            lines.append(f"   - PowerShell: {code(item.powershell)}")
         if item.unblocks:
             lines.append(f"   - Then these checks can run: {', '.join(code(c) for c in item.unblocks)}")
     lines += ["", "Then run the same command again to confirm."]
@@ -159,9 +164,16 @@ def _failure(data: ReportData, result: CheckResult) -> list[str]:
     if result.check_id not in data.required:
         lines.append("- Optional: this check does not fail the run.")
     lines += _messages(result)
-    if spec is not None:
-        lines.append(f"- In the portal: {text(spec.remediation.portal)}")
-        lines.append(f"- On the command line: {code(spec.remediation.cli)}")
+    remediation = result_remediation(result, spec)
+    if remediation is not None:
+        if remediation.steps:
+            lines.append(f"- What to do: {text(remediation.steps)}")
+        if remediation.portal:
+            lines.append(f"- In the portal: {text(remediation.portal)}")
+        if remediation.cli:
+            lines.append(f"- Azure CLI: {code(remediation.cli)}")
+        if remediation.powershell:
+            lines.append(f"- PowerShell: {code(remediation.powershell)}")
     fix = fix_for(data, result)
     if fix:
         lines.append(f"- Let cipp-setup fix it: {code(fix)}")

@@ -10,8 +10,10 @@ Layout (flutter doctor's, with kubeadm's quotable ids):
     [✓] sam-user-global-admin: cipp-sam@contoso.com holds Global Administrator (active).
     [✗] sam-app-azure-management-consent: The permission is in the manifest but not consented.
         Cause: consent-missing - <what it means>
+        What to do: ... (for causes no portal page fixes: retry, use the other URL)
         In the portal: ...
-        On the command line: ...
+        Azure CLI: ...
+        PowerShell: ...
         Details: cipp-setup explain sam-app-azure-management-consent
 
     1 passed, 1 failed. A required check failed.
@@ -19,15 +21,19 @@ Layout (flutter doctor's, with kubeadm's quotable ids):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from cipp_setup.engine.model import COMMON_CAUSES, CheckResult, CheckSpec, Status
+from cipp_setup.engine.model import COMMON_CAUSES, CheckResult, CheckSpec, Remediation, Status
 
 Span = tuple[str, str]  # (text, rich style; "" for none)
 Line = tuple[Span, ...]
 
 INDENT = "    "
+# A span style that says "do not break inside me" (commands the user pastes); the terminal
+# strips it before rich sees the style.
+NOWRAP = "nowrap"
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,27 @@ def _cause_meaning(spec: CheckSpec | None, code: str) -> str:
     return ""
 
 
+def result_remediation(result: CheckResult, spec: CheckSpec | None) -> Remediation | None:
+    """What to do about `result`: its cause's filled remediation, else the cause's template."""
+    if result.remediation is not None and not result.remediation.empty:
+        return result.remediation
+    return spec.remediation_for(result.cause) if spec is not None else None
+
+
+def remediation_lines(remediation: Remediation, marks: Marks = UNICODE_MARKS, indent: str = INDENT) -> list[Line]:
+    """A remediation's parts, one line each; commands are never wrapped (they are pasted)."""
+    lines: list[Line] = []
+    if remediation.steps:
+        lines.append(text_line(f"{indent}What to do: {_arrow(remediation.steps, marks)}"))
+    if remediation.portal:
+        lines.append(text_line(f"{indent}In the portal: {_arrow(remediation.portal, marks)}"))
+    if remediation.cli:
+        lines.append(((f"{indent}Azure CLI: ", ""), (remediation.cli, NOWRAP)))
+    if remediation.powershell:
+        lines.append(((f"{indent}PowerShell: ", ""), (remediation.powershell, NOWRAP)))
+    return lines
+
+
 def signed_in_line(upn: str, tenant_id: str, tenant_hint: str | None = None) -> Line:
     """"Signed in as X in tenant Y" — shown before any check (wrong-tenant MFA surprises)."""
     tenant = tenant_id if not tenant_hint or tenant_hint == tenant_id else f"{tenant_id} ({tenant_hint})"
@@ -160,11 +187,12 @@ def result_lines(
         if message.url:
             text = f"{text} ({message.url})"
         lines.append(text_line(f"{INDENT}{label}: {text}", "yellow" if message.kind != "info" else "dim"))
+    remediation = result_remediation(result, spec)
+    if (problem or (result.status is Status.WARN and result.cause)) and remediation is not None:
+        lines.extend(remediation_lines(remediation, marks))
+        if problem and result.fix_available and fix_command:
+            lines.append(((f"{INDENT}Or let cipp-setup do it: ", ""), (f"{fix_command} --only {result.check_id}", NOWRAP)))
     if problem and spec is not None:
-        lines.append(text_line(f"{INDENT}In the portal: {_arrow(spec.remediation.portal, marks)}"))
-        lines.append(text_line(f"{INDENT}On the command line: {_arrow(spec.remediation.cli, marks)}"))
-        if result.fix_available and fix_command:
-            lines.append(text_line(f"{INDENT}Or let cipp-setup do it: {fix_command} --only {result.check_id}"))
         lines.append(text_line(f"{INDENT}Details: cipp-setup explain {result.check_id}", "dim"))
     if verbose:
         for item in result.evidence:
@@ -248,10 +276,10 @@ def explain_lines(
     lines.append(text_line("Causes:", "bold"))
     for cause in spec.causes:
         lines.append(text_line(f"{INDENT}{cause.code}: {_arrow(cause.meaning, marks)}"))
+        lines.extend(remediation_lines(spec.remediation_for(cause.code), marks, INDENT * 2))
     lines.append(())
     lines.append(text_line("How to fix it:", "bold"))
-    lines.append(text_line(f"{INDENT}In the portal: {_arrow(spec.remediation.portal, marks)}"))
-    lines.append(text_line(f"{INDENT}On the command line: {_arrow(spec.remediation.cli, marks)}"))
+    lines.extend(remediation_lines(spec.remediation, marks))
     if spec.fixable and fix_command:
         lines.append(text_line(f"{INDENT}Or let cipp-setup do it: {fix_command} --only {spec.id}"))
     return lines
@@ -261,3 +289,57 @@ def catalogue_lines(specs: Sequence[CheckSpec]) -> list[Line]:
     """`cipp-setup explain` without an id: the catalogue, one check per line."""
     width = max((len(s.id) for s in specs), default=0)
     return [((s.id.ljust(width), "bold"), (f"  {s.title}", "")) for s in specs]
+
+
+def _tokens(line: Line) -> list[tuple[str, str, bool]]:
+    """(text, style, breakable-after) pieces: words and their spaces; a NOWRAP span is one."""
+    out: list[tuple[str, str, bool]] = []
+    for text, style in line:
+        if style == NOWRAP or style.endswith(f" {NOWRAP}"):
+            out.append((text, style, False))
+            continue
+        for piece in re.findall(r"\S+|\s+", text):
+            out.append((piece, style, piece.isspace()))
+    return out
+
+
+def wrap_line(line: Line, width: int) -> list[Line]:
+    """`line` broken at spaces to fit `width` columns, continuations indented past its own
+    indent; never inside a word or a command (one longer than the width stands alone)."""
+    total = sum(len(text) for text, _ in line)
+    if width <= 20 or total <= width:
+        return [line]
+    lead = ""
+    first_text = line[0][0] if line else ""
+    lead = first_text[: len(first_text) - len(first_text.lstrip(" "))]
+    hang = lead + INDENT
+    out: list[Line] = []
+    current: list[Span] = []
+    used = 0
+    for text, style, is_space in _tokens(line):
+        if is_space:
+            if current:
+                current.append((text, style))
+                used += len(text)
+            continue
+        if used + len(text) > width and any(t.strip() for t, _ in current):
+            while current and current[-1][0].isspace():
+                used -= len(current.pop()[0])
+            out.append(tuple(current))
+            current, used = [(hang, "")], len(hang)
+        current.append((text, style))
+        used += len(text)
+    if current:
+        while current and current[-1][0].isspace():
+            current.pop()
+        out.append(tuple(current))
+    return out
+
+
+def wrap_lines(lines: Iterable[Line], width: int) -> list[Line]:
+    return [wrapped for line in lines for wrapped in wrap_line(line, width)]
+
+
+def strip_nowrap(style: str) -> str:
+    """The rich style without the NOWRAP marker."""
+    return " ".join(word for word in style.split() if word != NOWRAP)
