@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -20,15 +20,27 @@ def cli_path() -> str:
     return str(Path(PYTHON).with_name(name))
 
 
+def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a measured process: as a user's, who has byte code. pip compiles
+    an installed package; PYTHONDONTWRITEBYTECODE (set on some development machines)
+    would make every run of an editable install compile the whole package from source."""
+    env = dict(os.environ if base is None else base)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def time_command(argv: Sequence[str], *, env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+                   env=child_env(env))
     return time.perf_counter() - started
 
 
 def interleaved_medians(commands: dict[str, Sequence[str]], runs: int) -> dict[str, float]:
     """Median wall time of each command, runs interleaved so machine noise hits all alike."""
     samples: dict[str, list[float]] = {name: [] for name in commands}
+    for argv in commands.values():
+        time_command(argv)  # warm-up, not counted: byte code written, files in the OS cache
     for _ in range(runs):
         for name, argv in commands.items():
             samples[name].append(time_command(argv))
