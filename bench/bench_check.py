@@ -31,6 +31,7 @@ from cipp_setup.cloud import cloud_from_document
 from cipp_setup.engine.context import CheckInputs
 from cipp_setup.engine.diagnose import ConnectionOptions, run_diagnosis
 from cipp_setup.engine.model import Secret
+from cipp_setup.gateways.services import GatewayServices
 from cipp_setup.sandbox import Sandbox, load_scenario
 
 DEPTH_FLOOR = 5
@@ -48,7 +49,7 @@ def one_run(scenario: str, latency_ms: int, *, measure_memory: bool = False) -> 
             api_client_secret=Secret(ids["api_client_secret"]) if ids.get("api_client_secret") else None,
             generation="legacy",
         )
-        connection = ConnectionOptions(cloud=cloud, auth="device-code", interactive=True,
+        connection = ConnectionOptions(services=GatewayServices(), cloud=cloud, auth="device-code", interactive=True,
                                        device_code_callback=lambda message: None)
         sandbox.control.clear_request_log()
         if measure_memory:

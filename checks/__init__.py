@@ -1,6 +1,10 @@
-"""The check catalogue: one explicit registry, in the order results are reported.
+"""The check catalogue: one explicit list, in the order results are reported.
 
 Shipped as `cipp_setup.checks` (see pyproject.toml), never as a top-level `checks`.
+Each check is one file: its spec, its `run`, and, when cipp-setup can fix it, its
+planner (a `FixableCheck`). `CATALOGUE` is a value: a front end or a test that needs
+other checks builds its own (`CATALOGUE.with_checks(...)`) and passes it in; nothing
+here changes when something else is imported.
 The current-generation checks (issue 5) are in REGISTRY with `generations={"current"}`;
 api-token and api-list-logs apply to both. `checks_for` picks a generation's checks,
 keeping catalogue order. `detect_generation` (auto) decides legacy or current from the
@@ -9,6 +13,7 @@ tenant, through the same shared look-ups the checks use.
 
 from __future__ import annotations
 
+from cipp_setup.engine.catalogue import Catalogue
 from cipp_setup.engine.model import Check, Generation
 
 from ._generation import GenerationVerdict, detect_generation
@@ -34,24 +39,23 @@ REGISTRY: tuple[Check, ...] = (
     ApiListLogs(),
 )
 
-_BY_ID = {check.spec.id: check for check in REGISTRY}
+CATALOGUE = Catalogue(REGISTRY)
 
 
 def get_check(check_id: str) -> Check:
-    """The check with this id; KeyError (naming the known ids) otherwise."""
-    try:
-        return _BY_ID[check_id]
-    except KeyError:
-        raise KeyError(f"unknown check id {check_id!r}; known: {', '.join(_BY_ID)}") from None
+    """The built-in check with this id; KeyError (naming the known ids) otherwise."""
+    return CATALOGUE.get(check_id)
 
 
 def checks_for(generation: Generation) -> tuple[Check, ...]:
-    """The checks that apply to an instance of this generation, in catalogue order."""
-    return tuple(c for c in REGISTRY if generation in c.spec.generations)
+    """The built-in checks that apply to an instance of this generation, in catalogue order."""
+    return CATALOGUE.for_generation(generation)
 
 
 def all_ids() -> tuple[str, ...]:
-    return tuple(_BY_ID)
+    return CATALOGUE.ids()
 
 
-__all__ = ["REGISTRY", "GenerationVerdict", "all_ids", "checks_for", "detect_generation", "get_check"]
+__all__ = [
+    "CATALOGUE", "REGISTRY", "GenerationVerdict", "all_ids", "checks_for", "detect_generation", "get_check",
+]

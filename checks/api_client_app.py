@@ -18,19 +18,24 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+from cipp_setup import wellknown
+from cipp_setup.engine import plan as p
 from cipp_setup.engine.context import CheckContext
 from cipp_setup.engine.model import (
     Cause,
-    Check,
     CheckResult,
     CheckSpec,
     Evidence,
+    FixableCheck,
     Message,
     Remediation,
     Severity,
     with_remediations,
 )
+from cipp_setup.engine.plan import FixPlan, PlannedChange
+from cipp_setup.engine.planning import ROLES_FOR_APPLICATIONS, create_service_principal, fact
 from cipp_setup.engine.runner import ServiceFailure
+from cipp_setup.engine.writes import GRAPH_APP_WRITE, SECRET_DISPLAY_NAME
 from cipp_setup.gateways.graph import AppManagementPolicyInfo, PasswordCredentialInfo
 
 from . import _current as cur
@@ -45,7 +50,6 @@ SPEC = CheckSpec(
     severity=Severity.HIGH,
     required=True,
     generations=frozenset({"current"}),
-    fixable=True,  # a planner in cipp_setup/engine/fixes*.py
     services=frozenset({"graph"}),
     remediation=Remediation(
         portal=(
@@ -129,8 +133,9 @@ def _policy_facts(policy: AppManagementPolicyInfo | None, now: datetime) -> tupl
     return blocked, max_days, lines or ["no password restriction"]
 
 
-class ApiClientApp(Check):
+class ApiClientApp(FixableCheck):
     spec = SPEC
+    fix_actions = frozenset({p.CREATE_SERVICE_PRINCIPAL, p.ADD_IDENTIFIER_URI, p.ADD_CLIENT_SECRET})
 
     async def run(self, ctx: CheckContext) -> CheckResult:
         client_id = (ctx.inputs.api_client_id or "").strip().lower()
@@ -225,6 +230,10 @@ class ApiClientApp(Check):
             evidence=evidence, facts=facts, messages=tuple(notes),
         )
 
+    def plan(self, result: CheckResult, ctx: CheckContext) -> FixPlan | None:
+        return plan_api_client_app(result, ctx)
+
+
 
 def _describe(creds: list[PasswordCredentialInfo], now: datetime) -> str:
     if not creds:
@@ -235,3 +244,80 @@ def _describe(creds: list[PasswordCredentialInfo], now: datetime) -> str:
         state = "no end" if end is None else (f"expired {end.date()}" if end <= now else f"valid until {end.date()}")
         parts.append(f"{p.display_name or 'unnamed'} ({state})")
     return "; ".join(parts)
+
+
+# --- the fix ------------------------------------------------------------------------------
+
+SECRET_CAUSES = frozenset({"secret-expired", "no-secret"})
+
+
+def _secret_needed(result: CheckResult) -> bool:
+    if result.cause in SECRET_CAUSES:
+        return True
+    # Another cause was reported first; the facts still say whether a secret is valid.
+    return "secret_valid_until" in result.facts and result.facts["secret_valid_until"] is None
+
+
+def plan_api_client_app(result: CheckResult, ctx: CheckContext) -> FixPlan | None:
+    if result.cause not in {"identifier-uri-missing", "service-principal-missing"} | SECRET_CAUSES:
+        return None
+    if not fact(result, "api_client_app_object_id"):
+        return None  # no such app: clients are created in CIPP, not by a fix
+    app_object_id = str(fact(result, "api_client_app_object_id"))
+    app_id = str(fact(result, "api_client_app_id")).lower()
+    sp_id = result.facts.get("api_client_sp_id")
+    uris = [str(u) for u in (fact(result, "identifier_uris") or [])]
+    wanted_uri = f"api://{app_id}"
+    cid = result.check_id
+    app_label = f"API client app (appId {app_id})"
+    changes: list[PlannedChange] = []
+    if not sp_id:
+        changes.append(create_service_principal(cid, app_id, f"service principal for the {app_label}",
+                                                before="no service principal: no token can be issued for it"))
+    if wanted_uri.lower() not in (u.lower() for u in uris):
+        kept = ", ".join(uris) if uris else "none"
+        changes.append(PlannedChange(
+            check_id=cid, action=p.ADD_IDENTIFIER_URI,
+            api="Microsoft Graph PATCH /applications/{id} (identifierUris)", target=app_label,
+            before=f"identifier URIs: {kept}", after=f"adds {wanted_uri}; existing URIs kept",
+            admin_role_needed=ROLES_FOR_APPLICATIONS, grants_privilege=False, reversible=True,
+            params={"application_object_id": app_object_id, "app_id": app_id, "identifier_uri": wanted_uri},
+            permission=GRAPH_APP_WRITE,
+            notes=(f"Tokens are requested for {wanted_uri}/.default; without it AADSTS500011.",),
+        ))
+    blocked = bool(result.facts.get("password_addition_blocked"))
+    if _secret_needed(result) and not blocked:
+        max_days = result.facts.get("max_password_lifetime_days")
+        lifetime = (f"valid for at most {max_days} days (the tenant's app management policy)"
+                    if isinstance(max_days, int) else "valid for Graph's default two years")
+        changes.append(PlannedChange(
+            check_id=cid, action=p.ADD_CLIENT_SECRET,
+            api="Microsoft Graph POST /applications/{id}/addPassword", target=app_label,
+            before="no client secret that is still valid", after=f"a new client secret, {lifetime}",
+            admin_role_needed=ROLES_FOR_APPLICATIONS, grants_privilege=True, reversible=True,
+            params={"application_object_id": app_object_id, "app_id": app_id,
+                    "display_name": SECRET_DISPLAY_NAME,
+                    **({"max_lifetime_days": max_days} if isinstance(max_days, int) else {})},
+            permission=GRAPH_APP_WRITE,
+            notes=("The new secret is shown once, on this terminal: copy it then. It is kept out of "
+                   "every log, report and the journal.",
+                   "Existing secrets stay; remove expired ones in Entra admin center → App "
+                   "registrations → Certificates & secrets."),
+        ))
+    if not changes:
+        if _secret_needed(result) and blocked:
+            change = PlannedChange(
+                check_id=cid, action=p.ADD_CLIENT_SECRET,
+                api="Microsoft Graph POST /applications/{id}/addPassword", target=app_label,
+                before="no client secret that is still valid", after="a new client secret",
+                admin_role_needed=ROLES_FOR_APPLICATIONS, grants_privilege=True, reversible=True,
+                params={"application_object_id": app_object_id, "app_id": app_id},
+                permission=GRAPH_APP_WRITE,
+            )
+            return FixPlan(cid, "Give the API client a valid secret", result.cause, (change,), applicable=False,
+                           explanation=("The tenant's app management policy forbids adding client secrets. "
+                                        "Exempt the API client app from the policy (Entra admin center → "
+                                        "Enterprise applications → App management policies), then run the fix again."))
+        return None
+    return FixPlan(cid, "Complete the API client's app registration", result.cause, tuple(changes))
+

@@ -18,18 +18,25 @@ Facts (plain values, stable; read by the current-generation fixes and by api-tok
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from cipp_setup import wellknown
+from cipp_setup.engine import plan as p
 from cipp_setup.engine.context import CheckContext
 from cipp_setup.engine.model import (
     Cause,
-    Check,
     CheckResult,
     CheckSpec,
     Evidence,
+    FixableCheck,
     Message,
     Remediation,
     Severity,
     with_remediations,
 )
+from cipp_setup.engine.plan import FixPlan, PlannedChange
+from cipp_setup.engine.planning import ROLES_FOR_EASY_AUTH, lower_ids
+from cipp_setup.engine.writes import ARM_USER_IMPERSONATION
 from cipp_setup.gateways.errors import PermissionDenied
 from cipp_setup.gateways.web import ALLOWED_TENANTS_SETTING
 
@@ -48,7 +55,6 @@ SPEC = CheckSpec(
     severity=Severity.HIGH,
     required=True,
     generations=frozenset({"current"}),
-    fixable=True,  # a planner in cipp_setup/engine/fixes*.py
     services=frozenset({"arm", "graph"}),
     remediation=Remediation(
         portal=(
@@ -96,8 +102,9 @@ _SUMMARY = {
 }
 
 
-class ApiEasyAuth(Check):
+class ApiEasyAuth(FixableCheck):
     spec = SPEC
+    fix_actions = frozenset({p.UPDATE_EASY_AUTH})
 
     async def run(self, ctx: CheckContext) -> CheckResult:
         client_id = (ctx.inputs.api_client_id or "").strip().lower()
@@ -199,3 +206,92 @@ class ApiEasyAuth(Check):
             f"Easy Auth accepts client {client_id} (aud {aud}) from tenant {tenant}.",
             evidence=evidence, facts=facts, messages=tuple(notes),
         )
+
+    def plan(self, result: CheckResult, ctx: CheckContext) -> FixPlan | None:
+        return plan_easy_auth(result, ctx)
+
+    def opted_in(self, plan: FixPlan) -> FixPlan:
+        return allow_easy_auth_write(plan)
+
+
+# --- the fix ------------------------------------------------------------------------------
+
+# Easy Auth causes a write of the allowed lists (and CIPP's provider set-up) can fix.
+EASY_AUTH_ARM_CAUSES = frozenset({"client-not-saved-to-azure", "audience-not-allowed", "app-not-allowed",
+                                  "easy-auth-disabled", "unauthenticated-allowed"})
+
+SAVE_TO_AZURE_STEPS = (
+    "In CIPP: Integrations → CIPP-API → API Clients → make sure the client is enabled → "
+    "Save to Azure. CIPP writes the Function App's authentication settings with its managed "
+    "identity and restarts the app: allow about a minute, then run the check again."
+)
+WRITE_EASY_AUTH_HINT = (
+    "Or let cipp-setup write them through Azure Resource Manager: cipp-setup fix --write-easy-auth."
+)
+EASY_AUTH_WARNINGS = (
+    "CIPP's own API Clients table should agree: its next Save to Azure rewrites these settings "
+    "from that table (a client not enabled there is dropped again).",
+    "Writing the authentication settings restarts the Function App: allow about a minute.",
+)
+
+
+def plan_easy_auth(result: CheckResult, ctx: CheckContext) -> FixPlan | None:
+    site_id = result.facts.get("function_app_id")
+    app_id = str(result.facts.get("api_client_app_id") or ctx.inputs.api_client_id or "").lower()
+    if not site_id or not app_id or result.cause not in EASY_AUTH_ARM_CAUSES | {"tenant-not-allowed"}:
+        return None  # the settings could not be read, or no client was named
+    site_id = str(site_id)
+    audiences = [str(a) for a in (result.facts.get("allowed_audiences") or [])]
+    applications = lower_ids(result.facts.get("allowed_applications"))
+    v2 = str(result.facts.get("token_version") or "") == "2"
+    add_audiences = [a for a in ([f"api://{app_id}"] + ([app_id] if v2 else []))
+                     if a.lower() not in (x.lower() for x in audiences)]
+    add_applications = [app_id] if app_id not in applications else []
+    require_auth = result.cause in ("unauthenticated-allowed", "easy-auth-disabled")
+    site_name = site_id.rstrip("/").rsplit("/", 1)[-1]
+    after_parts = []
+    if result.cause == "easy-auth-disabled":
+        after_parts.append("the Microsoft provider enabled")
+    if add_applications:
+        after_parts.append(f"allowedApplications + {app_id}")
+    if add_audiences:
+        after_parts.append("allowedAudiences + " + ", ".join(add_audiences))
+    if require_auth:
+        after_parts.append("unauthenticated requests answered 401")
+    change = PlannedChange(
+        check_id=result.check_id, action=p.UPDATE_EASY_AUTH,
+        api="Azure Resource Manager PUT {Function App}/config/authsettingsV2",
+        target=f"Easy Auth (authentication settings) of Function App {site_name}",
+        before=(f"allowedApplications: {', '.join(applications) or 'none'}; "
+                f"allowedAudiences: {', '.join(audiences) or 'none'}"),
+        after="; ".join(after_parts or ["the client allowed, as CIPP writes it"]) + "; everything else kept",
+        admin_role_needed=ROLES_FOR_EASY_AUTH, grants_privilege=True, reversible=True,
+        params={"site_id": site_id, "app_id": app_id, "add_audiences": add_audiences,
+                "add_applications": add_applications, "require_authentication": require_auth},
+        permission=ARM_USER_IMPERSONATION, notes=EASY_AUTH_WARNINGS,
+    )
+    title = "Allow the API client in the Function App's Easy Auth"
+    if result.cause == "tenant-not-allowed":
+        # WEBSITE_AUTH_AAD_ALLOWED_TENANTS is an app setting CIPP writes with the rest;
+        # cipp-setup does not write app settings, so Save to Azure is the one fix here.
+        return FixPlan(result.check_id, title, result.cause, (change,), applicable=False,
+                       explanation=SAVE_TO_AZURE_STEPS)
+    if result.cause == "audience-not-allowed":
+        explanation = (
+            f"The app asks for v2 access tokens (requestedAccessTokenVersion 2), whose aud is the bare "
+            f"client id {app_id}, while CIPP allows only api://{app_id}: Save to Azure does not help. "
+            f"Set it back in Entra admin center → App registrations → the client → Manifest: "
+            f"requestedAccessTokenVersion null (v1 tokens), or let cipp-setup add the bare id to the "
+            f"allowed audiences: cipp-setup fix --write-easy-auth."
+        )
+    else:
+        explanation = SAVE_TO_AZURE_STEPS + " " + WRITE_EASY_AUTH_HINT
+    return FixPlan(result.check_id, title, result.cause, (change,), applicable=False, explanation=explanation)
+
+
+def allow_easy_auth_write(plan: FixPlan) -> FixPlan:
+    """`--write-easy-auth`: the Easy Auth plan applied through ARM (with its warnings)."""
+    if plan.check_id != SPEC.id or plan.applicable or plan.cause not in EASY_AUTH_ARM_CAUSES:
+        return plan
+    return replace(plan, applicable=True, explanation=None,
+                   title="Allow the API client in the Function App's Easy Auth (written through ARM)")

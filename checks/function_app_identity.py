@@ -18,18 +18,22 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 from cipp_setup import wellknown
+from cipp_setup.engine import plan as p
 from cipp_setup.engine.context import CheckContext
 from cipp_setup.engine.model import (
     Cause,
-    Check,
     CheckResult,
     CheckSpec,
     Evidence,
+    FixableCheck,
     Message,
     Remediation,
     Severity,
     with_remediations,
 )
+from cipp_setup.engine.plan import FixPlan, PlannedChange
+from cipp_setup.engine.planning import ROLES_FOR_SITE_IDENTITY, ROLES_FOR_SITE_ROLE_ASSIGNMENT, fact
+from cipp_setup.engine.writes import ARM_USER_IMPERSONATION
 from cipp_setup.gateways.errors import NotFound, PermissionDenied
 
 from . import _current as cur
@@ -51,7 +55,6 @@ SPEC = CheckSpec(
     severity=Severity.CRITICAL,
     required=True,
     generations=frozenset({"current"}),
-    fixable=True,  # a planner in cipp_setup/engine/fixes*.py
     services=frozenset({"arm"}),
     remediation=Remediation(
         portal=(
@@ -95,8 +98,9 @@ def _allows(actions: tuple[str, ...], not_actions: tuple[str, ...], operation: s
     return granted and not any(fnmatchcase(op, n.lower()) for n in not_actions)
 
 
-class FunctionAppManagedIdentity(Check):
+class FunctionAppManagedIdentity(FixableCheck):
     spec = SPEC
+    fix_actions = frozenset({p.ENABLE_MANAGED_IDENTITY, p.CREATE_MANAGED_IDENTITY_ROLE_ASSIGNMENT})
 
     async def run(self, ctx: CheckContext) -> CheckResult:
         try:
@@ -172,3 +176,45 @@ class FunctionAppManagedIdentity(Check):
                 "Without it, CIPP's 'Save to Azure' fails and new API clients never reach Easy Auth (401).",
             ),),
         )
+
+    def plan(self, result: CheckResult, ctx: CheckContext) -> FixPlan | None:
+        return plan_managed_identity(result, ctx)
+
+
+# --- the fix ------------------------------------------------------------------------------
+
+def plan_managed_identity(result: CheckResult, ctx: CheckContext) -> FixPlan | None:
+    if result.cause not in ("managed-identity-missing", "identity-no-role"):
+        return None  # which Function App is unknown, or it could not be read
+    site_id = str(fact(result, "function_app_id"))
+    principal_id = result.facts.get("identity_principal_id")
+    site_name = site_id.rstrip("/").rsplit("/", 1)[-1]
+    cid = result.check_id
+    changes: list[PlannedChange] = []
+    if not principal_id:
+        changes.append(PlannedChange(
+            check_id=cid, action=p.ENABLE_MANAGED_IDENTITY,
+            api="Azure Resource Manager PATCH /subscriptions/{id}/resourceGroups/{rg}/providers/Microsoft.Web/sites/{name}",
+            target=f"Function App {site_name}",
+            before="no system-assigned managed identity", after="system-assigned managed identity on",
+            admin_role_needed=ROLES_FOR_SITE_IDENTITY, grants_privilege=False, reversible=True,
+            params={"site_id": site_id}, permission=ARM_USER_IMPERSONATION, step="identity",
+            notes=("App Service creates the identity's service principal; it replicates like any new one.",),
+        ))
+    changes.append(PlannedChange(
+        check_id=cid, action=p.CREATE_MANAGED_IDENTITY_ROLE_ASSIGNMENT,
+        api="Azure Resource Manager PUT {Function App}/providers/Microsoft.Authorization/roleAssignments/{new id}",
+        target=f"the managed identity of Function App {site_name}",
+        before="no Contributor on the Function App, its resource group or subscription",
+        after="Contributor (b24988ac-…) assigned at the Function App, principalType ServicePrincipal",
+        admin_role_needed=ROLES_FOR_SITE_ROLE_ASSIGNMENT, grants_privilege=True, reversible=True,
+        params={"arm_scope": site_id, "site_id": site_id, "role_definition_id": wellknown.CONTRIBUTOR,
+                "principal_id": principal_id, "principal_type": "ServicePrincipal"},
+        permission=ARM_USER_IMPERSONATION, inputs_from={"principal_id": "identity"} if not principal_id else {},
+        notes=("Not temporary: CIPP writes Easy Auth with this identity whenever API clients are saved, "
+               "so cipp-setup revert leaves it in place.",),
+    ))
+    title = ("Turn on the Function App's managed identity and give it Contributor on the Function App"
+             if not principal_id else "Give the Function App's managed identity Contributor on the Function App")
+    return FixPlan(cid, title, result.cause, tuple(changes))
+

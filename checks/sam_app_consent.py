@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from cipp_setup import wellknown
+from cipp_setup.engine import plan as p
 from cipp_setup.engine.context import CheckContext
 from cipp_setup.engine.model import (
     Cause,
-    Check,
     CheckResult,
     CheckSpec,
     Evidence,
+    FixableCheck,
     Message,
     Remediation,
     Severity,
     with_remediations,
 )
+from cipp_setup.engine.plan import FixPlan, PlannedChange
+from cipp_setup.engine.planning import (
+    ROLES_FOR_APPLICATIONS,
+    ROLES_FOR_CONSENT,
+    create_service_principal,
+    fact,
+)
+from cipp_setup.engine.writes import GRAPH_APP_WRITE, GRAPH_GRANT_WRITE
 from cipp_setup.gateways.errors import NotFound
 
 from . import _lookups as lk
@@ -29,7 +40,6 @@ SPEC = CheckSpec(
     severity=Severity.CRITICAL,
     required=True,
     generations=frozenset({"legacy"}),
-    fixable=True,  # a planner in cipp_setup/engine/fixes*.py
     services=frozenset({"graph"}),
     remediation=Remediation(
         portal=(
@@ -72,8 +82,9 @@ SPEC = CheckSpec(
 )
 
 
-class SamAppAzureManagementConsent(Check):
+class SamAppAzureManagementConsent(FixableCheck):
     spec = SPEC
+    fix_actions = frozenset({p.CREATE_SERVICE_PRINCIPAL, p.ADD_REQUIRED_RESOURCE_ACCESS, p.EXTEND_OAUTH2_PERMISSION_GRANT, p.CREATE_OAUTH2_PERMISSION_GRANT})
 
     async def run(self, ctx: CheckContext) -> CheckResult:
         app_r, asm_r, user_r = await lk.settle(lk.sam_app(ctx), lk.azure_management_sp(ctx), lk.sam_user(ctx))
@@ -164,3 +175,89 @@ class SamAppAzureManagementConsent(Check):
             "CIPP-SAM has consented delegated access to Azure Service Management.",
             evidence=evidence, facts=facts, messages=notes,
         )
+
+    def plan(self, result: CheckResult, ctx: CheckContext) -> FixPlan | None:
+        return plan_azure_management_consent(result, ctx)
+
+
+# --- the fix ------------------------------------------------------------------------------
+
+def plan_azure_management_consent(result: CheckResult, ctx: CheckContext) -> FixPlan | None:
+    fixable = ("permission-not-in-manifest", "permission-wrong-type", "consent-missing",
+               "azure-management-service-principal-missing")
+    if result.cause not in fixable:
+        return None
+    app_object_id = str(fact(result, "sam_app_object_id"))
+    sam_app_id = str(fact(result, "sam_app_id"))
+    sam_sp_id = result.facts.get("sam_sp_id")
+    asm_sp_id = result.facts.get("asm_sp_id")
+    manifest_ok = bool(result.facts.get(
+        "manifest_has_permission",
+        result.cause not in ("permission-not-in-manifest", "permission-wrong-type"),
+    ))
+    grants = [g for g in result.facts.get("grants", []) or [] if isinstance(g, Mapping)]
+    changes: list[PlannedChange] = []
+    cid = result.check_id
+    app_label = f"CIPP-SAM application (appId {sam_app_id})"
+
+    if not sam_sp_id:
+        changes.append(create_service_principal(cid, sam_app_id, f"service principal for the {app_label}",
+                                                step="sam-sp"))
+    if not asm_sp_id:
+        changes.append(create_service_principal(
+            cid, wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID,
+            f"Azure Service Management (appId {wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID})",
+            before="the tenant has no Azure Service Management service principal",
+            after="service principal created (a first-party Microsoft application)",
+            reversible=False, step="asm-sp",
+        ))
+    if not manifest_ok:
+        changes.append(PlannedChange(
+            check_id=cid, action=p.ADD_REQUIRED_RESOURCE_ACCESS,
+            api="Microsoft Graph PATCH /applications/{id} (requiredResourceAccess)",
+            target=app_label,
+            before="no delegated Azure Service Management / user_impersonation",
+            after="adds Azure Service Management / user_impersonation (Scope); every existing entry kept",
+            admin_role_needed=ROLES_FOR_APPLICATIONS, grants_privilege=False, reversible=True,
+            params={"application_object_id": app_object_id,
+                    "resource_app_id": wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID,
+                    "permission_id": wellknown.AZURE_SERVICE_MANAGEMENT_USER_IMPERSONATION},
+            permission=GRAPH_APP_WRITE,
+            notes=("A manifest entry alone grants nothing; the consent below does.",),
+        ))
+    # Consent: extend the tenant-wide grant if there is one, never add a second.
+    all_principals = next((g for g in grants if g.get("consentType") == "AllPrincipals"), None)
+    has_scope = all_principals is not None and "user_impersonation" in str(all_principals.get("scope", "")).split()
+    if not has_scope:
+        inputs_from: dict[str, str] = {}
+        if not sam_sp_id:
+            inputs_from["client_id"] = "sam-sp"
+        if not asm_sp_id:
+            inputs_from["resource_id"] = "asm-sp"
+        params = {"client_id": sam_sp_id, "resource_id": asm_sp_id, "consent_type": "AllPrincipals",
+                  "add_scope": "user_impersonation"}
+        if all_principals is not None:
+            before_scope = str(all_principals.get("scope", "")).strip()
+            changes.append(PlannedChange(
+                check_id=cid, action=p.EXTEND_OAUTH2_PERMISSION_GRANT,
+                api="Microsoft Graph PATCH /oauth2PermissionGrants/{id}",
+                target=f"admin consent of the {app_label} to Azure Service Management",
+                before=f"scope '{before_scope}'", after=f"scope '{(before_scope + ' user_impersonation').strip()}'",
+                admin_role_needed=ROLES_FOR_CONSENT, grants_privilege=True, reversible=True,
+                params=params, permission=GRAPH_GRANT_WRITE, inputs_from=inputs_from,
+            ))
+        else:
+            changes.append(PlannedChange(
+                check_id=cid, action=p.CREATE_OAUTH2_PERMISSION_GRANT,
+                api="Microsoft Graph POST /oauth2PermissionGrants",
+                target=f"admin consent of the {app_label} to Azure Service Management",
+                before="no consent", after="consent for all users, scope 'user_impersonation'",
+                admin_role_needed=ROLES_FOR_CONSENT, grants_privilege=True, reversible=True,
+                params=params, permission=GRAPH_GRANT_WRITE, inputs_from=inputs_from,
+                notes=("Lets CIPP-SAM call Azure Resource Manager as its signed-in user.",),
+            ))
+    if not changes:
+        return None
+    return FixPlan(cid, "Give the CIPP-SAM application consented access to Azure Service Management",
+                   result.cause, tuple(changes))
+

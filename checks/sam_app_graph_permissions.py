@@ -15,19 +15,31 @@ Facts (plain values, stable; read by the current-generation fixes):
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from cipp_setup import wellknown
+from cipp_setup.engine import plan as p
 from cipp_setup.engine.context import CheckContext
 from cipp_setup.engine.model import (
     Cause,
-    Check,
     CheckResult,
     CheckSpec,
     Evidence,
+    FixableCheck,
     Message,
     Remediation,
     Severity,
     with_remediations,
 )
+from cipp_setup.engine.plan import FixPlan, PlannedChange
+from cipp_setup.engine.planning import (
+    ROLES_FOR_APP_ROLE_CONSENT,
+    ROLES_FOR_APPLICATIONS,
+    create_service_principal,
+    fact,
+    lower_ids,
+)
+from cipp_setup.engine.writes import GRAPH_APP_ROLE_ASSIGNMENT_WRITE, GRAPH_APP_WRITE
 
 from . import _current as cur
 from . import _lookups as lk
@@ -42,7 +54,6 @@ SPEC = CheckSpec(
     severity=Severity.CRITICAL,
     required=True,
     generations=frozenset({"current"}),
-    fixable=True,  # a planner in cipp_setup/engine/fixes*.py
     services=frozenset({"graph"}),
     remediation=Remediation(
         portal=(
@@ -86,8 +97,9 @@ def _names(role_ids: list[str]) -> str:
     return ", ".join(ROLES[r] for r in role_ids) or "none"
 
 
-class SamAppGraphApplicationPermissions(Check):
+class SamAppGraphApplicationPermissions(FixableCheck):
     spec = SPEC
+    fix_actions = frozenset({p.CREATE_SERVICE_PRINCIPAL, p.ADD_REQUIRED_APP_ROLES, p.CREATE_APP_ROLE_ASSIGNMENT})
 
     async def run(self, ctx: CheckContext) -> CheckResult:
         try:
@@ -164,3 +176,69 @@ class SamAppGraphApplicationPermissions(Check):
             "CIPP-SAM holds consented Application.ReadWrite.All and Directory.ReadWrite.All.",
             evidence=evidence, facts=facts,
         )
+
+    def plan(self, result: CheckResult, ctx: CheckContext) -> FixPlan | None:
+        return plan_graph_application_permissions(result, ctx)
+
+
+# --- the fix ------------------------------------------------------------------------------
+
+GRAPH_APPLICATION_PERMISSIONS: Mapping[str, str] = {
+    wellknown.GRAPH_APPLICATION_READWRITE_ALL: "Application.ReadWrite.All",
+    wellknown.GRAPH_DIRECTORY_READWRITE_ALL: "Directory.ReadWrite.All",
+}
+
+
+def plan_graph_application_permissions(result: CheckResult, ctx: CheckContext) -> FixPlan | None:
+    if result.cause not in ("permission-not-in-manifest", "consent-missing"):
+        return None  # no CIPP-SAM app (or several), no Graph service principal: not for a fix
+    app_object_id = str(fact(result, "sam_app_object_id"))
+    sam_app_id = str(fact(result, "sam_app_id"))
+    sam_sp_id = result.facts.get("sam_sp_id")
+    graph_sp_id = fact(result, "graph_sp_id")
+    if not graph_sp_id:
+        return None  # a tenant without Microsoft Graph's service principal is beyond this fix
+    wanted = list(GRAPH_APPLICATION_PERMISSIONS)
+    missing = [r for r in wanted if r in set(lower_ids(fact(result, "missing_app_role_ids")))]
+    manifest_missing = result.facts.get("manifest_missing")
+    manifest_needed = [r for r in wanted if r in set(lower_ids(manifest_missing))] if manifest_missing is not None else wanted
+    cid = result.check_id
+    app_label = f"CIPP-SAM application (appId {sam_app_id})"
+    changes: list[PlannedChange] = []
+    if not sam_sp_id:
+        changes.append(create_service_principal(cid, sam_app_id, f"service principal for the {app_label}",
+                                                step="sam-sp"))
+        missing = wanted  # a new service principal holds no consent yet
+    if manifest_needed and (manifest_missing is not None or missing):
+        names = ", ".join(GRAPH_APPLICATION_PERMISSIONS[r] for r in manifest_needed)
+        changes.append(PlannedChange(
+            check_id=cid, action=p.ADD_REQUIRED_APP_ROLES,
+            api="Microsoft Graph PATCH /applications/{id} (requiredResourceAccess)",
+            target=app_label,
+            before=("the manifest lacks " if manifest_missing is not None else "the manifest may lack ")
+            + f"Microsoft Graph {names} (Role)",
+            after=f"adds Microsoft Graph {names} (application permissions); every existing entry kept",
+            admin_role_needed=ROLES_FOR_APPLICATIONS, grants_privilege=False, reversible=True,
+            params={"application_object_id": app_object_id, "resource_app_id": wellknown.MICROSOFT_GRAPH_APP_ID,
+                    "app_role_ids": list(manifest_needed)},
+            permission=GRAPH_APP_WRITE,
+            notes=("A manifest entry alone grants nothing; the consent below does.",),
+        ))
+    for role_id in missing:
+        name = GRAPH_APPLICATION_PERMISSIONS[role_id]
+        changes.append(PlannedChange(
+            check_id=cid, action=p.CREATE_APP_ROLE_ASSIGNMENT,
+            api="Microsoft Graph POST /servicePrincipals/{Microsoft Graph}/appRoleAssignedTo",
+            target=f"admin consent of the {app_label} to Microsoft Graph {name}",
+            before=f"{name} not consented", after=f"{name} ({role_id[:8]}…) granted to CIPP-SAM (application)",
+            admin_role_needed=ROLES_FOR_APP_ROLE_CONSENT, grants_privilege=True, reversible=True,
+            params={"principal_id": sam_sp_id, "resource_id": str(graph_sp_id).lower(), "app_role_id": role_id},
+            permission=GRAPH_APP_ROLE_ASSIGNMENT_WRITE,
+            inputs_from={"principal_id": "sam-sp"} if not sam_sp_id else {},
+            notes=("CIPP-SAM creates the API client app registrations with this permission.",),
+        ))
+    if not changes:
+        return None
+    return FixPlan(cid, "Give the CIPP-SAM application the consented Graph application permissions",
+                   result.cause, tuple(changes))
+

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 from cipp_setup import wellknown
+from cipp_setup.engine import plan as p
 from cipp_setup.engine.context import CheckContext
 from cipp_setup.engine.model import (
     Cause,
-    Check,
     CheckResult,
     CheckSpec,
     Evidence,
+    FixableCheck,
     Message,
     Remediation,
     Severity,
     with_remediations,
+)
+from cipp_setup.engine.plan import FixPlan, PlannedChange
+from cipp_setup.engine.planning import (
+    ROLE_FOR_SELF_ACTIVATION,
+    ROLES_FOR_DIRECTORY_ROLE_ASSIGNMENT,
+    admin_is,
+    fact,
+    sam_user_label,
+)
+from cipp_setup.engine.writes import (
+    ACTIVATION_JUSTIFICATION,
+    DEFAULT_ACTIVATION_DURATION,
+    GRAPH_ROLE_WRITE,
 )
 from cipp_setup.gateways.errors import BadRequest, NotFound, PermissionDenied
 
@@ -28,7 +42,6 @@ SPEC = CheckSpec(
     severity=Severity.CRITICAL,
     required=True,
     generations=frozenset({"legacy"}),
-    fixable=True,  # a planner in cipp_setup/engine/fixes*.py
     services=frozenset({"graph"}),
     remediation=Remediation(
         portal=(
@@ -64,8 +77,9 @@ SPEC = CheckSpec(
 )
 
 
-class SamUserGlobalAdmin(Check):
+class SamUserGlobalAdmin(FixableCheck):
     spec = SPEC
+    fix_actions = frozenset({p.ACTIVATE_PIM_ROLE, p.CREATE_DIRECTORY_ROLE_ASSIGNMENT})
 
     async def run(self, ctx: CheckContext) -> CheckResult:
         try:
@@ -151,3 +165,63 @@ class SamUserGlobalAdmin(Check):
             evidence=(identity, Evidence("Global Administrator at /", "none", "active")),
             messages=notes, facts=facts,
         )
+
+    def plan(self, result: CheckResult, ctx: CheckContext) -> FixPlan | None:
+        return plan_global_admin(result, ctx)
+
+
+# --- the fix ------------------------------------------------------------------------------
+
+def plan_global_admin(result: CheckResult, ctx: CheckContext) -> FixPlan | None:
+    if result.cause not in ("not-global-admin", "global-admin-eligible-only"):
+        return None  # disabled or missing user: nothing this tool should create
+    user_id = str(fact(result, "sam_user_id"))
+    who = sam_user_label(result, ctx)
+    scope = "/"
+    if result.cause == "global-admin-eligible-only":
+        params = {
+            "principal_id": user_id, "role_definition_id": wellknown.GLOBAL_ADMINISTRATOR,
+            "directory_scope_id": scope, "duration": DEFAULT_ACTIVATION_DURATION,
+            "justification": ACTIVATION_JUSTIFICATION,
+        }
+        change = PlannedChange(
+            check_id=result.check_id, action=p.ACTIVATE_PIM_ROLE,
+            api="Microsoft Graph POST /roleManagement/directory/roleAssignmentScheduleRequests (selfActivate)",
+            target=f"{who}: Global Administrator eligibility at /",
+            before="Global Administrator eligible (PIM), not active",
+            after=f"Global Administrator active for {DEFAULT_ACTIVATION_DURATION[2:].lower()} (self-activation)",
+            admin_role_needed=ROLE_FOR_SELF_ACTIVATION,
+            grants_privilege=True, reversible=False, params=params, permission=GRAPH_ROLE_WRITE,
+            notes=(
+                "The activation expires by itself; cipp-setup revert does not touch it.",
+                "Your tenant's PIM policy may also ask for MFA, a ticket number or approval.",
+            ),
+        )
+        if admin_is(ctx, user_id):
+            return FixPlan(result.check_id, "Activate the CIPP-SAM user's eligible Global Administrator role",
+                           result.cause, (change,))
+        explanation = (
+            f"Global Administrator is only eligible (PIM) for the {who}, and only that user can "
+            f"activate it. Sign in as that user and activate it: Entra admin center → Identity "
+            f"governance → Privileged Identity Management → My roles → Eligible assignments → "
+            f"Global Administrator → Activate (or run cipp-setup fix signed in as that user). "
+            f"A Privileged Role Administrator may instead make the assignment active in PIM → "
+            f"Roles → Global Administrator → Eligible assignments → Update."
+        )
+        return FixPlan(result.check_id, "Activate the CIPP-SAM user's eligible Global Administrator role",
+                       result.cause, (change,), applicable=False, explanation=explanation)
+    change = PlannedChange(
+        check_id=result.check_id, action=p.CREATE_DIRECTORY_ROLE_ASSIGNMENT,
+        api="Microsoft Graph POST /roleManagement/directory/roleAssignments",
+        target=f"{who}: Global Administrator at directory scope /",
+        before="no active Global Administrator assignment",
+        after="Global Administrator (62e90394-…) assigned at /",
+        admin_role_needed=ROLES_FOR_DIRECTORY_ROLE_ASSIGNMENT,
+        grants_privilege=True, reversible=True,
+        params={"principal_id": user_id, "role_definition_id": wellknown.GLOBAL_ADMINISTRATOR,
+                "directory_scope_id": scope},
+        permission=GRAPH_ROLE_WRITE,
+        notes=("Temporary elevation: cipp-setup revert removes it once the API answers.",),
+    )
+    return FixPlan(result.check_id, "Make the CIPP-SAM user a Global Administrator", result.cause, (change,))
+

@@ -6,18 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 from cipp_setup import wellknown
+from cipp_setup.engine import plan as p
 from cipp_setup.engine.context import CheckContext
 from cipp_setup.engine.model import (
     Cause,
-    Check,
     CheckResult,
     CheckSpec,
     Evidence,
+    FixableCheck,
     Message,
     Remediation,
     Severity,
     with_remediations,
 )
+from cipp_setup.engine.plan import FixPlan, PlannedChange
+from cipp_setup.engine.planning import ROLES_FOR_ARM_ASSIGNMENT, fact, sam_user_label
+from cipp_setup.engine.writes import ARM_USER_IMPERSONATION
 from cipp_setup.gateways.errors import BadRequest, NotFound, PermissionDenied
 
 from . import _lookups as lk
@@ -31,7 +35,6 @@ SPEC = CheckSpec(
     severity=Severity.CRITICAL,
     required=True,
     generations=frozenset({"legacy"}),
-    fixable=True,  # a planner in cipp_setup/engine/fixes*.py
     services=frozenset({"graph", "arm"}),
     remediation=Remediation(
         portal=(
@@ -76,8 +79,9 @@ def _applies_to_subscription(scope: str, subscription_id: str) -> bool:
     )
 
 
-class SamUserSubscriptionContributor(Check):
+class SamUserSubscriptionContributor(FixableCheck):
     spec = SPEC
+    fix_actions = frozenset({p.CREATE_ARM_ROLE_ASSIGNMENT})
 
     async def run(self, ctx: CheckContext) -> CheckResult:
         a = lk.arm(ctx)
@@ -195,6 +199,10 @@ class SamUserSubscriptionContributor(Check):
             messages=(Message("info", detail),),
         )
 
+    def plan(self, result: CheckResult, ctx: CheckContext) -> FixPlan | None:
+        return plan_subscription_contributor(result, ctx)
+
+
 
 def lk_scope(subscription_id: str) -> str:
     return f"/subscriptions/{subscription_id}"
@@ -202,3 +210,40 @@ def lk_scope(subscription_id: str) -> str:
 
 async def _none() -> None:
     return None
+
+
+# --- the fix ------------------------------------------------------------------------------
+
+def plan_subscription_contributor(result: CheckResult, ctx: CheckContext) -> FixPlan | None:
+    if result.cause not in ("no-contributor", "contributor-eligible-only"):
+        return None
+    user_id = str(fact(result, "sam_user_id"))
+    subscription_id = str(fact(result, "subscription_id"))
+    sub_name = result.facts.get("subscription_name")
+    sub_label = f"subscription {sub_name} ({subscription_id})" if sub_name else f"subscription {subscription_id}"
+    who = sam_user_label(result, ctx)
+    arm_scope = f"/subscriptions/{subscription_id}"
+    change = PlannedChange(
+        check_id=result.check_id, action=p.CREATE_ARM_ROLE_ASSIGNMENT,
+        api="Azure Resource Manager PUT /subscriptions/{id}/providers/Microsoft.Authorization/roleAssignments/{new id}",
+        target=f"{who} on {sub_label}",
+        before="no Contributor or Owner at or above the subscription",
+        after="Contributor (b24988ac-…) assigned at the subscription, principalType User",
+        admin_role_needed=ROLES_FOR_ARM_ASSIGNMENT, grants_privilege=True, reversible=True,
+        params={"arm_scope": arm_scope, "role_definition_id": wellknown.CONTRIBUTOR, "principal_id": user_id,
+                "principal_type": "User", "subscription_id": subscription_id},
+        permission=ARM_USER_IMPERSONATION,
+        notes=("Temporary elevation: cipp-setup revert removes it once the API answers.",),
+    )
+    if result.cause == "contributor-eligible-only":
+        explanation = (
+            f"Contributor on the {sub_label} is only eligible (PIM) for the {who}. That user "
+            f"activates it in the Azure portal → Privileged Identity Management → My roles → "
+            f"Azure resources → Activate; cipp-setup does not override your PIM policy with a "
+            f"permanent assignment."
+        )
+        return FixPlan(result.check_id, "Activate the CIPP-SAM user's eligible Contributor role",
+                       result.cause, (change,), applicable=False, explanation=explanation)
+    return FixPlan(result.check_id, "Give the CIPP-SAM user Contributor on the subscription",
+                   result.cause, (change,))
+

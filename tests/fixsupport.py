@@ -16,6 +16,7 @@ from cipp_setup.engine.fix_session import FixSession, Timing
 from cipp_setup.engine.fixes import Progress, WaitPolicy
 from cipp_setup.engine.journal import Journal
 from cipp_setup.gateways.retry import RetryPolicy
+from cipp_setup.gateways.services import GatewayServices
 
 T = TypeVar("T")
 
@@ -53,6 +54,7 @@ class Harness:
     def connection(self) -> ConnectionOptions:
         cloud = cloud_from_document(self.sandbox.cloud_document(), "sandbox")
         return ConnectionOptions(
+            services=GatewayServices(),
             cloud=cloud, auth="device-code", interactive=True, device_code_callback=lambda _m: None,
             retry=RetryPolicy(sleep=self.time.sleep),
         )

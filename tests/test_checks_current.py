@@ -29,6 +29,7 @@ from cipp_setup.engine.diagnose import (
 )
 from cipp_setup.engine.model import Secret, Status
 from cipp_setup.gateways.retry import RetryPolicy
+from cipp_setup.gateways.services import GatewayServices
 
 CURRENT_IDS = [
     "sam-app-graph-application-permissions", "function-app-managed-identity", "api-client-app",
@@ -73,6 +74,7 @@ def diagnose(sandbox: Any, inputs: CheckInputs | None = None, *, only: frozenset
         sandbox.control.approve_device_code(code.group(1))
 
     connection = ConnectionOptions(
+        services=GatewayServices(),
         cloud=cloud_from_document(sandbox.cloud_document(), "sandbox"),
         auth="device-code", interactive=True, device_code_callback=approve,
         retry=RetryPolicy(sleep=_no_sleep),

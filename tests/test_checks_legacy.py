@@ -22,6 +22,7 @@ from cipp_setup.engine.model import Secret, Status
 from cipp_setup.gateways.api import normalise_api_url
 from cipp_setup.gateways.errors import SignInRequired
 from cipp_setup.gateways.retry import RetryPolicy
+from cipp_setup.gateways.services import GatewayServices
 from cipp_setup.sandbox.state import Fault
 
 API_ONLY = frozenset({"api-token", "api-list-logs"})
@@ -73,6 +74,7 @@ def diagnose(
         sandbox.control.approve_device_code(code.group(1))
 
     connection = ConnectionOptions(
+        services=GatewayServices(),
         cloud=cloud_from_document(sandbox.cloud_document(), "sandbox"),
         auth="device-code",
         interactive=interactive,

@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cipp_setup.checks.api_easy_auth import allow_easy_auth_write
 from fixsupport import Harness, check_and_fix_all, harness
 
 from cipp_setup import wellknown as wk
 from cipp_setup.engine import plan as p
 from cipp_setup.engine.fixes import apply_plan
-from cipp_setup.engine.fixes_current import NewSecret, allow_easy_auth_write
 from cipp_setup.engine.model import Secret, Status
 from cipp_setup.engine.plan import ChangeStatus
+from cipp_setup.engine.writes import NewSecret
 from cipp_setup.sandbox.scenario import load_scenario
 from cipp_setup.sandbox.state import ArmRoleAssignment, OAuth2PermissionGrant
 

@@ -7,8 +7,8 @@ import inspect
 import re
 
 import pytest
-
 from cipp_setup.checks import REGISTRY, checks_for, get_check
+
 from cipp_setup.engine.model import COMMON_CAUSES, Check, Severity
 
 KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -135,7 +135,15 @@ def test_importing_the_catalogue_imports_no_sdk() -> None:
 
 
 def test_a_check_is_marked_fixable_exactly_when_cipp_setup_fix_has_a_planner_for_it() -> None:
+    # No PLANNERS table any more: a check plans its own fix (FixableCheck.plan), and
+    # `fixable` is derived from that, so the catalogue's fixable checks are these seven.
     from cipp_setup.checks import REGISTRY
-    from cipp_setup.engine.fixes import PLANNERS
 
-    assert {c.spec.id for c in REGISTRY if c.spec.fixable} == set(PLANNERS)
+    from cipp_setup.engine.model import FixableCheck
+
+    assert {c.spec.id for c in REGISTRY if c.spec.fixable} == {c.spec.id for c in REGISTRY
+                                                              if isinstance(c, FixableCheck)} == {
+        "sam-user-global-admin", "sam-app-azure-management-consent", "sam-user-subscription-contributor",
+        "sam-app-graph-application-permissions", "function-app-managed-identity", "api-client-app",
+        "api-easy-auth",
+    }

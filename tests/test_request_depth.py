@@ -13,6 +13,7 @@ from cipp_setup.cloud import cloud_from_document
 from cipp_setup.engine.context import CheckInputs
 from cipp_setup.engine.diagnose import ConnectionOptions, run_diagnosis
 from cipp_setup.engine.model import Secret
+from cipp_setup.gateways.services import GatewayServices
 
 LATENCY_MS = 100
 
@@ -25,6 +26,7 @@ def _run_legacy_check(sandbox: Any) -> list[Any]:
         api_client_secret=Secret(ids["api_client_secret"]), generation="legacy",
     )
     connection = ConnectionOptions(
+        services=GatewayServices(),
         cloud=cloud_from_document(sandbox.cloud_document(), "sandbox"), auth="device-code",
         interactive=True, device_code_callback=lambda message: None,
     )

@@ -37,6 +37,7 @@ from cipp_setup.engine.context import CheckInputs
 from cipp_setup.engine.diagnose import ConnectionOptions, Diagnosis, run_diagnosis
 from cipp_setup.engine.model import Secret, Status
 from cipp_setup.gateways.retry import RetryPolicy
+from cipp_setup.gateways.services import GatewayServices
 from cipp_setup.sandbox.scenario import load_scenario
 
 LEGACY_IDS = (
@@ -158,6 +159,7 @@ class LoopbackBrowser:
 
 def browser_connection(sandbox: Any) -> ConnectionOptions:
     return ConnectionOptions(
+        services=GatewayServices(),
         cloud=sandbox_cloud(sandbox), auth="browser", interactive=True,
         device_code_callback=no_device_code, retry=RetryPolicy(sleep=RecordingSleep()),
     )
@@ -235,6 +237,7 @@ def automation_scenario(directory: Path) -> Path:
 
 def secret_connection(sandbox: Any, secret: str = AUTOMATION_SECRET) -> ConnectionOptions:
     return ConnectionOptions(
+        services=GatewayServices(),
         cloud=sandbox_cloud(sandbox), auth="client-secret", interactive=False,
         device_code_callback=no_device_code, client_id=AUTOMATION_APP_ID, client_secret=Secret(secret),
         retry=RetryPolicy(sleep=RecordingSleep()),

@@ -309,8 +309,8 @@ def test_demo_without_yes_and_without_a_terminal_names_yes(capsys: pytest.Captur
 
 def test_lookups_search_by_prefix_and_suggest_the_cipp_names(sandbox_factory: Any) -> None:
     from cipp_setup.cloud import cloud_from_document
-    from cipp_setup.engine.lookups import TenantLookups
     from cipp_setup.gateways.auth import sign_in
+    from cipp_setup.gateways.services import open_lookups
 
     sandbox = sandbox_factory("legacy-fresh")
     cloud = cloud_from_document(sandbox.cloud_document(), "sandbox")
@@ -318,7 +318,7 @@ def test_lookups_search_by_prefix_and_suggest_the_cipp_names(sandbox_factory: An
                       device_code_callback=lambda message: None)
 
     async def look() -> tuple[Any, Any, Any, Any]:
-        lookups = TenantLookups.open(session)
+        lookups = open_lookups(session)
         try:
             return (await lookups.sam_user_candidates(session.admin), await lookups.search_users("Alex"),
                     await lookups.sam_app_candidates(), await lookups.subscription_candidates())

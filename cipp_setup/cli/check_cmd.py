@@ -167,6 +167,7 @@ def build_run(
     from cipp_setup.engine.context import CheckInputs
     from cipp_setup.engine.diagnose import ConnectionOptions
     from cipp_setup.engine.model import Secret
+    from cipp_setup.gateways.services import GatewayServices
 
     secret = early.secret
     if target.is_sandbox:
@@ -198,6 +199,7 @@ def build_run(
     )
     sandbox_note = " (the sandbox approves it automatically)" if target.is_sandbox else ""
     connection = ConnectionOptions(
+        services=GatewayServices(),
         cloud=target.cloud,
         auth=auth_mode(args, target),
         interactive=sign_in_may_wait(args, target, terminal),
@@ -310,7 +312,7 @@ def _diagnose(
     if not signed_in and diagnosis.admin is not None:  # the engine signed in without telling us
         terminal.report([signed_in_line(diagnosis.admin.user_principal_name, diagnosis.admin.tenant_id), ()])
     verbose = bool(args.verbose)
-    from cipp_setup.cli.main import fix_command
+    from cipp_setup.cli.commands import fix_command
 
     terminal.report(generation_lines(diagnosis.generation, diagnosis.generation_evidence))
 

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
     spec = by_id.get(args.check_id.strip())
     if spec is None:
         raise usage_error("explain ID", f"a check id, one of {', '.join(by_id)}", args.check_id)
-    from cipp_setup.cli.main import fix_command
+    from cipp_setup.cli.commands import fix_command
 
     terminal.report(explain_lines(spec, marks=terminal.marks(), fix_command=fix_command()))
     return EXIT_OK

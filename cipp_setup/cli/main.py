@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from cipp_setup import __version__
+from cipp_setup.cli.commands import COMMANDS, fix_command
 from cipp_setup.cli.options import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -28,27 +29,7 @@ from cipp_setup.cli.options import (
 )
 from cipp_setup.cli.terminal import Terminal
 
-# command name -> module under cipp_setup.cli. Later issues add fix, revert, wizard, demo,
-# verify, profile, login, logout, helpdesk: one line here and one module each.
-COMMANDS: dict[str, str] = {
-    "check": "check_cmd",
-    "explain": "explain_cmd",
-    "sandbox": "sandbox_cmd",
-    "fix": "fix_cmd",
-    "revert": "revert_cmd",
-    "wizard": "wizard_cmd",
-    "demo": "demo_cmd",
-    "verify": "verify_cmd",
-    "profile": "profile_cmd",
-    "login": "login_cmd",
-    "logout": "logout_cmd",
-    "helpdesk": "helpdesk_cmd",
-}
-
-
-def fix_command() -> str | None:
-    """How reports should offer automatic fixes, or None while no `fix` command exists."""
-    return f"{PROG} fix" if "fix" in COMMANDS else None
+__all__ = ["COMMANDS", "build_parser", "fix_command", "main"]
 
 
 def _command_module(name: str) -> ModuleType:

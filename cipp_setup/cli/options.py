@@ -16,6 +16,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -254,6 +255,32 @@ def _guid_type(option: str) -> Callable[[str], str]:
 # --- shared option groups -------------------------------------------------------------
 
 
+REPORT_OPTION = "--report"
+
+
+def parse_report_dir(value: str) -> str:
+    raw = value.strip()
+    if not raw:
+        raise UsageError(f"{REPORT_OPTION}: expected a directory to write the report files to, got ''")
+    path = Path(raw).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{REPORT_OPTION}: expected a directory, got {raw!r}, which is a file")
+    return raw
+
+
+def add_report_options(group: Any) -> None:
+    """Adds --report and --redact-ids to an argparse group (or parser)."""
+    group.add_argument(
+        REPORT_OPTION, type=parse_report_dir, metavar="DIR", default=None,
+        help="also write report.json, report.md, report.html and junit.xml to DIR, and DIR.zip "
+        "(secrets are never written)",
+    )
+    group.add_argument(
+        "--redact-ids", action="store_true",
+        help="in the report files, replace tenant ids, user names and object ids by placeholders",
+    )
+
+
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output")
     group.add_argument(
@@ -263,8 +290,6 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "-v", "--verbose", action="store_true", help="show evidence and informational messages",
     )
-    from cipp_setup.cli.report_output import add_report_options  # --report DIR, --redact-ids
-
     add_report_options(group)
 
 

@@ -22,34 +22,6 @@ if TYPE_CHECKING:
     from cipp_setup.engine.model import CheckResult, CheckSpec
     from cipp_setup.render.report_data import ReportData
 
-REPORT_OPTION = "--report"
-
-
-def parse_report_dir(value: str) -> str:
-    from cipp_setup.cli.options import UsageError
-
-    raw = value.strip()
-    if not raw:
-        raise UsageError(f"{REPORT_OPTION}: expected a directory to write the report files to, got ''")
-    path = Path(raw).expanduser()
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{REPORT_OPTION}: expected a directory, got {raw!r}, which is a file")
-    return raw
-
-
-def add_report_options(group: Any) -> None:
-    """Adds --report and --redact-ids to an argparse group (or parser)."""
-    group.add_argument(
-        REPORT_OPTION, type=parse_report_dir, metavar="DIR", default=None,
-        help="also write report.json, report.md, report.html and junit.xml to DIR, and DIR.zip "
-        "(secrets are never written)",
-    )
-    group.add_argument(
-        "--redact-ids", action="store_true",
-        help="in the report files, replace tenant ids, user names and object ids by placeholders",
-    )
-
-
 def requested(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "report", None))
 
@@ -78,7 +50,7 @@ def write_reports(args: argparse.Namespace, terminal: Terminal, data: ReportData
 
 
 def _fix_command() -> str | None:
-    from cipp_setup.cli.main import fix_command
+    from cipp_setup.cli.commands import fix_command
 
     return fix_command()
 

@@ -60,7 +60,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     add_connection_options(parser)
     add_cipp_options(parser)
     add_wizard_options(parser)
-    from cipp_setup.cli.report_output import add_report_options  # --report DIR, --redact-ids
+    from cipp_setup.cli.options import add_report_options  # --report DIR, --redact-ids
 
     add_report_options(parser.add_argument_group("report"))
     return parser
@@ -294,6 +294,7 @@ def _run_flow(
     from cipp_setup.engine.journal import Journal
     from cipp_setup.engine.model import Secret
     from cipp_setup.gateways.errors import SignInFailed, SignInRequired
+    from cipp_setup.gateways.services import GatewayServices
     from cipp_setup.wizard.flow import WizardEnv, WizardState, changes_so_far, run_wizard
     from cipp_setup.wizard.prompts import QuestionaryPrompter, Screen
 
@@ -304,6 +305,7 @@ def _run_flow(
         raise UsageError(MINTTY_HINT) from None
     sandbox: Any = target.sandbox
     connection = ConnectionOptions(
+        services=GatewayServices(),
         cloud=target.cloud,
         auth=check_cmd.auth_mode(args, target),
         interactive=check_cmd.sign_in_may_wait(args, target, terminal),

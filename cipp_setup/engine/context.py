@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
-from cipp_setup.engine.model import CheckResult, Generation, Secret
+from cipp_setup.engine.result import CheckResult, Generation, Secret
 
 if TYPE_CHECKING:
     from cipp_setup.cloud import Cloud

@@ -33,32 +33,25 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-from cipp_setup.cloud import Cloud
+from cipp_setup.engine.builtin import builtin_catalogue
+from cipp_setup.engine.catalogue import Catalogue
 from cipp_setup.engine.context import CheckContext, CheckInputs, SignedInAdmin
-from cipp_setup.engine.model import Check, CheckResult, CheckSpec, Generation, Secret, Status
+from cipp_setup.engine.fixes import plan_fix
+from cipp_setup.engine.model import Check, CheckResult, CheckSpec, Generation, Status
+from cipp_setup.engine.planning import PlanningError
 from cipp_setup.engine.runner import RunReport, run_checks
-from cipp_setup.gateways.retry import RetryPolicy
+from cipp_setup.engine.services import AdminSession, ConnectionOptions, ReadGateways
 
-if TYPE_CHECKING:
-    from cipp_setup.gateways import Gateways
-    from cipp_setup.gateways.auth import AdminSession
+__all__ = [
+    "ConnectionOptions", "Diagnosis", "GenerationUndetermined", "decide_generation", "fixed_generation",
+    "open_admin_session", "run_diagnosis", "selected_checks", "with_fix_availability",
+]
 
 ADMIN_SERVICES = frozenset({"graph", "arm"})
 
 
-@dataclass(frozen=True)
-class ConnectionOptions:
-    cloud: Cloud
-    auth: str  # device-code | browser | azure-cli | client-secret
-    interactive: bool  # False: never prompt; no cached sign-in → SignInRequired
-    device_code_callback: Callable[[str], None]  # shows the device-code message (stderr)
-    client_id: str | None = None  # --auth client-secret: the service principal's app id
-    client_secret: Secret | None = None
-    # Not for users: tests inject an instant sleep; benchmarks read request counts.
-    retry: RetryPolicy | None = None
-    api_timeout_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -85,15 +78,15 @@ class GenerationUndetermined(Exception):
         self.evidence = evidence
 
 
-def _fixed_generation(inputs: CheckInputs, only: frozenset[str] | None) -> tuple[Generation | None, tuple[str, ...]]:
+def fixed_generation(inputs: CheckInputs, only: frozenset[str] | None,
+                     catalogue: Catalogue | None = None) -> tuple[Generation | None, tuple[str, ...]]:
     """The generation when no tenant evidence is needed: given, or implied by --only
     (checks of one generation only). (None, ()) → auto must ask the tenant."""
-    from cipp_setup.checks import get_check
-
     if inputs.generation is not None:
         return inputs.generation, (f"--generation {inputs.generation} was given.",)
     if only:
-        common = frozenset.intersection(*(get_check(i).spec.generations for i in only))
+        known = builtin_catalogue(catalogue)
+        common = frozenset.intersection(*(known.get(i).spec.generations for i in only))
         if len(common) == 1:
             (generation,) = tuple(common)
             return generation, (f"--only selects checks of the {generation} generation only.",)
@@ -102,13 +95,12 @@ def _fixed_generation(inputs: CheckInputs, only: frozenset[str] | None) -> tuple
 
 async def open_admin_session(connection: ConnectionOptions, tenant: str) -> AdminSession:
     """Sign the admin in (SignInRequired / SignInFailed propagate to the front end)."""
-    from cipp_setup.gateways.auth import sign_in
+    return await connection.services.sign_in(connection, tenant)
 
-    return await asyncio.to_thread(
-        sign_in, cloud=connection.cloud, tenant=tenant, auth=connection.auth,
-        interactive=connection.interactive, device_code_callback=connection.device_code_callback,
-        client_id=connection.client_id, client_secret=connection.client_secret,
-    )
+
+def _read_gateways(connection: ConnectionOptions, session: AdminSession | None) -> ReadGateways:
+    return connection.services.read_gateways(connection.cloud, session, retry=connection.retry,
+                                             api_timeout_s=connection.api_timeout_s)
 
 
 async def decide_generation(ctx: CheckContext) -> tuple[Generation, tuple[str, ...]]:
@@ -137,7 +129,7 @@ def _merged(checks: tuple[Check, ...], *reports: RunReport) -> RunReport:
     )
 
 
-async def _abandon(task: asyncio.Task[RunReport] | None, gateways: Gateways | None) -> None:
+async def _abandon(task: asyncio.Task[RunReport] | None, gateways: ReadGateways | None) -> None:
     """Stop early checks whose run is failing anyway (sign-in refused, interrupted)."""
     if task is not None and not task.done():
         task.cancel()
@@ -146,18 +138,16 @@ async def _abandon(task: asyncio.Task[RunReport] | None, gateways: Gateways | No
         await gateways.close()
 
 
-def with_fix_availability(report: RunReport, ctx: CheckContext) -> RunReport:
+def with_fix_availability(report: RunReport, ctx: CheckContext, catalogue: Catalogue | None = None) -> RunReport:
     """Mark each failure `fix_available` exactly when `cipp-setup fix` has an applicable
     plan for it (the planners are pure: no request is sent). A check that has a fixer can
     still fail in a way no tool can fix (a user that does not exist), so this is decided
     per result, not per check."""
     from dataclasses import replace as _replace
 
-    from cipp_setup.engine.fixes import PlanningError, plan_fix
-
     def available(result: CheckResult) -> bool:
         try:
-            plan = plan_fix(result, ctx)
+            plan = plan_fix(result, ctx, catalogue)
         except PlanningError:
             return False
         return plan is not None and plan.applicable
@@ -169,14 +159,13 @@ def with_fix_availability(report: RunReport, ctx: CheckContext) -> RunReport:
     return _replace(report, results=results)
 
 
-def _selected(generation: Generation | None, only: frozenset[str] | None) -> tuple[Check, ...]:
+def selected_checks(catalogue: Catalogue, generation: Generation | None,
+                    only: frozenset[str] | None) -> tuple[Check, ...]:
     """The checks to run; with generation None, those both generations share."""
-    from cipp_setup.checks import REGISTRY, checks_for
-
     if generation is None:
-        checks = tuple(c for c in REGISTRY if len(c.spec.generations) > 1)
+        checks = catalogue.shared()
     else:
-        checks = checks_for(generation)
+        checks = catalogue.for_generation(generation)
     if only is not None:
         checks = tuple(c for c in checks if c.spec.id in only)
     return checks
@@ -190,23 +179,24 @@ async def run_diagnosis(
     on_signed_in: Callable[[SignedInAdmin], None] | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
     session: AdminSession | None = None,
+    catalogue: Catalogue | None = None,
 ) -> Diagnosis:
-    """Run the checks. Pass `session` to reuse a sign-in (the wizard diagnoses several
-    times with one sign-in); without it, sign-in happens here when a check needs it."""
-    from cipp_setup.checks import REGISTRY, get_check
-    from cipp_setup.gateways import Gateways
-
+    """Run the checks of `catalogue` (the built-in ones when None). Pass `session` to
+    reuse a sign-in (the wizard diagnoses several times with one sign-in); without it,
+    sign-in happens here when a check needs it."""
+    known = builtin_catalogue(catalogue)
     if only is not None:
         for check_id in only:
-            get_check(check_id)  # KeyError for an unknown id: the front end validated already
-    generation, evidence = _fixed_generation(inputs, only)
+            known.get(check_id)  # KeyError for an unknown id: the front end validated already
+    generation, evidence = fixed_generation(inputs, only, known)
     # Auto is needed only when the selection differs between the generations.
     must_detect = generation is None and (
-        {c.spec.id for c in _selected("legacy", only)} != {c.spec.id for c in _selected("current", only)}
+        {c.spec.id for c in selected_checks(known, "legacy", only)}
+        != {c.spec.id for c in selected_checks(known, "current", only)}
     )
-    candidates = REGISTRY if must_detect else _selected(generation, only)
+    candidates = known.checks if must_detect else selected_checks(known, generation, only)
     if must_detect and only is not None:
-        candidates = tuple(c for c in REGISTRY if c.spec.id in only)
+        candidates = tuple(c for c in known if c.spec.id in only)
 
     # Detection reads Graph and ARM: sign in whenever it must run.
     needs = frozenset().union(*(c.spec.services for c in candidates)) if candidates else frozenset()
@@ -217,13 +207,11 @@ async def run_diagnosis(
     # admin's sign-in, so the run costs its dependency depth, not the sum of two chains.
     early: tuple[Check, ...] = ()
     early_task: asyncio.Task[RunReport] | None = None
-    early_gateways: Gateways | None = None
+    early_gateways: ReadGateways | None = None
     if generation == "legacy" and session is None and needs & ADMIN_SERVICES:
-        early = tuple(c for c in _selected(generation, only) if c.spec.services <= API_ONLY)
+        early = tuple(c for c in selected_checks(known, generation, only) if c.spec.services <= API_ONLY)
     if early:
-        early_gateways = Gateways.build(
-            connection.cloud, None, retry=connection.retry, api_timeout_s=connection.api_timeout_s
-        )
+        early_gateways = _read_gateways(connection, None)
         early_ctx = CheckContext(
             inputs=replace(inputs, generation=generation), cloud=connection.cloud, gateways=early_gateways
         )
@@ -238,12 +226,10 @@ async def run_diagnosis(
         await _abandon(early_task, early_gateways)
         raise
 
-    gateways = Gateways.build(
-        connection.cloud, session, retry=connection.retry, api_timeout_s=connection.api_timeout_s
-    )
+    gateways = _read_gateways(connection, session)
     try:
-        if "arm" in needs and gateways.arm is not None:
-            gateways.arm.prefetch_token()
+        if "arm" in needs:
+            gateways.prefetch_arm_token()
         ctx = CheckContext(
             inputs=inputs, cloud=connection.cloud, gateways=gateways,
             admin=session.admin if session else None,
@@ -252,11 +238,11 @@ async def run_diagnosis(
             generation, evidence = await decide_generation(ctx)
         # The checks read the decided generation (api-token compares with Easy Auth for current).
         ctx.inputs = replace(inputs, generation=generation)
-        checks = _selected(generation, only)
+        checks = selected_checks(known, generation, only)
         report = await run_checks(tuple(c for c in checks if c not in early), ctx, on_result=on_result)
         if early_task is not None:
             report = _merged(checks, report, await early_task)
-        report = with_fix_availability(report, ctx)
+        report = with_fix_availability(report, ctx, known)
     except BaseException:
         await _abandon(early_task, None)
         raise

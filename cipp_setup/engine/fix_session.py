@@ -15,20 +15,21 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
+from cipp_setup.engine.builtin import builtin_catalogue
+from cipp_setup.engine.catalogue import Catalogue
 from cipp_setup.engine.context import CheckContext, CheckInputs, SignedInAdmin
-from cipp_setup.engine.fixes import FixRuntime, Progress, TenantWrites, WaitPolicy, apply_plan, plan_fixes
+from cipp_setup.engine.diagnose import decide_generation, fixed_generation, open_admin_session
+from cipp_setup.engine.fix_runtime import FixRuntime, Progress, WaitPolicy
+from cipp_setup.engine.fixes import apply_plan, plan_fixes
 from cipp_setup.engine.journal import Journal, JournalEntry
-from cipp_setup.engine.model import Check, CheckResult
+from cipp_setup.engine.model import Check, CheckResult, FixableCheck
 from cipp_setup.engine.plan import FixPlan, PlanOutcome
 from cipp_setup.engine.revert import RevertPlan, apply_removal, plan_revert
 from cipp_setup.engine.runner import RunReport, run_checks
-
-if TYPE_CHECKING:
-    from cipp_setup.engine.diagnose import ConnectionOptions
-    from cipp_setup.gateways import Gateways
-    from cipp_setup.gateways.auth import AdminSession
+from cipp_setup.engine.services import AdminSession, ConnectionOptions, ReadGateways
+from cipp_setup.engine.writes import TenantWrites
 
 
 async def _sleep(seconds: float) -> None:
@@ -49,7 +50,7 @@ class FixSession:
     inputs: CheckInputs
     connection: ConnectionOptions
     session: AdminSession
-    gateways: Gateways
+    gateways: ReadGateways
     checks: tuple[Check, ...]
     journal: Journal
     timing: Timing = field(default_factory=Timing)
@@ -58,10 +59,14 @@ class FixSession:
     # Current generation: shows a client secret a fix created, once (the front end's
     # terminal); None means no secret is created. The re-checks then use the new secret.
     on_new_secret: Callable[[Any], None] | None = None
-    # `--write-easy-auth`: the Easy Auth plan is applied through ARM instead of explained.
+    # `--write-easy-auth`: the admin opts in to the writes a check leaves to a person by
+    # default (`FixableCheck.opted_in`: the Easy Auth plan is applied through ARM instead
+    # of explained).
     write_easy_auth: bool = False
     # Why this generation (given, or what auto-detection found).
     generation_evidence: tuple[str, ...] = ()
+    # The checks a re-check looks ids up in, and whose planners plan (None: built-in).
+    catalogue: Catalogue | None = None
     ctx: CheckContext = field(init=False)
     _writes: Any = field(default=None, init=False)
 
@@ -82,6 +87,7 @@ class FixSession:
         on_progress: Callable[[Progress], None] | None = None,
         only: frozenset[str] | None = None,
         writes_factory: Callable[[AdminSession], TenantWrites] | None = None,
+        catalogue: Catalogue | None = None,
     ) -> FixSession:
         """Sign in (SignInRequired / SignInFailed propagate) and wire the read gateways.
 
@@ -90,15 +96,12 @@ class FixSession:
         """
         from dataclasses import replace
 
-        from cipp_setup.checks import checks_for
-        from cipp_setup.engine.diagnose import _fixed_generation, decide_generation, open_admin_session
-        from cipp_setup.gateways import Gateways
-
-        fixed, evidence = _fixed_generation(inputs, only)
+        known = builtin_catalogue(catalogue)
+        fixed, evidence = fixed_generation(inputs, only, known)
         session = await open_admin_session(connection, inputs.tenant)
         if on_signed_in is not None:
             on_signed_in(session.admin)
-        gateways = Gateways.build(
+        gateways = connection.services.read_gateways(
             connection.cloud, session, retry=connection.retry, api_timeout_s=connection.api_timeout_s
         )
         generation = fixed
@@ -110,13 +113,13 @@ class FixSession:
                 await gateways.close()
                 raise
         inputs = replace(inputs, generation=generation)
-        checks = checks_for(generation)
+        checks = known.for_generation(generation)
         if only is not None:
             checks = tuple(c for c in checks if c.spec.id in only)
         made = cls(
             inputs=inputs, connection=connection, session=session, gateways=gateways, checks=checks,
             journal=journal, timing=timing or Timing(), on_progress=on_progress,
-            writes_factory=writes_factory,
+            writes_factory=writes_factory, catalogue=catalogue,
         )
         made.generation_evidence = tuple(evidence)
         return made
@@ -139,10 +142,8 @@ class FixSession:
 
     async def verify(self, check_id: str) -> CheckResult:
         """Re-run one check, re-reading everything (its dependencies count as satisfied)."""
-        from cipp_setup.checks import get_check
-
         self._forget()
-        report = await run_checks([get_check(check_id)], self.ctx)
+        report = await run_checks([builtin_catalogue(self.catalogue).get(check_id)], self.ctx)
         return report.results[0]
 
     def _forget(self) -> None:
@@ -150,18 +151,14 @@ class FixSession:
         platform's 400 answer for 60 s (its throttling cache), so after a fix (a new
         identifier URI, a new secret) a re-check must really ask again."""
         self.ctx.forget()
-        api = getattr(self.gateways, "api", None)
-        if api is not None and hasattr(api, "tokens"):
-            from cipp_setup.gateways.api import ApiTokenClient
-
-            api.tokens = ApiTokenClient(self.connection.cloud)
+        self.gateways.renew_api_tokens()
 
     def plans(self, results: Sequence[CheckResult]) -> list[FixPlan]:
-        plans = plan_fixes(results, self.ctx)
+        plans = plan_fixes(results, self.ctx, self.catalogue)
         if self.write_easy_auth:
-            from cipp_setup.engine.fixes_current import allow_easy_auth_write
-
-            plans = [allow_easy_auth_write(plan) for plan in plans]
+            known = builtin_catalogue(self.catalogue)
+            plans = [check.opted_in(plan) if isinstance(check := known.get(plan.check_id), FixableCheck) else plan
+                     for plan in plans]
         return plans
 
     def _new_secret_receiver(self) -> Callable[[Any], None] | None:
@@ -193,9 +190,7 @@ class FixSession:
             if self.writes_factory is not None:
                 self._writes = self.writes_factory(self.session)
             else:
-                from cipp_setup.gateways.writes import Writes
-
-                self._writes = Writes.for_session(self.session, self.connection.retry)
+                self._writes = self.connection.services.writes(self.session, self.connection.retry)
         return FixRuntime(
             writes=self._writes, journal=self.journal, tenant_id=self.tenant_id, verify=self.verify,
             clock=self.timing.clock, sleep=self.timing.sleep, on_progress=self.on_progress,

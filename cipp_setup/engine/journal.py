@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from cipp_setup.engine.model import Secret
+from cipp_setup.engine.result import Secret
 
 JOURNAL_FILE_NAME = "journal.jsonl"
 STATE_DIR_ENV = "CIPP_SETUP_STATE_DIR"

@@ -13,16 +13,53 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from cipp_setup import wellknown as wk
 
 if TYPE_CHECKING:
     from cipp_setup.engine.context import SignedInAdmin
-    from cipp_setup.gateways.arm import ArmGateway
-    from cipp_setup.gateways.auth import AdminSession
-    from cipp_setup.gateways.graph_search import GraphSearch
-    from cipp_setup.gateways.retry import RetryPolicy
+
+
+class _User(Protocol):
+    @property
+    def user_principal_name(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def account_enabled(self) -> bool | None: ...
+
+
+class _App(Protocol):
+    @property
+    def app_id(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+
+
+class _Subscription(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+
+
+class DirectorySearch(Protocol):
+    """The server-side filtered Graph reads the pickers need (gateways.graph_search)."""
+
+    async def users_starting_with(self, prefix: str) -> Sequence[_User]: ...
+    async def applications_starting_with(self, prefix: str) -> Sequence[_App]: ...
+    async def close(self) -> None: ...
+
+
+class SubscriptionSearch(Protocol):
+    """The subscriptions the admin can see (gateways.arm)."""
+
+    async def visible_subscriptions(self) -> Sequence[_Subscription]: ...
+    async def close(self) -> None: ...
+
 
 CIPP_PREFIX = "CIPP"
 # How CIPP's SAM wizard and its docs name the service account: "CIPP-SAM", "cippsam@...".
@@ -72,18 +109,14 @@ def _enabled(state: str) -> bool:
 
 
 class TenantLookups:
-    """The reads behind the pickers, over one sign-in; close() when done."""
+    """The reads behind the pickers, over one sign-in; close() when done.
 
-    def __init__(self, search: GraphSearch, arm: ArmGateway | None) -> None:
+    Built by the front end over its gateways (`gateways.services.open_lookups`).
+    """
+
+    def __init__(self, search: DirectorySearch, arm: SubscriptionSearch | None) -> None:
         self._search = search
         self._arm = arm
-
-    @classmethod
-    def open(cls, session: AdminSession, retry: RetryPolicy | None = None) -> TenantLookups:
-        from cipp_setup.gateways.arm import ArmGateway
-        from cipp_setup.gateways.graph_search import GraphSearch
-
-        return cls(GraphSearch.for_session(session, retry), ArmGateway(session.cloud, session.credential, retry))
 
     async def close(self) -> None:
         await self._search.close()

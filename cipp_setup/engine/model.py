@@ -2,32 +2,42 @@
 
 Everything here is plain data. Renderers (terminal, JSON, reports) and front ends (the
 CLI, the wizard) consume it; nothing here prints, prompts or talks to a service.
+
+A check is one class in one file of `checks/`: its `CheckSpec`, its `run`, and — when
+cipp-setup can put a failure right — its planner (`FixableCheck.plan`: pure, a result
+and the run's context in, a `FixPlan` out). A check is fixable exactly when it has a
+planner; `CheckSpec.fixable` is filled in from that, never declared.
+
+The values a check produces (`CheckResult`, `Evidence`, `Message`, `Status`, `Secret`)
+live in `cipp_setup.engine.result` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Callable, ClassVar, Mapping
 
-if TYPE_CHECKING:
-    from cipp_setup.engine.context import CheckContext
+from cipp_setup.engine.context import CheckContext
+from cipp_setup.engine.plan import FixPlan
+from cipp_setup.engine.result import (
+    ALL_GENERATIONS,
+    CheckResult,
+    Evidence,
+    Generation,
+    Message,
+    MessageKind,
+    Remediation,
+    Secret,
+    Status,
+)
 
-Generation = Literal["legacy", "current"]
-ALL_GENERATIONS: frozenset[Generation] = frozenset({"legacy", "current"})
-
-
-class Status(str, enum.Enum):
-    PASS = "pass"
-    WARN = "warn"
-    FAIL = "fail"
-    SKIP = "skip"
-    ERROR = "error"
-
-    @property
-    def is_problem(self) -> bool:
-        return self in (Status.FAIL, Status.ERROR)
+__all__ = [
+    "ALL_GENERATIONS", "COMMON_CAUSES", "Cause", "Check", "CheckResult", "CheckSpec", "Evidence",
+    "FixableCheck", "Generation", "Message", "MessageKind", "Planner", "Remediation", "Secret",
+    "Severity", "Status", "TRANSIENT_CAUSES", "with_remediations",
+]
 
 
 class Severity(str, enum.Enum):
@@ -36,27 +46,6 @@ class Severity(str, enum.Enum):
     MEDIUM = "medium"
     LOW = "low"
     INFO = "info"
-
-
-@dataclass(frozen=True)
-class Remediation:
-    """How to put a failure right, by hand.
-
-    `steps` is what to do in a sentence (for causes no portal page fixes: retry, check
-    the proxy, pick the other URL); `portal` a portal path; `cli` an Azure CLI command;
-    `powershell` a Microsoft Graph / Az PowerShell command. A cause's texts are templates:
-    `{tenant}`, `{sam_user_id}`, `{client_id}`... are filled with what the run found
-    (engine/remediation.py); a value the run did not find stays a visible `<placeholder>`.
-    """
-
-    portal: str = ""
-    cli: str = ""
-    powershell: str = ""
-    steps: str = ""
-
-    @property
-    def empty(self) -> bool:
-        return not (self.portal or self.cli or self.powershell or self.steps)
 
 
 @dataclass(frozen=True)
@@ -123,56 +112,6 @@ COMMON_CAUSES: tuple[Cause, ...] = (
 
 
 @dataclass(frozen=True)
-class Evidence:
-    """One observed fact: which setting, what was found, what was expected.
-
-    `identifiers` lists kinds of identifiers present in the values ("tenant", "upn",
-    "object-id") so a redacting renderer knows what to hide without parsing prose.
-    """
-
-    setting: str
-    found: str
-    expected: str = ""
-    identifiers: tuple[str, ...] = ()
-
-
-MessageKind = Literal["error", "hint", "info"]
-
-
-@dataclass(frozen=True)
-class Message:
-    kind: MessageKind
-    text: str
-    url: str | None = None
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    check_id: str
-    status: Status
-    summary: str
-    cause: str | None = None
-    messages: tuple[Message, ...] = ()
-    evidence: tuple[Evidence, ...] = ()
-    # Machine facts for dependent checks and fix planners (e.g. resolved object ids).
-    # Never rendered as text; never holds a secret.
-    facts: Mapping[str, Any] = field(default_factory=dict)
-    fix_available: bool = False
-    duration_ms: float = 0.0
-    ignored: bool = False  # a failure demoted to a warning by --ignore
-    # The cause's remediation, filled with what this run found (set by the runner).
-    remediation: Remediation | None = None
-
-    def __post_init__(self) -> None:
-        # A lone Message or Evidence passed where a tuple belongs would only fail later,
-        # in a renderer; fail here, where the mistake is made.
-        if not isinstance(self.messages, tuple) or not all(isinstance(m, Message) for m in self.messages):
-            raise TypeError(f"{self.check_id}: messages must be a tuple of Message")
-        if not isinstance(self.evidence, tuple) or not all(isinstance(e, Evidence) for e in self.evidence):
-            raise TypeError(f"{self.check_id}: evidence must be a tuple of Evidence")
-
-
-@dataclass(frozen=True)
 class CheckSpec:
     """Everything about a check except how it runs."""
 
@@ -186,6 +125,8 @@ class CheckSpec:
     depends_on: tuple[str, ...] = ()
     generations: frozenset[Generation] = ALL_GENERATIONS
     timeout_s: float = 120.0
+    # Derived, never declared in a check's file: True exactly for a `FixableCheck`
+    # (renderers read it from the spec, e.g. `explain` offers `cipp-setup fix --only`).
     fixable: bool = False
     # Which gateways `run` talks to: "graph", "arm", "api". The admin signs in only when a
     # selected check needs "graph" or "arm" (API-only runs need no admin sign-in).
@@ -213,6 +154,20 @@ class Check(ABC):
     """A read-only check. `run` returns a result; the runner catches what it raises."""
 
     spec: ClassVar[CheckSpec]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if isinstance(spec, CheckSpec):
+            fixable = issubclass(cls, FixableCheck)
+            if spec.fixable and not fixable:
+                raise TypeError(f"check {spec.id}: fixable comes from having a planner (FixableCheck), "
+                                "not from the spec")
+            cls.spec = replace(spec, fixable=fixable)
+
+    @property
+    def fixable(self) -> bool:
+        return self.spec.fixable
 
     @abstractmethod
     async def run(self, ctx: CheckContext) -> CheckResult: ...
@@ -282,28 +237,26 @@ class Check(ABC):
     def skipped(self, summary: str) -> CheckResult:
         return CheckResult(self.spec.id, Status.SKIP, summary)
 
+Planner = Callable[[CheckResult, CheckContext], "FixPlan | None"]
 
-class Secret:
-    """A secret value that cannot leak through str(), repr(), f-strings or logging."""
 
-    __slots__ = ("_value",)
+class FixableCheck(Check):
+    """A check cipp-setup can put right: it plans its own fix.
 
-    def __init__(self, value: str) -> None:
-        self._value = value
+    `plan` is pure: it reads the failing result's `facts` and the run's context and
+    returns the changes that would make the check pass (or None: this failure is not one
+    a tool should fix, a user that does not exist, say). No service is called while
+    planning, so a plan can be shown (--dry-run, the wizard) before any write token is
+    asked for. The changes name action kinds of `cipp_setup.engine.actions.ACTIONS`;
+    `fix_actions` lists every kind this planner can emit (the meta-tests hold it to that).
+    """
 
-    def reveal(self) -> str:
-        return self._value
+    fix_actions: ClassVar[frozenset[str]]
 
-    def __repr__(self) -> str:
-        return "Secret('********')"
+    @abstractmethod
+    def plan(self, result: CheckResult, ctx: CheckContext) -> FixPlan | None: ...
 
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
+    def opted_in(self, plan: FixPlan) -> FixPlan:
+        """The plan when the admin opted in (`--write-easy-auth`) to a write this check
+        otherwise leaves to a person; most checks have none."""
+        return plan

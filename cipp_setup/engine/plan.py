@@ -1,7 +1,8 @@
 """Plans are data: exactly what a fix would change, before anything is changed.
 
 The terminal, the JSON report and the wizard all render these values; the appliers in
-`cipp_setup.engine.fixes` execute them. Nothing here talks to a service or prints.
+appliers (`cipp_setup.engine.actions.ACTIONS`, one per action kind) execute them. Nothing
+here talks to a service or prints.
 
 A `FixPlan` belongs to one failing check and holds the ordered `PlannedChange`s that
 would make it pass. A plan that cannot be applied by this tool (a PIM role only the
@@ -15,7 +16,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from cipp_setup.engine.model import CheckResult
+from cipp_setup.engine.result import CheckResult, Status
 
 
 class ChangeStatus(str, enum.Enum):
@@ -39,7 +40,7 @@ CREATE_OAUTH2_PERMISSION_GRANT = "create-oauth2-permission-grant"
 EXTEND_OAUTH2_PERMISSION_GRANT = "extend-oauth2-permission-grant"
 CREATE_ARM_ROLE_ASSIGNMENT = "create-arm-role-assignment"
 DELETE_ARM_ROLE_ASSIGNMENT = "delete-arm-role-assignment"
-# Current generation (CIPP 7.2+, API clients); applied by cipp_setup.engine.fixes_current.
+# Current generation (CIPP 7.2+, API clients).
 ADD_REQUIRED_APP_ROLES = "add-required-app-roles"  # application permissions in the manifest
 CREATE_APP_ROLE_ASSIGNMENT = "create-app-role-assignment"  # admin consent of one app role
 ENABLE_MANAGED_IDENTITY = "enable-managed-identity"  # the Function App's system-assigned identity
@@ -67,6 +68,22 @@ ALL_ACTIONS: frozenset[str] = frozenset({
     ADD_CLIENT_SECRET,
     UPDATE_EASY_AUTH,
 })
+
+# The action kinds written through Azure Resource Manager (the rest go to Microsoft Graph):
+# what a replication wait is called, and which admin role a refusal names.
+ARM_ACTIONS: frozenset[str] = frozenset({
+    CREATE_ARM_ROLE_ASSIGNMENT,
+    DELETE_ARM_ROLE_ASSIGNMENT,
+    ENABLE_MANAGED_IDENTITY,
+    CREATE_MANAGED_IDENTITY_ROLE_ASSIGNMENT,
+    UPDATE_EASY_AUTH,
+})
+
+
+def service_of(action: str) -> str:
+    """The service an action kind's writes replicate in, as the admin knows it."""
+    return "Azure Resource Manager" if action in ARM_ACTIONS else "Entra ID"
+
 
 # The params that identify a change's object (journal `target`); the rest are values.
 TARGET_PARAMS: frozenset[str] = frozenset({
@@ -191,8 +208,6 @@ class PlanOutcome:
 
     @property
     def passes(self) -> bool:
-        from cipp_setup.engine.model import Status
-
         return self.verified is not None and self.verified.status in (Status.PASS, Status.WARN)
 
 

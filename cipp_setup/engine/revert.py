@@ -26,10 +26,19 @@ from dataclasses import dataclass
 
 from cipp_setup import wellknown as wk
 from cipp_setup.engine import plan as p
-from cipp_setup.engine.fixes import FixRuntime, Progress, WriteRefused, with_retries, Applied, refusal_detail, service_of
+from cipp_setup.engine.fix_runtime import Applied, FixRuntime, Progress
+from cipp_setup.engine.fixes import refusal_detail, with_retries
 from cipp_setup.engine.journal import ALREADY_GONE, APPLIED, FAILED, Journal, JournalEntry
 from cipp_setup.engine.model import CheckResult
-from cipp_setup.engine.plan import ChangeOutcome, ChangeStatus, FixPlan, PlannedChange, PlanOutcome
+from cipp_setup.engine.plan import (
+    ChangeOutcome,
+    ChangeStatus,
+    FixPlan,
+    PlannedChange,
+    PlanOutcome,
+    service_of,
+)
+from cipp_setup.engine.writes import WriteRefused
 
 # What "the temporary elevation" is: the creations revert undoes by default.
 ELEVATION_ACTIONS: frozenset[str] = frozenset({p.CREATE_DIRECTORY_ROLE_ASSIGNMENT, p.CREATE_ARM_ROLE_ASSIGNMENT})

@@ -56,6 +56,17 @@ class Gateways:
         api = CippApiGateway(cloud, timeout_s=api_timeout_s or LIST_LOGS_TIMEOUT_S)
         return cls(graph=graph, arm=arm, api=api, web=web)
 
+    def prefetch_arm_token(self) -> None:
+        """Fetch the ARM token while the first Graph reads are in flight."""
+        if self.arm is not None:
+            self.arm.prefetch_token()
+
+    def renew_api_tokens(self) -> None:
+        """A fresh token client for the CIPP API: msal keeps an identity platform's 400
+        answer for 60 s (its throttling cache), so after a fix (a new identifier URI, a
+        new secret) a re-check must really ask again."""
+        self.api.renew_tokens()
+
     @property
     def request_count(self) -> int:
         return sum(g.request_count for g in (self.graph, self.arm, self.api, self.web) if g is not None)

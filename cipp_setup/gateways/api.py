@@ -303,8 +303,13 @@ class CippApiGateway:
     """Both halves of an API call: the token client and the HTTP client."""
 
     def __init__(self, cloud: Cloud, *, timeout_s: float = LIST_LOGS_TIMEOUT_S) -> None:
+        self.cloud = cloud
         self.tokens = ApiTokenClient(cloud)
         self.http = ApiClient(cloud, timeout_s=timeout_s)
+
+    def renew_tokens(self) -> None:
+        """A fresh token client: msal remembers an identity platform's 400 for 60 s."""
+        self.tokens = ApiTokenClient(self.cloud)
 
     async def token(self, tenant: str, client_id: str, secret: Secret) -> ApiToken:
         return await self.tokens.token(tenant, client_id, secret)

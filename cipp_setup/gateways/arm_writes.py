@@ -18,7 +18,7 @@ import asyncio
 import uuid
 from typing import Any, Callable, TypeVar
 
-from cipp_setup.engine.fixes import WriteRefused
+from cipp_setup.engine.writes import WriteRefused
 from cipp_setup.gateways.arm import ArmGateway
 from cipp_setup.gateways.retry import RETRYABLE_STATUSES, Retryable, parse_retry_after
 

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cipp_setup.engine.model import Secret
+from cipp_setup.engine.result import Secret
+from cipp_setup.engine.writes import WriteRefused
 from cipp_setup.gateways.arm_writes import ArmWrites
 from cipp_setup.gateways.graph import _query
 from cipp_setup.gateways.graph_writes import GraphWrites
-
-if TYPE_CHECKING:
-    from cipp_setup.engine.fixes import WriteRefused  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -136,16 +134,12 @@ class GraphAppWrites(GraphWrites):
         builder = self._client.applications.by_application_id(application_object_id).add_password
         created = await self._call("adding a client secret", lambda: builder.post(body))
         if created is None or not created.secret_text:
-            from cipp_setup.engine.fixes import WriteRefused
-
             raise WriteRefused("bad-request", "Microsoft Graph created no secret (empty addPassword answer).")
         return CreatedPassword(key_id=_lower(created.key_id), secret=Secret(str(created.secret_text)),
                                end_date_time=_iso(created.end_date_time))
 
     async def password_policy(self) -> PasswordPolicy | None:
         """The tenant's default app-management policy for secrets; None if it cannot be read."""
-        from cipp_setup.engine.fixes import WriteRefused
-
         builder = self._client.policies.default_app_management_policy
         try:
             policy = await self._call("reading the app management policy", builder.get)

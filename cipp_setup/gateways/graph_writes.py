@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from cipp_setup.cloud import Cloud
-from cipp_setup.engine.fixes import WRITE_GRAPH_PERMISSIONS, Grant, WriteRefused
+from cipp_setup.engine.writes import WRITE_GRAPH_PERMISSIONS, Grant, WriteRefused
 from cipp_setup.gateways.graph import _query, build_graph_client, quote
 from cipp_setup.gateways.retry import RETRYABLE_STATUSES, Retryable, RetryPolicy, parse_retry_after
 

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Sequence
 
 from cipp_setup.engine.journal import JournalEntry
 from cipp_setup.engine.plan import ChangeStatus, FixPlan, PlannedChange, PlanOutcome
-from cipp_setup.render.text import INDENT, Line, Marks, UNICODE_MARKS
+from cipp_setup.render.text import INDENT, UNICODE_MARKS, Line, Marks
 
 _STATUS_STYLE = {
     ChangeStatus.PLANNED: "cyan",
@@ -96,7 +96,7 @@ def outcome_lines(outcome: PlanOutcome, marks: Marks = UNICODE_MARKS) -> list[Li
 
 
 def new_secret_lines(new: Any) -> list[Line]:
-    """The one time a client secret a fix created is shown (`fixes_current.NewSecret`).
+    """The one time a client secret a fix created is shown (`engine.writes.NewSecret`).
 
     The terminal writes these and then scrubs the value from everything after; nothing
     else (journal, JSON, reports) ever receives it."""

@@ -334,10 +334,10 @@ def _guid_problem(value: str) -> str | None:
 
 
 async def _with_lookups(state: WizardState, env: WizardEnv, use: Callable[[TenantLookups], Awaitable[None]]) -> None:
-    from cipp_setup.engine.lookups import TenantLookups
+    from cipp_setup.gateways.services import open_lookups
 
     assert state.session is not None
-    opener = env.open_lookups or (lambda session: TenantLookups.open(session, env.connection.retry))
+    opener = env.open_lookups or (lambda session: open_lookups(session, env.connection.retry))
     lookups = opener(state.session)
     try:
         await use(lookups)

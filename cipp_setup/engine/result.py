@@ -1,0 +1,124 @@
+"""The engine's plain values: what a check found, how to put it right by hand, and a
+secret that cannot leak.
+
+The leaf of the engine's vocabulary: it imports nothing of the package, so the check
+context, plans and the check model can all build on it without importing each other.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+Generation = Literal["legacy", "current"]
+ALL_GENERATIONS: frozenset[Generation] = frozenset({"legacy", "current"})
+
+
+class Status(str, enum.Enum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+    ERROR = "error"
+
+    @property
+    def is_problem(self) -> bool:
+        return self in (Status.FAIL, Status.ERROR)
+
+
+@dataclass(frozen=True)
+class Remediation:
+    """How to put a failure right, by hand.
+
+    `steps` is what to do in a sentence (for causes no portal page fixes: retry, check
+    the proxy, pick the other URL); `portal` a portal path; `cli` an Azure CLI command;
+    `powershell` a Microsoft Graph / Az PowerShell command. A cause's texts are templates:
+    `{tenant}`, `{sam_user_id}`, `{client_id}`... are filled with what the run found
+    (engine/remediation.py); a value the run did not find stays a visible `<placeholder>`.
+    """
+
+    portal: str = ""
+    cli: str = ""
+    powershell: str = ""
+    steps: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.portal or self.cli or self.powershell or self.steps)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One observed fact: which setting, what was found, what was expected.
+
+    `identifiers` lists kinds of identifiers present in the values ("tenant", "upn",
+    "object-id") so a redacting renderer knows what to hide without parsing prose.
+    """
+
+    setting: str
+    found: str
+    expected: str = ""
+    identifiers: tuple[str, ...] = ()
+
+
+MessageKind = Literal["error", "hint", "info"]
+
+
+@dataclass(frozen=True)
+class Message:
+    kind: MessageKind
+    text: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check_id: str
+    status: Status
+    summary: str
+    cause: str | None = None
+    messages: tuple[Message, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    # Machine facts for dependent checks and fix planners (e.g. resolved object ids).
+    # Never rendered as text; never holds a secret.
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    fix_available: bool = False
+    duration_ms: float = 0.0
+    ignored: bool = False  # a failure demoted to a warning by --ignore
+    # The cause's remediation, filled with what this run found (set by the runner).
+    remediation: Remediation | None = None
+
+    def __post_init__(self) -> None:
+        # A lone Message or Evidence passed where a tuple belongs would only fail later,
+        # in a renderer; fail here, where the mistake is made.
+        if not isinstance(self.messages, tuple) or not all(isinstance(m, Message) for m in self.messages):
+            raise TypeError(f"{self.check_id}: messages must be a tuple of Message")
+        if not isinstance(self.evidence, tuple) or not all(isinstance(e, Evidence) for e in self.evidence):
+            raise TypeError(f"{self.check_id}: evidence must be a tuple of Evidence")
+
+
+class Secret:
+    """A secret value that cannot leak through str(), repr(), f-strings or logging."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
