@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cipp_setup.cloud import Cloud
-from cipp_setup.engine.model import Secret
+from cipp_setup.engine.result import Secret
 from cipp_setup.engine.runner import ServiceFailure
 from cipp_setup.gateways.auth import _is_public_authority, decode_claims
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from cipp_setup import wellknown
 from cipp_setup.cloud import CLOUDS, Cloud
 from cipp_setup.engine.context import SignedInAdmin
-from cipp_setup.engine.model import Secret
+from cipp_setup.engine.result import Secret
 from cipp_setup.gateways.errors import SignInFailed, SignInRequired
 
 if TYPE_CHECKING:
