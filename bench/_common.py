@@ -14,10 +14,10 @@ REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 
-def cli_path() -> str:
+def cli_path(python: str | None = None) -> str:
     """The installed console script next to this interpreter (same venv)."""
     name = "cipp-setup.exe" if os.name == "nt" else "cipp-setup"
-    return str(Path(PYTHON).with_name(name))
+    return str(Path(python or PYTHON).with_name(name))
 
 
 def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:

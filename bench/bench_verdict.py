@@ -36,7 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import PYTHON, child_env, cli_path, table
+from _common import PYTHON, child_env, table
+from _common import cli_path as _cli_path
 
 LATENCY_MS = 50
 
@@ -52,7 +53,7 @@ def _env(home: Path) -> dict[str, str]:
 
 def _serve(ready: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(
-        [cli_path(), "sandbox", "serve", "--scenario", "legacy-ready", "--latency-ms", str(LATENCY_MS),
+        [_cli_path(), "sandbox", "serve", "--scenario", "legacy-ready", "--latency-ms", str(LATENCY_MS),
          "--ready-file", str(ready)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
@@ -101,12 +102,16 @@ def dependent_round_trips(log: list[Any]) -> int:
     return deepest
 
 
-def main(runs: int = 7, before: str | None = None) -> str:
+def main(runs: int = 7, before: str | None = None, python: str | None = None) -> str:
     """`before`: a folder holding another version's `cipp_setup` package (for example
-    `git archive REV cipp_setup | tar -x -C DIR`), run interleaved with this one."""
+    `git archive REV cipp_setup | tar -x -C DIR`), run interleaved with this one.
+    `python`: the interpreter of the install to measure (default: this one's venv)."""
+    interpreter = python or PYTHON
+    cli = _cli_path(interpreter)
+
     from cipp_setup.sandbox.control import RemoteControl
 
-    variants = {"this version": {}}
+    variants: dict[str, dict[str, str]] = {"this version": {}}
     if before:
         variants = {"before": {"PYTHONPATH": before}, "after": {}}
     with tempfile.TemporaryDirectory(prefix="cipp-bench-verdict-") as folder:
@@ -118,12 +123,12 @@ def main(runs: int = 7, before: str | None = None) -> str:
             document = json.loads(ready.read_text(encoding="utf-8"))
             ids = document["identities"]
             login = subprocess.run(
-                [cli_path(), "login", "--cloud", str(ready), "--tenant", ids["tenant_id"], "--auth", "device-code"],
+                [cli, "login", "--cloud", str(ready), "--tenant", ids["tenant_id"], "--auth", "device-code"],
                 capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, check=False,
             )
             if login.returncode != 0:
                 raise SystemExit(f"login failed: {login.stderr[-500:]}")
-            check = [cli_path(), "check", "--cloud", str(ready), "--tenant", ids["tenant_id"],
+            check = [cli, "check", "--cloud", str(ready), "--tenant", ids["tenant_id"],
                      "--sam-user", ids["sam_user_upn"], "--sam-app", ids["sam_app_id"],
                      "--subscription", ids["subscription_id"], "--api-url", ids["api_url"],
                      "--api-client-id", ids["api_client_id"], "--generation", "legacy",
@@ -136,7 +141,7 @@ def main(runs: int = 7, before: str | None = None) -> str:
                 for extra in variants.values():
                     _timed(check, dict(check_env, **extra))  # warm-up, not counted
                 for _ in range(runs):
-                    bases.append(_timed([PYTHON, "-c", "pass"], env)[0])
+                    bases.append(_timed([interpreter, "-c", "pass"], env)[0])
                     for name, extra in variants.items():
                         control.clear_request_log()
                         wall, code, peak = _timed(check, dict(check_env, **extra))

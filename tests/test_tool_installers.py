@@ -2,7 +2,10 @@
 makes its own environment and puts `cipp-setup` in a bin folder; the installed tool then
 runs a sandbox check from outside the repository (so nothing comes from the source tree).
 
-Slow (each resolves and installs every dependency); pipx and uv are test dependencies.
+Slow (each resolves and installs every dependency). pipx and uv are installed from the
+package registry into a venv of their own for these tests, not into the test environment:
+pipx brings click, and with click present `import httpx` loads httpx's command-line tool
+(click, pygments, rich) in every process that imports httpx.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import json
 import os
 import shutil
 import subprocess
-import sys
+import venv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +53,19 @@ def _exe(folder: Path, name: str) -> Path:
     return folder / (f"{name}.exe" if os.name == "nt" else name)
 
 
+@pytest.fixture(scope="module")
+def installers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A venv holding pipx and uv; yields its interpreter."""
+    folder = tmp_path_factory.mktemp("installers")
+    venv.EnvBuilder(with_pip=True).create(folder)
+    python = folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    got = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "pipx", "uv"], capture_output=True,
+                         text=True, timeout=600, env=_installer_env({}), check=False)
+    assert got.returncode == 0, got.stderr[-2000:]
+    yield python
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture
 def tmp_path(tmp_path: Path) -> Iterator[Path]:
     """The installed environments hold ~40,000 files: remove them at once, not at the
@@ -59,12 +75,11 @@ def tmp_path(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.mark.slow
-def test_pipx_installs_the_clone_as_a_tool(tmp_path: Path) -> None:
-    pytest.importorskip("pipx", reason="pipx is a test dependency: pip install -e '.[test]'")
+def test_pipx_installs_the_clone_as_a_tool(installers: Path, tmp_path: Path) -> None:
     clone = _clone(tmp_path)
     home, bin_dir = tmp_path / "pipx-home", tmp_path / "pipx-bin"
     install = subprocess.run(
-        [sys.executable, "-m", "pipx", "install", str(clone)], capture_output=True, text=True, timeout=1200, check=False,
+        [str(installers), "-m", "pipx", "install", str(clone)], capture_output=True, text=True, timeout=1200, check=False,
         env=_installer_env({"PIPX_HOME": str(home), "PIPX_BIN_DIR": str(bin_dir),
                             "PIPX_MAN_DIR": str(tmp_path / "pipx-man")}),
     )
@@ -73,12 +88,11 @@ def test_pipx_installs_the_clone_as_a_tool(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_uv_tool_installs_the_clone_as_a_tool(tmp_path: Path) -> None:
-    uv = pytest.importorskip("uv", reason="uv is a test dependency: pip install -e '.[test]'")
+def test_uv_tool_installs_the_clone_as_a_tool(installers: Path, tmp_path: Path) -> None:
     clone = _clone(tmp_path)
     bin_dir = tmp_path / "uv-bin"
     install = subprocess.run(
-        [uv.find_uv_bin(), "tool", "install", str(clone)], capture_output=True, text=True, timeout=1200, check=False,
+        [str(installers), "-m", "uv", "tool", "install", str(clone)], capture_output=True, text=True, timeout=1200, check=False,
         env=_installer_env({"UV_TOOL_DIR": str(tmp_path / "uv-tools"), "UV_TOOL_BIN_DIR": str(bin_dir)}),
     )
     assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
