@@ -9,6 +9,7 @@ the methods, so importing this module costs nothing on the `--help` path.
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
@@ -22,6 +23,48 @@ if TYPE_CHECKING:
     from cipp_setup.gateways.writes import Writes
 
 
+# What building and first using the read gateways imports (msgraph's client and the
+# request builders the checks reach, kiota, the ARM SDKs): several hundred modules.
+# `sign_in` imports them in a second worker thread while the sign-in is on the wire:
+# imported on the event loop afterwards instead, they would stall every coroutine (the
+# API checks a legacy run starts before the sign-in included) for as long as the import
+# takes. A name missing here still imports when used: the list only decides what loads
+# early (tests/test_startup_imports.py keeps it to what a legacy check imports).
+ADMIN_SDK_MODULES = (
+    "httpx",
+    "msgraph_core",
+    "kiota_http.middleware.options",
+    "kiota_authentication_azure.azure_identity_authentication_provider",
+    "msgraph.graph_request_adapter",
+    "msgraph.graph_service_client",
+    "msgraph.generated.models.o_data_errors.o_data_error",
+    "msgraph.generated.users.users_request_builder",
+    "msgraph.generated.users.item.user_item_request_builder",
+    "msgraph.generated.users.item.transitive_member_of.graph_group.graph_group_request_builder",
+    "msgraph.generated.applications.applications_request_builder",
+    "msgraph.generated.service_principals.service_principals_request_builder",
+    "msgraph.generated.oauth2_permission_grants.oauth2_permission_grants_request_builder",
+    "msgraph.generated.role_management.directory.directory_request_builder",
+    "azure.mgmt.authorization",
+    "azure.mgmt.resource.subscriptions",
+)
+
+
+def preload_admin_sdks(stop: threading.Event | None = None) -> None:
+    """Import ADMIN_SDK_MODULES, in a worker thread; `stop` ends it between modules (a
+    refused sign-in ends the run: nothing more is worth loading). A name an SDK release
+    dropped only loses its head start."""
+    import importlib
+
+    for name in ADMIN_SDK_MODULES:
+        if stop is not None and stop.is_set():
+            return
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+
+
 def _session(session: SessionLike) -> AdminSession:
     """The engine hands back the session these services made: the gateways' own type."""
     return cast("AdminSession", session)
@@ -31,13 +74,23 @@ class GatewayServices:
     """`engine.services.Services` over msal / azure-identity / msgraph-sdk / ARM / httpx."""
 
     async def sign_in(self, connection: ConnectionOptions, tenant: str) -> AdminSession:
+        """Sign in; meanwhile the read gateways' SDKs load (ADMIN_SDK_MODULES), so that
+        building them afterwards does not stall the event loop."""
         from cipp_setup.gateways.auth import sign_in
 
-        return await asyncio.to_thread(
-            sign_in, cloud=connection.cloud, tenant=tenant, auth=connection.auth,
-            interactive=connection.interactive, device_code_callback=connection.device_code_callback,
-            client_id=connection.client_id, client_secret=connection.client_secret,
-        )
+        stop = threading.Event()
+        preload = asyncio.ensure_future(asyncio.to_thread(preload_admin_sdks, stop))
+        try:
+            session = await asyncio.to_thread(
+                sign_in, cloud=connection.cloud, tenant=tenant, auth=connection.auth,
+                interactive=connection.interactive, device_code_callback=connection.device_code_callback,
+                client_id=connection.client_id, client_secret=connection.client_secret,
+            )
+        except BaseException:
+            stop.set()
+            raise
+        await preload
+        return session
 
     def read_gateways(self, cloud: Cloud, session: SessionLike | None, *, retry: Any = None,
                       api_timeout_s: float | None = None) -> Gateways:
