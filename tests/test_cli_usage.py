@@ -254,3 +254,50 @@ def test_subprocess_bad_input_prints_exactly_one_line() -> None:
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, ["--version"])
     assert code == 0 and out.startswith("cipp-setup ")
+
+
+# --- only the invoked command's parser is built ----------------------------------------
+
+
+def _summaries_registered() -> dict[str, str]:
+    import argparse
+
+    from cipp_setup.cli.main import build_parser
+
+    (subparsers,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return {action.dest: str(action.help) for action in subparsers._choices_actions}
+
+
+def test_each_summary_is_the_help_its_command_registers() -> None:
+    from cipp_setup.cli.commands import COMMANDS, SUMMARIES
+
+    assert set(SUMMARIES) == set(COMMANDS)
+    assert _summaries_registered() == SUMMARIES
+
+
+def test_the_lazy_parser_prints_the_same_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from cipp_setup.cli.commands import COMMANDS
+    from cipp_setup.cli.main import build_parser, main
+
+    assert build_parser(full=()).format_help() == build_parser().format_help()
+    for name in COMMANDS:
+        assert main([name, "--help"]) == 0
+        lazy = capsys.readouterr().out
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([name, "--help"])
+        assert lazy == capsys.readouterr().out, name
+
+
+@pytest.mark.parametrize(("argv", "imported"), [(["--help"], set()), (["check", "--help"], {"check_cmd"})])
+def test_help_imports_only_the_command_it_shows(argv: list[str], imported: set[str]) -> None:
+    script = (
+        "import sys, io, contextlib\n"
+        "from cipp_setup.cli.commands import COMMANDS\n"
+        "from cipp_setup.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main({argv!r})\n"
+        "print(sorted(m for m in COMMANDS.values() if 'cipp_setup.cli.' + m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == repr(sorted(imported))

@@ -14,11 +14,11 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from types import ModuleType
 
 from cipp_setup import __version__
-from cipp_setup.cli.commands import COMMANDS, fix_command
+from cipp_setup.cli.commands import COMMANDS, SUMMARIES, fix_command
 from cipp_setup.cli.options import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -36,7 +36,9 @@ def _command_module(name: str) -> ModuleType:
     return importlib.import_module(f"cipp_setup.cli.{COMMANDS[name]}")
 
 
-def build_parser() -> CliParser:
+def build_parser(full: Collection[str] | None = None) -> CliParser:
+    """The whole command line. `full`: the commands whose own parser is built (None: all);
+    the others are listed by name and summary only, which is all `--help` shows of them."""
     parser = CliParser(
         prog=PROG,
         description=(
@@ -51,8 +53,17 @@ def build_parser() -> CliParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CliParser)
     for name in COMMANDS:
-        _command_module(name).register(subparsers)
+        if full is None or name in full:
+            _command_module(name).register(subparsers)
+        else:
+            subparsers.add_parser(name, help=SUMMARIES[name])
     return parser
+
+
+def invoked_command(argv: Sequence[str]) -> str | None:
+    """The command `argv` names: its first word (the top-level options take no value)."""
+    first = next((token for token in argv if not token.startswith("-")), None)
+    return first if first in COMMANDS else None
 
 
 def _silence_library_logging() -> None:
@@ -87,8 +98,11 @@ def _write_crash_log(exc: BaseException, secrets: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     terminal = Terminal()
     try:
-        parser = build_parser()
-        args, extra = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+        words = list(sys.argv[1:] if argv is None else argv)
+        # Only the invoked command's parser is built: its module alone is imported.
+        invoked = invoked_command(words)
+        parser = build_parser(full=() if invoked is None else (invoked,))
+        args, extra = parser.parse_known_args(words)
         if extra:
             # Name the command whose --help lists the valid options, not the top level.
             where = f"{PROG} {args.command}" if getattr(args, "command", None) else PROG
@@ -96,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             what = f"unknown option {first.split('=')[0]}" if first.startswith("-") else f"unexpected argument {first!r}"
             raise UsageError(f"{what} (see '{where} --help')")
         if args.command is None and terminal.can_prompt() and "wizard" in COMMANDS:
-            args = parser.parse_args(["wizard"])  # `cipp-setup` alone on a terminal: the wizard
+            args = build_parser(full=("wizard",)).parse_args(["wizard"])  # `cipp-setup` alone on a terminal
         if args.command is None:
             raise UsageError(
                 f"missing command: expected one of {', '.join(COMMANDS)} (see '{PROG} --help')"
