@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cipp_setup.cli.options import (
     EXIT_CHECKS_FAILED,
@@ -110,9 +109,10 @@ def sign_in_may_wait(args: argparse.Namespace, target: Target, terminal: Termina
     return target.is_sandbox or not running_in_ci(terminal.environ)
 
 
-@dataclass(frozen=True)
-class EarlyInputs:
-    """What is validated before any endpoint is opened (no sandbox, no network yet)."""
+class EarlyInputs(NamedTuple):
+    """What is validated before any endpoint is opened (no sandbox, no network yet). A
+    NamedTuple, not a dataclass: `check --help` imports this module, and dataclasses
+    brings inspect and ast to every start."""
 
     generation: str | None
     secret: str | None  # the API client secret, from $CIPP_API_CLIENT_SECRET or stdin
