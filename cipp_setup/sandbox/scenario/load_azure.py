@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cipp_setup.sandbox.scenario.resolve import DAY, Resolver
+from cipp_setup.sandbox.scenario.resolve import DAY, Principal, Resolver
 from cipp_setup.sandbox.state import (
     ArmRoleAssignment,
     ArmRoleEligibility,
@@ -76,13 +76,23 @@ def load_subscriptions(ctx: Resolver, subscriptions: dict[str, Any]) -> None:
             )
 
 
+def _arm_role_target(ctx: Resolver, spec: dict[str, Any], field: str) -> tuple[Principal, str, str]:
+    """Who gets which Azure role where: (principal, role definition id, scope)."""
+    principal = ctx.principal(spec["principal"], f"{field}.principal")
+    role_id = ctx.arm_role_id(spec["role"], f"{field}.role")
+    return principal, role_id, ctx.arm_scope(spec["scope"], f"{field}.scope")
+
+
+def _arm_name(ctx: Resolver, spec: dict[str, Any], kind: str, index: int) -> str:
+    """The entry's name (a GUID, as ARM names them): given, or derived from its place."""
+    return str(spec.get("name") or ctx.derive_id(kind, f"{index}/{spec['principal']}")).lower()
+
+
 def load_arm_role_assignments(ctx: Resolver, entries: list[dict[str, Any]]) -> None:
     seen: set[tuple[str, str, str]] = set()
     for index, spec in enumerate(entries):
         field = f"arm_role_assignments[{index}]"
-        principal = ctx.principal(spec["principal"], f"{field}.principal")
-        role_id = ctx.arm_role_id(spec["role"], f"{field}.role")
-        scope = ctx.arm_scope(spec["scope"], f"{field}.scope")
+        principal, role_id, scope = _arm_role_target(ctx, spec, field)
         marker = (principal.object_id, role_id, scope.lower())
         if marker in seen:
             raise ctx.fail(
@@ -93,10 +103,7 @@ def load_arm_role_assignments(ctx: Resolver, entries: list[dict[str, Any]]) -> N
         seen.add(marker)
         ctx.state.add_arm_role_assignment(
             ArmRoleAssignment(
-                name=(
-                    spec.get("name")
-                    or ctx.derive_id("arm_role_assignment", f"{index}/{spec['principal']}")
-                ).lower(),
+                name=_arm_name(ctx, spec, "arm_role_assignment", index),
                 scope=scope,
                 role_definition_id=role_id,
                 principal_id=principal.object_id,
@@ -109,16 +116,10 @@ def load_arm_role_assignments(ctx: Resolver, entries: list[dict[str, Any]]) -> N
 def load_arm_role_eligibilities(ctx: Resolver, entries: list[dict[str, Any]]) -> None:
     """Azure PIM eligibilities: what `roleEligibilityScheduleInstances` lists, never a role."""
     for index, spec in enumerate(entries):
-        field = f"arm_role_eligibilities[{index}]"
-        principal = ctx.principal(spec["principal"], f"{field}.principal")
-        role_id = ctx.arm_role_id(spec["role"], f"{field}.role")
-        scope = ctx.arm_scope(spec["scope"], f"{field}.scope")
+        principal, role_id, scope = _arm_role_target(ctx, spec, f"arm_role_eligibilities[{index}]")
         days = spec.get("expires_in_days", 365)
         eligibility = ArmRoleEligibility(
-            name=(
-                spec.get("name")
-                or ctx.derive_id("arm_role_eligibility", f"{index}/{spec['principal']}")
-            ).lower(),
+            name=_arm_name(ctx, spec, "arm_role_eligibility", index),
             scope=scope,
             role_definition_id=role_id,
             principal_id=principal.object_id,

@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from cipp_setup.sandbox.scenario.ids import b64_guid_bytes
-from cipp_setup.sandbox.scenario.resolve import DAY, FUNCTION_APP_IDENTITY_KEY, Principal, Resolver
+from cipp_setup.sandbox.scenario.resolve import DAY, FUNCTION_APP_IDENTITY_KEY, Resolver
 from cipp_setup.sandbox.state import ApiClient, CippInstance, LogEntry, ServicePrincipal, Site
 
 # Generated log entries: (API, message, severity) as CIPP writes them.
@@ -43,12 +43,11 @@ def load_function_app_identity(ctx: Resolver, cipp: dict[str, Any]) -> None:
         sp.app_id,
         f"https://identity.azure.net/{b64_guid_bytes(sp.id)}",
     ]
-    ctx.sps[FUNCTION_APP_IDENTITY_KEY] = sp
-    ctx.state.add_service_principal(sp)
-    ctx.register(
+    ctx.add_service_principal(
         "cipp.function_app",
         FUNCTION_APP_IDENTITY_KEY,
-        Principal("service_principal", sp.id, "cipp.function_app (its managed identity)"),
+        sp,
+        "cipp.function_app (its managed identity)",
     )
 
 

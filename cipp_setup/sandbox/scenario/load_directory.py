@@ -125,9 +125,7 @@ def load_applications(ctx: Resolver, apps: dict[str, Any]) -> None:
                 oauth2_permission_scopes=list(scopes),
                 service_principal_names=[app_id],
             )
-            ctx.sps[key] = sp
-            ctx.state.add_service_principal(sp)
-            ctx.register("applications", key, Principal("service_principal", sp.id, "applications"))
+            ctx.add_service_principal("applications", key, sp)
         else:
             # Still reserve the key: referring to an app without an SP must fail clearly.
             ctx.register(
@@ -222,13 +220,7 @@ def load_service_principals(ctx: Resolver, sps: dict[str, Any]) -> None:
             account_enabled=spec.get("account_enabled", True),
             service_principal_names=[app_id],
         )
-        ctx.sps[key] = sp
-        ctx.state.add_service_principal(sp)
-        ctx.register(
-            "service_principals",
-            key,
-            Principal("service_principal", sp.id, "service_principals"),
-        )
+        ctx.add_service_principal("service_principals", key, sp)
 
 
 def load_groups(ctx: Resolver, groups: dict[str, Any]) -> None:

@@ -81,6 +81,14 @@ class Resolver:
             )
         self.principals[key] = principal
 
+    def add_service_principal(
+        self, section: str, key: str, sp: ServicePrincipal, defined_in: str | None = None
+    ) -> None:
+        """A service principal the scenario defines, known by `key` to the sections after it."""
+        self.sps[key] = sp
+        self.state.add_service_principal(sp)
+        self.register(section, key, Principal("service_principal", sp.id, defined_in or section))
+
     def principal(
         self, key: str, field: str, kinds: tuple[str, ...] = ("user", "group", "service_principal")
     ) -> Principal:
