@@ -27,6 +27,7 @@ from __future__ import annotations
 import uuid
 
 from cipp_setup import wellknown
+from cipp_setup.sandbox.consent import graph_catalogue
 from cipp_setup.sandbox.state import (
     AppRole,
     ArmRoleDefinition,
@@ -43,7 +44,6 @@ MICROSOFT_TENANT_ID = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
 # Display names of the first-party service principals, as Graph returns them.
 MICROSOFT_GRAPH_NAME = "Microsoft Graph"
 AZURE_SERVICE_MANAGEMENT_NAME = "Windows Azure Service Management API"
-TOOL_PUBLIC_CLIENT_NAME = "Microsoft Graph Command Line Tools"
 
 # Names a scenario may use for the first-party resources (short and long forms).
 FIRST_PARTY_ALIASES: dict[str, str] = {
@@ -51,157 +51,43 @@ FIRST_PARTY_ALIASES: dict[str, str] = {
     "graph": wellknown.MICROSOFT_GRAPH_APP_ID,
     "azure service management": wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID,
     "windows azure service management api": wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID,
-    "microsoft graph command line tools": wellknown.TOOL_PUBLIC_CLIENT_ID,
 }
 
 # --- Microsoft Graph permissions ---------------------------------------------------------
-# (value, application permission id or None, delegated permission id or None,
-#  delegated consent type, display string)
-_GRAPH_PERMISSIONS: list[tuple[str, str | None, str | None, str, str]] = [
-    (
-        "User.Read",
-        None,
-        "e1fe6dd8-ba31-4d61-89e7-88639da4683d",
-        "User",
-        "Sign in and read user profile",
-    ),
-    (
-        "User.Read.All",
-        "df021288-bdef-4463-88db-98f22de89214",
-        "a154be20-db9c-4678-8ab7-66f6cc099a59",
-        "Admin",
-        "Read all users' full profiles",
-    ),
-    (
-        "User.ReadBasic.All",
-        "97235f07-e226-4f63-ace3-39588e11d3a1",
-        "b340eb25-3456-403f-be2f-af7a0d370277",
-        "User",
-        "Read all users' basic profiles",
-    ),
-    (
-        "Directory.Read.All",
-        "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
-        "06da0dbc-49e2-44d2-8312-53f166ab848a",
-        "Admin",
-        "Read directory data",
-    ),
-    (
-        "Directory.ReadWrite.All",
-        wellknown.GRAPH_DIRECTORY_READWRITE_ALL,
-        "c5366453-9fb0-48a5-a156-24f0c49a4b84",
-        "Admin",
-        "Read and write directory data",
-    ),
-    (
-        "Group.Read.All",
-        "5b567255-7703-4780-807c-7be8301ae99b",
-        "5f8c59db-677d-491f-a6b8-5f174b11ec1d",
-        "Admin",
-        "Read all groups",
-    ),
-    (
-        "Application.Read.All",
-        "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
-        "c79f8feb-a9db-4090-85f9-90d820caa0eb",
-        "Admin",
-        "Read applications",
-    ),
-    (
-        "Application.ReadWrite.All",
-        wellknown.GRAPH_APPLICATION_READWRITE_ALL,
-        "bdfbf15f-ee85-4955-8675-146e8e5296b5",
-        "Admin",
-        "Read and write all applications",
-    ),
-    (
-        "Application.ReadWrite.OwnedBy",
-        "18a4783c-866b-4cc7-a460-3d5e5662c884",
-        None,
-        "Admin",
-        "Manage apps that this app creates or owns",
-    ),
-    (
-        "AppRoleAssignment.ReadWrite.All",
-        "06b708a9-e830-4db3-a914-8e69da51d44f",
-        "84bccea3-f856-4a8a-967b-dbe0a3d53a64",
-        "Admin",
-        "Manage app permission grants and app role assignments",
-    ),
-    (
-        "DelegatedPermissionGrant.ReadWrite.All",
-        "8e8e4742-1d95-4f68-9d56-6ee75648c72a",
-        "41ce6ca6-6826-4807-84f1-1c82854f7ee5",
-        "Admin",
-        "Manage all delegated permission grants",
-    ),
-    (
-        "RoleManagement.Read.Directory",
-        "483bed4a-2ad3-4361-a73b-c83ccdbdc53c",
-        "741c54c3-0c1e-44a1-818b-3f97ab4e8c83",
-        "Admin",
-        "Read all directory RBAC settings",
-    ),
-    (
-        "RoleManagement.Read.All",
-        "c7fbd983-d9aa-4fa7-84b8-17382c103bc4",
-        "48fec646-b2ba-4019-8681-8eb31435aded",
-        "Admin",
-        "Read role management data for all RBAC providers",
-    ),
-    (
-        "RoleManagement.ReadWrite.Directory",
-        "9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8",
-        "d01b97e9-cbc0-49fe-810a-750afd5527a3",
-        "Admin",
-        "Read and write all directory RBAC settings",
-    ),
-    (
-        "RoleEligibilitySchedule.Read.Directory",
-        "ff278e11-4a33-4d0c-83d2-d01dc58929a5",
-        "eb0788c2-6d4e-4658-8c9e-c0fb8053f03d",
-        "Admin",
+# The catalogue is shipped data (graph_permissions.json, with its source and date); these
+# are the display strings the sandbox shows for the permissions it knows a text for.
+_DISPLAY: dict[str, str] = {
+    "User.Read": "Sign in and read user profile",
+    "User.Read.All": "Read all users' full profiles",
+    "User.ReadBasic.All": "Read all users' basic profiles",
+    "Directory.Read.All": "Read directory data",
+    "Directory.ReadWrite.All": "Read and write directory data",
+    "Group.Read.All": "Read all groups",
+    "Application.Read.All": "Read applications",
+    "Application.ReadWrite.All": "Read and write all applications",
+    "Application.ReadWrite.OwnedBy": "Manage apps that this app creates or owns",
+    "AppRoleAssignment.ReadWrite.All": "Manage app permission grants and app role assignments",
+    "DelegatedPermissionGrant.ReadWrite.All": "Manage all delegated permission grants",
+    "RoleManagement.Read.Directory": "Read all directory RBAC settings",
+    "RoleManagement.Read.All": "Read role management data for all RBAC providers",
+    "RoleManagement.ReadWrite.Directory": "Read and write all directory RBAC settings",
+    "RoleEligibilitySchedule.Read.Directory":
         "Read all eligible role assignments and role schedules for your company's directory",
-    ),
-    (
-        "RoleAssignmentSchedule.Read.Directory",
-        "d5fe8ce8-684c-4c83-a52c-46e882ce4be1",
-        "344a729c-0285-42c6-9014-f12b9b8d6129",
-        "Admin",
+    "RoleAssignmentSchedule.Read.Directory":
         "Read all active role assignments and role schedules for your company's directory",
-    ),
-    (
-        "RoleAssignmentSchedule.ReadWrite.Directory",
-        "dd199f4a-f148-40a4-a2ec-f0069cc799ec",
-        "8c026be3-8e26-4774-9372-8d5d6f21daff",
-        "Admin",
+    "RoleAssignmentSchedule.ReadWrite.Directory":
         "Read, update, and delete all active role assignments for your company's directory",
-    ),
-    (
-        "Policy.Read.All",
-        "246dd0d5-5bd0-4def-940b-0421030a5b68",
-        "572fea84-0151-49b2-9301-11cb16974376",
-        "Admin",
-        "Read your organization's policies",
-    ),
-    (
-        "Organization.Read.All",
-        "498476ce-e0fe-48b0-b801-37ba7e2685c6",
-        "4908d5b9-3fb2-4b1e-9336-1888b7937185",
-        "Admin",
-        "Read organization information",
-    ),
-    ("openid", None, "37f7f235-527c-4136-accd-4a02d197296e", "User", "Sign users in"),
-    ("profile", None, "14dad69e-099b-42c9-810b-d002981feec1", "User", "View users' basic profile"),
-    (
-        "offline_access",
-        None,
-        "7427e0e9-2fba-42fe-b0c0-848c9e6a8182",
-        "User",
-        "Maintain access to data you have given it access to",
-    ),
-    ("email", None, "64a6cdd6-aab1-4aaf-94b8-3cc8405e90d0", "User", "View users' email address"),
-]
+    "Policy.Read.All": "Read your organization's policies",
+    "Organization.Read.All": "Read organization information",
+    "openid": "Sign users in",
+    "profile": "View users' basic profile",
+    "offline_access": "Maintain access to data you have given it access to",
+    "email": "View users' email address",
+}
+
+
+def _display(value: str) -> str:
+    return _DISPLAY.get(value, value)
 
 
 def graph_app_roles() -> list[AppRole]:
@@ -209,10 +95,10 @@ def graph_app_roles() -> list[AppRole]:
         AppRole(
             id=app_id,
             value=value,
-            display_name=display,
-            description=f"Allows the app to: {display.lower()}, without a signed-in user.",
+            display_name=_display(value),
+            description=f"Allows the app to: {_display(value).lower()}, without a signed-in user.",
         )
-        for value, app_id, _, _, display in _GRAPH_PERMISSIONS
+        for value, app_id, _, _ in graph_catalogue()
         if app_id is not None
     ]
 
@@ -222,11 +108,11 @@ def graph_permission_scopes() -> list[PermissionScope]:
         PermissionScope(
             id=scope_id,
             value=value,
-            admin_consent_display_name=display,
-            admin_consent_description=f"Allows the app to: {display.lower()}.",
-            type="Admin" if consent_type == "Admin" else "User",
+            admin_consent_display_name=_display(value),
+            admin_consent_description=f"Allows the app to: {_display(value).lower()}.",
+            type="Admin" if admin else "User",
         )
-        for value, _, scope_id, consent_type, display in _GRAPH_PERMISSIONS
+        for value, _, scope_id, admin in graph_catalogue()
         if scope_id is not None
     ]
 
@@ -442,16 +328,6 @@ def azure_service_management_sp(tenant_id: str) -> ServicePrincipal:
     )
 
 
-def tool_public_client_sp(tenant_id: str) -> ServicePrincipal:
-    return ServicePrincipal(
-        id=first_party_object_id(tenant_id, wellknown.TOOL_PUBLIC_CLIENT_ID),
-        app_id=wellknown.TOOL_PUBLIC_CLIENT_ID,
-        display_name=TOOL_PUBLIC_CLIENT_NAME,
-        app_owner_organization_id=MICROSOFT_TENANT_ID,
-        service_principal_names=[wellknown.TOOL_PUBLIC_CLIENT_ID],
-    )
-
-
 def directory_role_definitions() -> list[DirectoryRoleDefinition]:
     return [
         DirectoryRoleDefinition(
@@ -492,7 +368,6 @@ def baseline_state(*, tenant_id: str, default_domain: str, display_name: str) ->
     for sp in (
         microsoft_graph_sp(tenant_id),
         azure_service_management_sp(tenant_id),
-        tool_public_client_sp(tenant_id),
     ):
         state.service_principals[sp.id] = sp
     for rd in directory_role_definitions():

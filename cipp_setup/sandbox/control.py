@@ -108,6 +108,45 @@ class SandboxControl:
         with self.state.lock:
             self.state.device_code_auto_approve = bool(enabled)
 
+    # --- consent pages ---------------------------------------------------------------
+
+    def pending_consents(self) -> list[dict[str, Any]]:
+        """Device-code sign-ins whose consent page waits for an answer (user code, client,
+        scopes asked, user), oldest first. Pages wait only under `set_consent_response("pending")`."""
+        with self.state.lock:
+            return list(self._idp("pending_consents")())
+
+    def answer_consent(self, answer: str, user_code: str | None = None) -> str:
+        """Answer a waiting consent page: "organization", "self" or "decline"."""
+        with self.state.lock:
+            return str(self._idp("answer_consent")(answer=answer, user_code=user_code))
+
+    def set_consent_response(self, response: str) -> None:
+        """What the person at every later consent page does: "auto" (as the signed-in user
+        would: for the organization when they may, else for themselves when allowed),
+        "organization", "self", "decline", or "pending" (wait for answer_consent)."""
+        from cipp_setup.sandbox.idp import CONSENT_RESPONSES
+
+        if response not in CONSENT_RESPONSES:
+            raise ValueError(f"response must be one of {', '.join(CONSENT_RESPONSES)}, got {response!r}")
+        with self.state.lock:
+            self.state.consent_response = response
+
+    def set_user_consent(self, setting: str) -> None:
+        """The tenant's user consent setting: "allow", "verified-low-impact" or "none"."""
+        from cipp_setup.sandbox.consent import USER_CONSENT_SETTINGS
+
+        if setting not in USER_CONSENT_SETTINGS:
+            raise ValueError(f"setting must be one of {', '.join(USER_CONSENT_SETTINGS)}, got {setting!r}")
+        with self.state.lock:
+            self.state.user_consent = setting
+
+    def _idp(self, method: str) -> Any:
+        found = getattr(self.services.get("idp"), method, None)
+        if found is None:
+            raise RuntimeError("the identity platform service is not running")
+        return found
+
     def fail_sign_ins(self, code: int, times: int = 1) -> None:
         """The next `times` delegated sign-ins fail with AADSTS`code` (Conditional Access
         53003, MFA 50076 / 50079, not in tenant 50020, bad password 50126)."""
@@ -256,6 +295,10 @@ _HTTP_ACTIONS: dict[str, Callable[[SandboxControl, dict[str, Any]], Any]] = {
     "pending_device_codes": lambda c, a: c.pending_device_codes(**a),
     "set_device_code_auto_approve": lambda c, a: c.set_device_code_auto_approve(**a),
     "fail_sign_ins": lambda c, a: c.fail_sign_ins(**a),
+    "pending_consents": lambda c, a: c.pending_consents(**a),
+    "answer_consent": lambda c, a: c.answer_consent(**a),
+    "set_consent_response": lambda c, a: c.set_consent_response(**a),
+    "set_user_consent": lambda c, a: c.set_user_consent(**a),
     "activate_legacy_api": lambda c, a: c.activate_legacy_api(**a),
     "create_api_client": lambda c, a: c.create_api_client(**a),
     "save_to_azure": lambda c, a: c.save_to_azure(**a),
@@ -318,6 +361,18 @@ class RemoteControl:
 
     def set_device_code_auto_approve(self, enabled: bool) -> None:
         self.call("set_device_code_auto_approve", enabled=enabled)
+
+    def pending_consents(self) -> list[dict[str, Any]]:
+        return list(self.call("pending_consents"))
+
+    def answer_consent(self, answer: str, user_code: str | None = None) -> str:
+        return str(self.call("answer_consent", answer=answer, user_code=user_code))
+
+    def set_consent_response(self, response: str) -> None:
+        self.call("set_consent_response", response=response)
+
+    def set_user_consent(self, setting: str) -> None:
+        self.call("set_user_consent", setting=setting)
 
     def fail_sign_ins(self, code: int, times: int = 1) -> None:
         self.call("fail_sign_ins", code=code, times=times)

@@ -17,10 +17,17 @@ accepted where the real service accepts them (delegated flows of multi-tenant cl
 
 Tokens follow the resource: v2 (aud = the resource's appId, v2.0 issuer) when the
 resource application asks for `requestedAccessTokenVersion: 2`, otherwise v1 (aud = the
-resource URI as requested, sts.windows.net issuer). Delegated tokens are issued only
-for consented scopes: existing oauth2PermissionGrants, or — for the tool's first-party
-public client — consent an administrator gives on the spot, recorded as a grant as the
-consent prompt would. Errors carry the real AADSTS codes and body shape.
+resource URI as requested, sts.windows.net issuer). Errors carry the real AADSTS codes
+and body shape.
+
+Delegated tokens carry what Entra would put in them (sandbox/consent.py has the rules and
+their sources): the client's pre-authorized scopes (first-party clients, from the shipped
+table) and the scopes consented by oauth2PermissionGrants. `.default` means the client's
+static permissions on a resource of its registration (AADSTS650057 otherwise). An explicit
+scope nobody consented shows the **consent step** in an interactive flow (device code,
+authorization code) — approved for the organization or for oneself, declined (AADSTS65004),
+refused when the user may not consent (AADSTS90094), or left pending — and a refresh-token
+request answers AADSTS65001 instead: a refresh never records consent.
 """
 
 from __future__ import annotations
@@ -37,7 +44,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
-from cipp_setup import wellknown
 from cipp_setup.sandbox.http import Request, Response, SandboxUrls, json_response
 from cipp_setup.sandbox.state import (
     Application,
@@ -49,6 +55,14 @@ from cipp_setup.sandbox.state import (
     new_id,
 )
 from cipp_setup.sandbox.clouds import graph_resource
+from cipp_setup.sandbox.consent import (
+    PublicClient,
+    ensure_service_principal,
+    may_consent_for_organization,
+    public_client,
+    record_grant,
+    user_may_consent,
+)
 from cipp_setup.sandbox.tokens import TokenAuthority
 
 OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
@@ -62,8 +76,7 @@ DEVICE_CODE_SECONDS = 900  # the real default (15 minutes)
 AUTH_CODE_SECONDS = 600
 REFRESH_TOKEN_SECONDS = 90 * 24 * 3600
 
-# Directory roles whose holders consent for the organization on the spot.
-CONSENTING_ROLES = frozenset({wellknown.GLOBAL_ADMINISTRATOR, wellknown.PRIVILEGED_ROLE_ADMINISTRATOR})
+CONSENT_RESPONSES = ("auto", "organization", "self", "decline", "pending")
 
 _SINGLE_TENANT_AUDIENCES = frozenset({"azureadmyorg"})
 
@@ -245,28 +258,6 @@ def consented_scopes(
     return scopes
 
 
-def is_consenting_admin(state: TenantState, user_id: str) -> bool:
-    """Whether the user holds, active now, a role that consents for the organization.
-
-    Global Administrator or Privileged Role Administrator, assigned directly or to a
-    role-assignable group the user is in; PIM eligibilities do not count until activated.
-    """
-    principals = [user_id] + [
-        g.id for g in state.transitive_groups_of(user_id) if g.is_assignable_to_role
-    ]
-    now = state.clock.now()
-    for principal in principals:
-        for ra in state.role_assignments_for(principal):
-            if (
-                ra.role_definition_id in CONSENTING_ROLES
-                and ra.directory_scope_id == "/"
-                and (ra.end_time is None or ra.end_time > now)
-                and counts_for_tokens(state, ra.visibility)
-            ):
-                return True
-    return False
-
-
 def active_role_template_ids(state: TenantState, user_id: str) -> list[str]:
     """The `wids` claim: directory role templates active for the user (direct or via group)."""
     principals = [user_id] + [
@@ -296,6 +287,10 @@ class DeviceCodeSignIn:
     expires_at: float
     approved_user_id: str | None = None
     polls: int = 0
+    # The consent step after sign-in: the scopes it asks ([] when none is needed) and the
+    # answer once given ("organization", "self", "decline"); None while nobody answered.
+    consent_scopes: list[str] | None = None
+    consent_answer: str | None = None
 
 
 @dataclass
@@ -310,6 +305,7 @@ class AuthorizationCode:
     code_challenge_method: str
     expires_at: float
     redeemed: bool = False
+    consent_answer: str = "auto"  # what the consent page got at /authorize
 
 
 @dataclass
@@ -325,9 +321,26 @@ class RefreshGrant:
 class _DelegatedClient:
     app_id: str
     display_name: str
-    first_party: bool
+    known: PublicClient | None  # one of the public clients every tenant has
     service_principal: ServicePrincipal | None
     application: Application | None
+
+    @property
+    def first_party(self) -> bool:
+        return self.known is not None and self.known.first_party
+
+
+class _ConsentPending(Exception):
+    """The consent page is shown and nobody has answered it yet."""
+
+
+@dataclass
+class _ConsentStep:
+    """The consent page of one interactive sign-in: `answer` is what the person does
+    ("organization", "self", "decline", "pending", or "auto": as the admin would)."""
+
+    answer: str
+    asked: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -410,6 +423,34 @@ class IdentityPlatform:
                     raise ValueError(f"no pending device code sign-in has the code {user_code!r}")
                 target = matches[0]
             target.approved_user_id = user.id
+            return target.user_code
+
+    def pending_consents(self) -> list[dict[str, Any]]:
+        """Device-code sign-ins whose consent page waits for an answer, oldest first."""
+        with self.state.lock:
+            now = self.state.clock.now()
+            return [
+                {"user_code": dc.user_code, "client_id": dc.client_id, "scopes": list(dc.consent_scopes or []),
+                 "user_id": dc.approved_user_id}
+                for dc in sorted(self._device_codes.values(), key=lambda d: d.created_at)
+                if dc.consent_scopes and dc.consent_answer is None and dc.expires_at > now
+            ]
+
+    def answer_consent(self, answer: str, user_code: str | None = None) -> str:
+        """Answer a waiting consent page: "organization" (consent for everyone, when the
+        user may), "self", or "decline". Returns the sign-in's user code."""
+        if answer not in ("organization", "self", "decline"):
+            raise ValueError(f"answer must be organization, self or decline, got {answer!r}")
+        with self.state.lock:
+            waiting = [dc for dc in self._device_codes.values()
+                       if dc.consent_scopes and dc.consent_answer is None]
+            if user_code is not None:
+                waiting = [dc for dc in waiting if dc.user_code == user_code.strip().upper()]
+            if not waiting:
+                raise ValueError("no consent page is waiting for an answer"
+                                 + (f" for the code {user_code!r}" if user_code else ""))
+            target = max(waiting, key=lambda d: d.created_at)
+            target.consent_answer = answer
             return target.user_code
 
     def _approving_user(self, user_id: str | None, upn: str | None) -> User:
@@ -593,6 +634,11 @@ class IdentityPlatform:
         if parsed.resource_text is not None:
             self._resource_or_error(parsed.resource_text)
         user = self._browser_user(query.get("login_hint"))
+        answer = self._consent_answer()
+        if parsed.resource_text is not None:
+            refused = self._consent_at_authorize(client, user, parsed, answer, redirect_uri, query)
+            if refused is not None:
+                return refused
         method = query.get("code_challenge_method", "plain")
         if method not in ("plain", "S256"):
             raise AadError(400, "invalid_request", 501491,
@@ -609,6 +655,7 @@ class IdentityPlatform:
             code_challenge=query.get("code_challenge"),
             code_challenge_method=method,
             expires_at=self.state.clock.now() + AUTH_CODE_SECONDS,
+            consent_answer="auto" if answer == "pending" else answer,
         )
         params = {"code": code}
         if "state" in query:
@@ -617,6 +664,31 @@ class IdentityPlatform:
         # The real service answers response_mode=form_post with an auto-submitting HTML form;
         # a 302 carries the same parameters and every loopback redirect server accepts it.
         return _redirect(redirect_uri, params)
+
+    def _consent_at_authorize(
+        self, client: _DelegatedClient, user: User, parsed: ScopeRequest, answer: str,
+        redirect_uri: str, query: dict[str, str],
+    ) -> Response | None:
+        """The consent page of a browser sign-in: None when the sign-in may go on; else
+        the redirect carrying the refusal, or the page itself while nobody answers."""
+        assert parsed.resource_text is not None
+        resource = self._resource_or_error(parsed.resource_text)
+        try:
+            self._grant_scopes(client, self._signed_in_user(user.id), resource, parsed, _ConsentStep(answer))
+        except _ConsentPending:
+            body = (b"<!DOCTYPE html><html><head><title>Permissions requested</title></head><body>"
+                    b"<h1>Permissions requested</h1><p>Waiting for the sandbox control interface "
+                    b"(answer_consent).</p></body></html>")
+            return Response(200, body, {"Content-Type": "text/html; charset=utf-8"})
+        except AadError as exc:
+            params = {"error": "access_denied" if exc.code in (65004, 90094) else exc.error,
+                      "error_description": f"AADSTS{exc.code}: {exc.text}"}
+            if exc.code == 65004:
+                params["error_subcode"] = "cancel"
+            if "state" in query:
+                params["state"] = query["state"]
+            return _redirect(redirect_uri, params)
+        return None
 
     def _forget_expired(self, now: float) -> None:
         """Drop sign-ins long past use, so a long-running sandbox does not grow."""
@@ -645,7 +717,8 @@ class IdentityPlatform:
     def _check_redirect_uri(self, client: _DelegatedClient, redirect_uri: str) -> None:
         parts = urlsplit(redirect_uri)
         loopback = parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1")
-        if client.first_party and loopback:
+        if client.known is not None and loopback:
+            # Microsoft's public clients register http://localhost (any port, RFC 8252).
             return
         registered = client.application.web_redirect_uris if client.application else []
         for uri in registered:
@@ -832,15 +905,29 @@ class IdentityPlatform:
             del self._device_codes[device_code]
             raise AadError(400, "expired_token", 70019, "Verification code expired.")
         if sign_in.approved_user_id is None:
-            raise AadError(400, "authorization_pending", 70016,
-                           "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
-        # A device code is redeemed once, whether or not the tokens can be issued.
+            raise self._authorization_pending()
+        step = _ConsentStep(sign_in.consent_answer or self._consent_answer())
+        try:
+            self._check_client_secret(sign_in.client_id, ctx.client_secret, required=False)
+            payload = self._issue_delegated(
+                ctx, sign_in.tenant, sign_in.client_id, sign_in.approved_user_id, sign_in.scope,
+                nonce=None, consent=step,
+            )
+        except _ConsentPending:
+            # The person signed in and now looks at the consent page.
+            sign_in.consent_scopes = step.asked
+            raise self._authorization_pending() from None
+        except AadError:
+            # A device code is redeemed once, whether or not the tokens can be issued.
+            del self._device_codes[device_code]
+            raise
         del self._device_codes[device_code]
-        self._check_client_secret(sign_in.client_id, ctx.client_secret, required=False)
-        return self._issue_delegated(
-            ctx, sign_in.tenant, sign_in.client_id, sign_in.approved_user_id, sign_in.scope,
-            nonce=None,
-        )
+        return payload
+
+    @staticmethod
+    def _authorization_pending() -> AadError:
+        return AadError(400, "authorization_pending", 70016,
+                        "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
 
     def device_code_polls(self, user_code: str) -> int:
         """How many times the client has polled for this code (tests wait on it)."""
@@ -883,8 +970,9 @@ class IdentityPlatform:
         code.redeemed = True
         self._check_client_secret(code.client_id, ctx.client_secret, required=False)
         scope = ctx.form.get("scope") or code.scope
+        # The consent page was answered at /authorize; its grant is what this code redeems.
         return self._issue_delegated(ctx, code.tenant, code.client_id, code.user_id, scope,
-                                     nonce=code.nonce)
+                                     nonce=code.nonce, consent=_ConsentStep(code.consent_answer))
 
     # refresh token
 
@@ -910,19 +998,23 @@ class IdentityPlatform:
     # ----- delegated issuance ----------------------------------------------------------------
 
     def _delegated_client(self, client_id: str, tenant: TenantRef) -> _DelegatedClient:
-        first_party = client_id == wellknown.TOOL_PUBLIC_CLIENT_ID
+        known = public_client(client_id)
         sp = _visible_sp(self.state, client_id)
         app = _visible_application(self.state, client_id)
-        if sp is None and app is None:
+        if sp is None and app is None and known is None:
             raise self._app_not_found(client_id, tenant)
-        if not tenant.specific and not first_party and app is not None \
+        if known is not None and known.first_party and sp is None:
+            # A first-party client's service principal appears on its first sign-in.
+            sp = ensure_service_principal(self.state, known)
+        if not tenant.specific and known is None and app is not None \
                 and app.sign_in_audience.lower() in _SINGLE_TENANT_AUDIENCES:
             # A single-tenant app signs in only at its tenant's own endpoint.
             raise AadError(400, "invalid_request", 50059,
                            "No tenant-identifying information found in either the request or "
                            "implied by any provided credentials.")
-        name = sp.display_name if sp is not None else app.display_name if app is not None else ""
-        return _DelegatedClient(client_id, name, first_party, sp, app)
+        name = (sp.display_name if sp is not None else app.display_name if app is not None
+                else known.display_name if known is not None else "")
+        return _DelegatedClient(client_id, name, known, sp, app)
 
     def _signed_in_user(self, user_id: str) -> User:
         user = self.state.users.get(user_id)
@@ -935,77 +1027,126 @@ class IdentityPlatform:
             raise AadError(400, "invalid_grant", 50057, "The user account is disabled.")
         return user
 
+    # What the client may have without anyone consenting, and what its registration names.
+
+    def _preauthorized(self, client: _DelegatedClient, resource: Resource) -> set[str]:
+        if client.known is None:
+            return set()
+        # openid/profile/offline_access need no consent, and are no scope of the token.
+        return {v for v in client.known.preauthorized_for(resource.service_principal.app_id)
+                if v.lower() not in OIDC_SCOPES}
+
+    def _registered_resources(self, client: _DelegatedClient) -> set[str]:
+        if client.known is not None:
+            return set(client.known.registered_resources)
+        app = client.application
+        return {r.resource_app_id.lower() for r in app.required_resource_access} if app else set()
+
+    def _static_permissions(self, client: _DelegatedClient, resource: Resource) -> list[str]:
+        """The delegated permissions on `resource` that the client's registration lists."""
+        if client.known is not None:
+            return sorted(self._preauthorized(client, resource))
+        app = client.application
+        if app is None:
+            return []
+        by_id = {sc.id: sc.value for sc in resource.service_principal.oauth2_permission_scopes}
+        if resource.application is not None:
+            by_id.update({sc.id: sc.value for sc in resource.application.oauth2_permission_scopes})
+        wanted = resource.service_principal.app_id.lower()
+        values: list[str] = []
+        for rra in app.required_resource_access:
+            if rra.resource_app_id.lower() != wanted:
+                continue
+            values += [by_id[ra.id] for ra in rra.resource_access if ra.type == "Scope" and ra.id in by_id]
+        return values
+
     def _grant_scopes(
-        self, client: _DelegatedClient, user: User, resource: Resource, request: ScopeRequest
+        self, client: _DelegatedClient, user: User, resource: Resource, request: ScopeRequest,
+        consent: _ConsentStep | None,
     ) -> list[str]:
-        """The scope values the token carries, or AADSTS65001 when consent is missing."""
-        consented = consented_scopes(self.state, client.app_id, user.id, resource.service_principal)
-        consented_lower = {s.lower() for s in consented}
-        can_consent = client.first_party and is_consenting_admin(self.state, user.id)
+        """The scope values the token carries. `consent` is the interactive flow's consent
+        step; None for a refresh-token request, which never records consent (AADSTS65001)."""
+        res_app = resource.service_principal.app_id.lower()
         exposed = resource.exposed_scopes()
+        available = {v.lower(): v for v in self._preauthorized(client, resource)}
+        for value in consented_scopes(self.state, client.app_id, user.id, resource.service_principal):
+            available.setdefault(value.lower(), value)
         if request.is_default:
-            granted = set(consented)
-            # The first-party tool asks `.default` for ARM; an admin consents to the one
-            # delegated permission ARM exposes, as the consent prompt offers it.
-            if can_consent and "user_impersonation" in exposed:
-                granted.add(exposed["user_impersonation"])
-                self._record_consent(client, user, resource, ["user_impersonation"])
-            if not granted:
-                raise self._consent_missing(client)
-            return sorted(granted)
-        missing = [v for v in request.values if v.lower() not in consented_lower]
-        if missing:
-            if not can_consent:
-                raise self._consent_missing(client)
+            if res_app not in self._registered_resources(client):
+                raise self._resource_not_registered(client, resource)
+            wanted = self._static_permissions(client, resource)
+        else:
+            if client.known is not None and res_app in client.known.default_only:
+                raise self._first_party_preauthorization(client, resource)
             if exposed:
-                unknown = [v for v in missing if v.lower() not in exposed]
+                unknown = [v for v in request.values if v.lower() not in exposed]
                 if unknown:
                     raise AadError(
                         400, "invalid_scope", 70011,
                         "The provided value for the input parameter 'scope' isn't valid. The "
                         f"scope {' '.join(request.raw)} isn't valid.",
                     )
-                missing = [exposed[v.lower()] for v in missing]
-            self._record_consent(client, user, resource, missing)
-        # Like the real v2.0 endpoint, a token carries every scope consented for this
-        # client, user and resource, not only those asked for this time.
-        everything = consented_scopes(self.state, client.app_id, user.id, resource.service_principal)
-        everything.update(request.values)
-        by_lower: dict[str, str] = {}
-        for value in sorted(everything):
-            by_lower.setdefault(value.lower(), value)
-        return sorted(by_lower.values())
+            wanted = [exposed.get(v.lower(), v) for v in request.values]
+        missing = [v for v in wanted if v.lower() not in available]
+        if missing:
+            if client.first_party:
+                raise self._first_party_preauthorization(client, resource)
+            if consent is None:
+                raise self._consent_missing(client)
+            self._consent_step(consent, client, user, resource, missing)
+            for value in missing:
+                available.setdefault(value.lower(), value)
+        if not available:
+            raise self._consent_missing(client)
+        # Like the real v2.0 endpoint, a token carries every scope the client holds for this
+        # user and resource, not only those asked for this time.
+        return sorted(available.values())
 
-    def _record_consent(
-        self, client: _DelegatedClient, user: User, resource: Resource, values: list[str]
+    def _consent_step(
+        self, step: _ConsentStep, client: _DelegatedClient, user: User, resource: Resource,
+        missing: list[str],
     ) -> None:
-        """What clicking Accept on the consent prompt writes: a grant for this user."""
+        """The consent page for `missing`: what the person answers decides the outcome."""
+        step.asked = list(missing)
+        answer = step.answer
+        if answer == "pending":
+            raise _ConsentPending()
+        if answer == "decline":
+            raise AadError(400, "access_denied", 65004, "User declined to consent to access the app.",
+                           error_subcode="cancel")
+        admin = may_consent_for_organization(self.state, user.id)
+        needs_admin = self._needs_admin(resource)
+        scopes = [(v, needs_admin(v)) for v in missing]
+        verified = client.known is not None  # Microsoft, a verified publisher
+        may_self = admin or user_may_consent(self.state, verified, scopes)
+        for_organization = admin and answer in ("auto", "organization")
+        if not for_organization and not may_self:
+            raise AadError(
+                400, "invalid_grant", 90094,
+                "The grant requires admin permission. Ask an administrator to grant permission "
+                f"to the app '{client.display_name}' ({client.app_id}), or use the admin consent "
+                "workflow if the tenant has one.",
+            )
         client_sp = client.service_principal
+        if client_sp is None and client.known is not None:
+            # A multi-tenant app's service principal appears with its first consent.
+            client_sp = ensure_service_principal(self.state, client.known)
+            client.service_principal = client_sp
         if client_sp is None:
-            return
-        for grant in self.state.oauth2_grants.values():
-            if (
-                grant.client_id == client_sp.id
-                and grant.resource_id == resource.service_principal.id
-                and grant.consent_type == "Principal"
-                and grant.principal_id == user.id
-            ):
-                have = grant.scopes()
-                have_lower = {s.lower() for s in have}
-                added = [v for v in values if v.lower() not in have_lower]
-                if added:
-                    grant.scope = " ".join(have + added)
-                return
-        grant = OAuth2PermissionGrant(
-            id=new_id(),
-            client_id=client_sp.id,
-            consent_type="Principal",
-            resource_id=resource.service_principal.id,
-            scope=" ".join(values),
-            principal_id=user.id,
-            visibility=Visibility(),
-        )
-        self.state.oauth2_grants[grant.id] = grant
+            raise self._app_not_found(client.app_id, TenantRef(self.state.tenant_id, True))
+        record_grant(self.state, client_sp, resource.service_principal, missing,
+                     None if for_organization else user.id)
+
+    def _needs_admin(self, resource: Resource) -> Any:
+        scopes = {s.value.lower(): s.type == "Admin" for s in resource.service_principal.oauth2_permission_scopes}
+        if resource.application is not None:
+            for sc in resource.application.oauth2_permission_scopes:
+                scopes.setdefault(sc.value.lower(), sc.type == "Admin")
+        return lambda value: scopes.get(value.lower(), True)
+
+    def _consent_answer(self) -> str:
+        answer = self.state.consent_response
+        return answer if answer in CONSENT_RESPONSES else "auto"
 
     def _consent_missing(self, client: _DelegatedClient) -> AadError:
         return AadError(
@@ -1014,6 +1155,26 @@ class IdentityPlatform:
             f"'{client.app_id}' named '{client.display_name}'. Send an interactive authorization "
             "request for this user and resource.",
             suberror="consent_required",
+        )
+
+    def _resource_not_registered(self, client: _DelegatedClient, resource: Resource) -> AadError:
+        valid = ", ".join(sorted(self._registered_resources(client))) or "none"
+        return AadError(
+            400, "invalid_client", 650057,
+            "Invalid resource. The client has requested access to a resource which is not listed "
+            "in the requested permissions in the client's application registration. Client app "
+            f"ID: {client.app_id}({client.display_name}). Resource value from request: "
+            f"{resource.requested}. Resource app ID: {resource.service_principal.app_id}. List of "
+            f"valid resources from app registration: {valid}.",
+        )
+
+    def _first_party_preauthorization(self, client: _DelegatedClient, resource: Resource) -> AadError:
+        return AadError(
+            400, "invalid_grant", 65002,
+            f"Consent between first party application '{client.app_id}' and first party resource "
+            f"'{resource.service_principal.app_id}' must be configured via preauthorization - "
+            "applications owned and operated by Microsoft must get approval from the API owner "
+            "before requesting tokens for that API.",
         )
 
     def _issue_delegated(
@@ -1025,6 +1186,7 @@ class IdentityPlatform:
         scope: str,
         *,
         nonce: str | None,
+        consent: _ConsentStep | None = None,
     ) -> dict[str, Any]:
         client = self._delegated_client(client_id, tenant)
         user = self._signed_in_user(user_id)
@@ -1036,7 +1198,7 @@ class IdentityPlatform:
             prefix = None
         else:
             resource = self._resource_or_error(request.resource_text)
-            values = self._grant_scopes(client, user, resource, request)
+            values = self._grant_scopes(client, user, resource, request, consent)
             prefix = request.resource_text
         confidential = bool(ctx.client_secret)
         now = int(self.state.clock.now())

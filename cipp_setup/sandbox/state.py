@@ -493,6 +493,15 @@ class TenantState:
     faults: list[Fault] = field(default_factory=list)
     replication: Replication = field(default_factory=Replication)
     device_code_auto_approve: bool = True
+    # The tenant's user consent setting (Enterprise applications → Consent and permissions):
+    # "allow", "verified-low-impact" (verified publishers, low-impact permissions) or
+    # "none". Which is a new tenant's default is inferred, not observed.
+    user_consent: str = "verified-low-impact"
+    # What the person at a consent page does (sandbox/consent.py, control `set_consent_response`):
+    # "auto" (with device_code_auto_approve: as the signed-in admin would, for the
+    # organization when allowed, else for themselves when allowed), "organization",
+    # "self", "decline", or "pending" (nobody answers until the control interface does).
+    consent_response: str = "auto"
     clock: Clock = field(default_factory=Clock)
     request_log: list[RequestRecord] = field(default_factory=list)
     request_count: int = 0

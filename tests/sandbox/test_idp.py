@@ -34,6 +34,7 @@ from azure.identity import (
 
 from cipp_setup import wellknown
 from cipp_setup.sandbox.baseline import baseline_state
+from cipp_setup.sandbox.consent import ensure_service_principal, public_client
 from cipp_setup.sandbox.http import Request, Response, json_response
 from cipp_setup.sandbox.idp import IdentityPlatform, consented_scopes
 from cipp_setup.sandbox.runtime import Sandbox
@@ -47,6 +48,8 @@ from cipp_setup.sandbox.state import (
     PasswordCredential,
     PermissionScope,
     RequestRecord,
+    RequiredResourceAccess,
+    ResourceAccess,
     ServicePrincipal,
     TenantState,
     User,
@@ -60,6 +63,7 @@ TENANT_ID = "4f6c1a2b-93d7-4e0a-8b5c-2d1e7f9a0c31"
 DOMAIN = "contoso.onmicrosoft.com"
 GRAPH = "https://graph.microsoft.com"
 ARM_DEFAULT = "https://management.azure.com/.default"
+ARM_IMPERSONATION = "https://management.azure.com/user_impersonation"
 
 
 @dataclass
@@ -118,7 +122,10 @@ def build_state() -> TenantState:
     # An app that exists with a service principal but exposes no identifier URI.
     _app_and_sp(state, IDS.bare_app, "No identifier URI")
     # A CIPP-SAM-like client that signs users in (public client flows allowed).
-    _app_and_sp(state, IDS.sam_app, "CIPP-SAM", public_client=True, sign_in_audience="AzureADMultipleOrgs")
+    _app_and_sp(state, IDS.sam_app, "CIPP-SAM", public_client=True, sign_in_audience="AzureADMultipleOrgs",
+                required_resource_access=[RequiredResourceAccess(
+                    wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID,
+                    [ResourceAccess(wellknown.AZURE_SERVICE_MANAGEMENT_USER_IMPERSONATION, "Scope")])])
     return state
 
 
@@ -380,28 +387,34 @@ def test_client_secret_credential_gets_an_arm_token(sb: Sandbox) -> None:
     assert token.expires_on > time.time()
 
 
-def test_device_code_auto_approved_then_refresh_token_reused_for_arm(sb: Sandbox) -> None:
+def test_device_code_auto_approved_then_a_new_resource_needs_its_own_consent(sb: Sandbox) -> None:
     prompts: list[str] = []
     credential = device_credential(sb, prompts)
     graph = claims_of(sb, credential.get_token(f"{GRAPH}/User.Read").token)
     assert graph["upn"] == f"admin@{DOMAIN}" and graph["oid"] == IDS.admin
-    assert "User.Read" in graph["scp"].split(" ") and graph["idtyp"] == "user"
+    assert graph["scp"] == "User.Read" and graph["idtyp"] == "user"
     assert graph["appid"] == wellknown.TOOL_PUBLIC_CLIENT_ID and graph["aud"] == GRAPH
     assert wellknown.GLOBAL_ADMINISTRATOR in graph["wids"]
 
-    arm = claims_of(sb, credential.get_token(ARM_DEFAULT).token)
-    assert len(prompts) == 1, "the second resource must come from the refresh token"
+    # ARM is no resource of this client's registration: `.default` is refused outright...
+    with pytest.raises(ClientAuthenticationError, match="AADSTS650057"):
+        credential.get_token(ARM_DEFAULT)
+    # ...and the explicit scope is dynamic consent: the refresh token cannot record it
+    # (65001), so the credential signs in again and the admin consents on the page.
+    arm = claims_of(sb, credential.get_token(ARM_IMPERSONATION).token)
+    assert len(prompts) == 3, "650057 and the consent each took an interactive sign-in"
     assert arm["aud"] == "https://management.azure.com" and arm["scp"] == "user_impersonation"
     caller = caller_from_claims(arm, sb.state)
     assert caller.kind == "user" and caller.object_id == IDS.admin and caller.scopes == {"user_impersonation"}
-    # The admin's consent on the spot is recorded as a grant, as the consent prompt does.
     asm = sb.state.service_principal_by_app_id(wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID)
-    assert asm is not None
-    assert "user_impersonation" in consented_scopes(sb.state, wellknown.TOOL_PUBLIC_CLIENT_ID, IDS.admin, asm)
+    tool_sp = sb.state.service_principal_by_app_id(wellknown.TOOL_PUBLIC_CLIENT_ID)
+    assert asm is not None and tool_sp is not None
+    grants = [g for g in sb.state.oauth2_grants.values() if g.client_id == tool_sp.id]
+    assert [(g.consent_type, g.scope) for g in grants] == [("AllPrincipals", "user_impersonation")]
     # The next call is answered from msal's cache (every issued token differs, by `uti`),
     # which works only because the response echoed the requested scope.
-    first = credential.get_token(ARM_DEFAULT).token
-    assert credential.get_token(ARM_DEFAULT).token == first
+    first = credential.get_token(ARM_IMPERSONATION).token
+    assert credential.get_token(ARM_IMPERSONATION).token == first
 
 
 def test_device_code_waits_for_approval(sb: Sandbox) -> None:
@@ -497,14 +510,14 @@ def test_approving_nothing_or_nobody_is_a_clear_error(sb: Sandbox) -> None:
         idp.approve_device_code(None, upn=f"nobody@{DOMAIN}")
 
 
-def test_non_consented_client_gets_aadsts65001_until_granted(sb: Sandbox) -> None:
+def test_declined_consent_is_aadsts65004_and_a_grant_makes_the_page_unneeded(sb: Sandbox) -> None:
     prompts: list[str] = []
+    sb.state.consent_response = "decline"
     credential = device_credential(sb, prompts, client_id=IDS.sam_app)
     with pytest.raises(ClientAuthenticationError) as raised:
         credential.get_token(ARM_DEFAULT)
     message = str(raised.value)
-    assert "AADSTS65001" in message
-    assert f"application with ID '{IDS.sam_app}' named 'CIPP-SAM'" in message
+    assert "AADSTS65004" in message and "declined" in message
 
     asm = sb.state.service_principal_by_app_id(wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID)
     sam_sp = sb.state.service_principal_by_app_id(IDS.sam_app)
@@ -538,7 +551,9 @@ def test_non_admin_cannot_consent_for_the_tool_but_an_admin_can(sb: Sandbox) -> 
             disable_instance_discovery=True, connection_verify=sb.ca_file,
             prompt_callback=lambda uri, code, exp: idp.approve_device_code(code, upn=upn))
 
-    with pytest.raises(ClientAuthenticationError, match="AADSTS65001"):
+    # Directory.Read.All needs an admin's consent, whatever the user consent setting.
+    sb.state.user_consent = "allow"
+    with pytest.raises(ClientAuthenticationError, match="AADSTS90094"):
         as_user(f"helpdesk@{DOMAIN}").get_token(f"{GRAPH}/Directory.Read.All")
     # Global Administrator through a role-assignable group consents on the spot.
     claims = claims_of(sb, as_user(f"groupadmin@{DOMAIN}").get_token(f"{GRAPH}/Directory.Read.All").token)
@@ -548,8 +563,11 @@ def test_non_admin_cannot_consent_for_the_tool_but_an_admin_can(sb: Sandbox) -> 
 def test_v2_resource_gets_v2_delegated_token(sb: Sandbox) -> None:
     api = sb.state.application_by_app_id(IDS.api_app)
     api_sp = sb.state.service_principal_by_app_id(IDS.api_app)
-    tool_sp = sb.state.service_principal_by_app_id(wellknown.TOOL_PUBLIC_CLIENT_ID)
-    assert api is not None and api_sp is not None and tool_sp is not None
+    # The tool's client gets its service principal with a first consent; here, a grant made earlier.
+    known = public_client(wellknown.TOOL_PUBLIC_CLIENT_ID)
+    assert known is not None and not known.first_party
+    tool_sp = ensure_service_principal(sb.state, known)
+    assert api is not None and api_sp is not None
     api.oauth2_permission_scopes.append(PermissionScope("s-1", "user_impersonation"))
     sb.state.oauth2_grants["g-3"] = OAuth2PermissionGrant(
         "g-3", tool_sp.id, "AllPrincipals", api_sp.id, "user_impersonation")
@@ -658,7 +676,8 @@ def test_new_grants_reach_tokens_after_the_token_replication_lag(sb: Sandbox) ->
         state.oauth2_grants["g-4"] = OAuth2PermissionGrant(
             "g-4", sam_sp.id, "AllPrincipals", asm.id, "user_impersonation",
             visibility=state.new_visibility())
-    with pytest.raises(ClientAuthenticationError, match="AADSTS65001"):
+    state.consent_response = "decline"  # nobody consents here: the grant must replicate
+    with pytest.raises(ClientAuthenticationError, match="AADSTS65004"):
         device_credential(sb, [], client_id=IDS.sam_app).get_token(ARM_DEFAULT)
     state.clock.advance(31)
     token = device_credential(sb, [], client_id=IDS.sam_app).get_token(ARM_DEFAULT)

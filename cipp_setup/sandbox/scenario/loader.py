@@ -42,7 +42,6 @@ from cipp_setup.sandbox.state import AppManagementPolicy, Fault, Replication, Te
 
 _FIRST_PARTY_OMIT = {
     "azure service management": wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID,
-    "microsoft graph command line tools": wellknown.TOOL_PUBLIC_CLIENT_ID,
 }
 
 

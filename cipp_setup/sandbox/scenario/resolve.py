@@ -15,6 +15,7 @@ from typing import Any
 
 from cipp_setup import wellknown
 from cipp_setup.sandbox import baseline
+from cipp_setup.sandbox.consent import public_client, public_client_by_name
 from cipp_setup.sandbox.scenario.errors import ScenarioError
 from cipp_setup.sandbox.scenario.ids import derived_id
 from cipp_setup.sandbox.state import (
@@ -165,8 +166,9 @@ class Resolver:
         if app_id == wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID:
             asm = baseline.azure_service_management_sp(self.state.tenant_id)
             return app_id, asm.oauth2_permission_scopes, asm.app_roles, asm.display_name
-        if app_id == wellknown.TOOL_PUBLIC_CLIENT_ID:
-            return app_id, [], [], baseline.TOOL_PUBLIC_CLIENT_NAME
+        known_client = public_client(app_id or ref) or public_client_by_name(ref)
+        if known_client is not None:
+            return known_client.app_id, [], [], known_client.display_name
         app = self.apps.get(ref) or next(
             (a for a in self.apps.values() if a.app_id == ref.lower()), None
         )
