@@ -49,10 +49,10 @@ class Gateways:
                 cloud, AsyncCredentialAdapter(session.credential), session.graph_scopes
             )
             graph = GraphGateway(client, retry)
-            arm = ArmGateway(cloud, session.credential, retry)
+            arm = ArmGateway(cloud, session.credential, retry, scope=session.arm_scope)
             from cipp_setup.gateways.web import WebGateway
 
-            web = WebGateway(cloud, session.credential, retry)
+            web = WebGateway(cloud, session.credential, retry, scope=session.arm_scope)
         api = CippApiGateway(cloud, timeout_s=api_timeout_s or LIST_LOGS_TIMEOUT_S)
         return cls(graph=graph, arm=arm, api=api, web=web)
 

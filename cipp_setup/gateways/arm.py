@@ -75,7 +75,7 @@ def subscription_scope(subscription_id: str) -> str:
     return f"/subscriptions/{subscription_id}"
 
 
-def arm_client_kwargs(cloud: Cloud) -> dict[str, Any]:
+def arm_client_kwargs(cloud: Cloud, scope: str | None = None) -> dict[str, Any]:
     """Keyword arguments for every azure-mgmt client (authorization, subscriptions, web):
     the cloud's ARM endpoint and token scope, our retries instead of azure-core's, and the
     run's trust and proxies (gateways/transport.py) with ARM's timeouts."""
@@ -83,7 +83,7 @@ def arm_client_kwargs(cloud: Cloud) -> dict[str, Any]:
 
     return {
         "base_url": cloud.arm_url,
-        "credential_scopes": [cloud.arm_scope],
+        "credential_scopes": [scope or cloud.arm_scope],
         "retry_total": 0,
         **azure_client_kwargs(
             cloud, connection_timeout=ARM_CONNECT_TIMEOUT_S, read_timeout=ARM_READ_TIMEOUT_S
@@ -97,8 +97,11 @@ class ArmGateway:
         cloud: Cloud,
         credential: TokenCredential,
         retry: RetryPolicy | None = None,
+        scope: str | None = None,
     ) -> None:
         self._cloud = cloud
+        # The token scope: the sign-in's (gateways/auth.arm_scope), `.default` by default.
+        self._scope = scope or cloud.arm_scope
         self._credential = credential
         self._retry = retry or RetryPolicy()
         self._token_ready: asyncio.Task[Any] | None = None
@@ -106,7 +109,7 @@ class ArmGateway:
         self.request_count = 0
 
     def _client_kwargs(self) -> dict[str, Any]:
-        return arm_client_kwargs(self._cloud)
+        return arm_client_kwargs(self._cloud, self._scope)
 
     def _authorization(self, subscription_id: str) -> Any:
         key = f"authz:{subscription_id}"
@@ -132,7 +135,7 @@ class ArmGateway:
             from cipp_setup.gateways.auth import USE_CAE
 
             self._token_ready = asyncio.create_task(
-                asyncio.to_thread(self._credential.get_token, self._cloud.arm_scope, enable_cae=USE_CAE)
+                asyncio.to_thread(self._credential.get_token, self._scope, enable_cae=USE_CAE)
             )
 
     async def _call(self, what: str, blocking: Callable[[], T]) -> T:

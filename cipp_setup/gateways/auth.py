@@ -105,6 +105,17 @@ def graph_scopes(cloud: Cloud, auth: str, *, write_permissions: tuple[str, ...] 
     return [cloud.graph_permission(p) for p in READ_GRAPH_PERMISSIONS + write_permissions]
 
 
+def arm_scope(cloud: Cloud, auth: str) -> str:
+    """The scope ARM tokens are asked with. The tool's client (Microsoft Graph Command
+    Line Tools, a third-party app) has no static permission for Azure Service Management,
+    so `.default` would be AADSTS650057: a delegated sign-in asks the explicit
+    `user_impersonation` scope (dynamic consent, once). The Azure CLI and a service
+    principal ask `.default`, which their registration covers."""
+    if auth in ("azure-cli", "client-secret"):
+        return cloud.arm_scope
+    return cloud.arm_permission("user_impersonation")
+
+
 def build_credential(
     *,
     cloud: Cloud,
@@ -263,6 +274,10 @@ class AdminSession:
     auth: str
     admin: SignedInAdmin
     graph_scopes: list[str]
+
+    @property
+    def arm_scope(self) -> str:
+        return arm_scope(self.cloud, self.auth)
 
     @property
     def tenant_id(self) -> str:

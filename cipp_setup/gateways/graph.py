@@ -355,11 +355,24 @@ class GraphGateway:
         self, *, role_definition_id: str | None = None, principal_id: str | None = None,
         principal_ids: Sequence[str] = (),
     ) -> list[RoleAssignment]:
-        """PIM eligibilities (roleEligibilityScheduleInstances): must be activated to count."""
+        """PIM eligibilities (roleEligibilityScheduleInstances): must be activated to count.
+
+        The PIM service documents `eq` and `ne` only for principalId and roleDefinitionId (no
+        `in`): one `principalId eq` query per holder, concurrently, and the role filtered
+        here when both are given; a role alone is `roleDefinitionId eq`."""
         builder = self._client.role_management.directory.role_eligibility_schedule_instances
-        items = await self._role_items(
-            "PIM role eligibilities", builder, role_definition_id, principal_id, principal_ids
-        )
+        what = "PIM role eligibilities"
+        holders = list(dict.fromkeys(([principal_id] if principal_id else []) + list(principal_ids)))
+        if holders:
+            pages = await asyncio.gather(*(
+                self._all_pages(what, builder, _query(builder, filter=f"principalId eq {quote(p)}"))
+                for p in holders
+            ))
+            items = [item for page in pages for item in page]
+            if role_definition_id:
+                items = [i for i in items if _s(i.get("roleDefinitionId")) == role_definition_id.lower()]
+        else:
+            items = await self._role_items(what, builder, role_definition_id, None, ())
         return [
             RoleAssignment(_s(a.get("id")), _s(a.get("principalId")), _s(a.get("roleDefinitionId")),
                            a.get("directoryScopeId") or "/", _time(a.get("endDateTime")))

@@ -111,7 +111,7 @@ class GatewayServices:
         from cipp_setup.gateways.graph_search import GraphSearch
 
         real = _session(session)
-        return TenantLookups(GraphSearch.for_session(real, retry), ArmGateway(real.cloud, real.credential, retry))
+        return TenantLookups(GraphSearch.for_session(real, retry), ArmGateway(real.cloud, real.credential, retry, scope=real.arm_scope))
 
 
 def open_lookups(session: SessionLike, retry: RetryPolicy | None = None) -> TenantLookups:

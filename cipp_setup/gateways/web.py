@@ -146,8 +146,10 @@ def _easy_auth(model: Any) -> EasyAuthSettings:
 
 
 class WebGateway:
-    def __init__(self, cloud: Cloud, credential: TokenCredential, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, cloud: Cloud, credential: TokenCredential, retry: RetryPolicy | None = None,
+                 scope: str | None = None) -> None:
         self._cloud = cloud
+        self._scope = scope or cloud.arm_scope
         self._credential = credential
         self._retry = retry or RetryPolicy()
         self._clients: dict[str, Any] = {}
@@ -160,7 +162,7 @@ class WebGateway:
 
             # The same endpoint, scope, trust, proxies and timeouts as every ARM client.
             self._clients[key] = WebSiteManagementClient(
-                self._credential, subscription_id, **arm_client_kwargs(self._cloud)
+                self._credential, subscription_id, **arm_client_kwargs(self._cloud, self._scope)
             )
         return self._clients[key]
 

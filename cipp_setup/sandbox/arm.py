@@ -629,13 +629,21 @@ class ArmService:
             if m:
                 principal, include_groups = m.group("id").lower(), False
                 continue
-            raise ArmError(
-                400,
-                "UnsupportedQuery",
-                f"The filter '{flt}' is not supported. Supported filters are either 'atScope()' or "
-                "'principalId eq '{value}' or assignedTo('{value}')'.",
-            )
+            raise self._unsupported_assignment_filter(flt)
+        if at_scope and principal is not None and not include_groups:
+            # `atScope() and principalId eq` is refused; `atScope() and assignedTo()` is the
+            # documented form (Azure/azure-powershell#20433, role-assignments-list-rest).
+            raise self._unsupported_assignment_filter(flt)
         return at_scope, principal, include_groups
+
+    @staticmethod
+    def _unsupported_assignment_filter(flt: str) -> ArmError:
+        return ArmError(
+            400,
+            "UnsupportedQuery",
+            f"The filter '{flt}' is not supported. Supported filters are either 'atScope()' or "
+            "'principalId eq '{value}' or assignedTo('{value}')'.",
+        )
 
     def _list_role_assignments(self, request: Request, caller: _Caller, match: re.Match[str]) -> Response:
         scope = self._scope_of(match)
@@ -842,6 +850,8 @@ class ArmService:
             if m:
                 principal, include_groups = m.group("id").lower(), False
                 continue
+            raise ArmError(400, "BadRequest", f"The filter '{flt}' is not supported.")
+        if at_scope and principal is not None and not include_groups:
             raise ArmError(400, "BadRequest", f"The filter '{flt}' is not supported.")
         return at_scope, principal, include_groups, as_target
 

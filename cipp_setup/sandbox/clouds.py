@@ -77,6 +77,18 @@ def pose_as(state: TenantState, name: str) -> None:
             arm_sp.service_principal_names = [wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID, *cloud.arm_resource_uris]
 
 
+def serve_graph_at(state: TenantState, base_url: str) -> None:
+    """Graph's resource id is its URL: a client that takes its endpoints from a cloud
+    description (`az cloud register --endpoint-microsoft-graph-resource-id`) asks tokens
+    for the base URL it calls. Make that URL name the Graph service principal too."""
+    url = base_url.rstrip("/")
+    with state.lock:
+        state.served_graph_url = url
+        graph_sp = state.service_principal_by_app_id(wellknown.MICROSOFT_GRAPH_APP_ID)
+        if graph_sp is not None and url not in graph_sp.resource_uris:
+            graph_sp.resource_uris.append(url)
+
+
 def _with_and_without_slash(uris: tuple[str, ...] | list[str]) -> set[str]:
     return {u.rstrip("/") for u in uris} | {u.rstrip("/") + "/" for u in uris}
 
@@ -85,7 +97,7 @@ def graph_audiences(state: TenantState) -> frozenset[str]:
     """`aud` values Graph accepts: the cloud's Graph URI (either spelling) or Graph's appId."""
     cloud = cloud_of(state)
     return frozenset(
-        _with_and_without_slash([cloud.graph_resource])
+        _with_and_without_slash([cloud.graph_resource] + ([state.served_graph_url] if state.served_graph_url else []))
         | {wellknown.MICROSOFT_GRAPH_APP_ID, wellknown.MICROSOFT_GRAPH_APP_ID + "/"}
     )
 

@@ -16,8 +16,11 @@ A call that fails either step answers 403 `Authorization_RequestDenied`,
 
 The permission lists follow each operation's "Permissions" table in the Graph v1.0 API
 reference (least to most privileged). `Directory.AccessAsUser.All` is a delegated-only
-permission that lets the app do whatever the user may do, so it is accepted for every
-delegated operation.
+permission that lets the app do whatever the user may do, so it is accepted for the
+directory's delegated operations — but not by the PIM service and the role-management
+writes, which answer a token without one of their own scopes with 403
+`PermissionScopeNotGranted` (Azure/azure-cli#26471, #33778: the Azure CLI's fixed Graph
+set is refused there).
 """
 
 from __future__ import annotations
@@ -48,13 +51,16 @@ class Rule:
     application: frozenset[str]
     user_roles: frozenset[str] | None = None
     owners_may: bool = False
+    # Served outside the directory (PIM, role-management writes): a missing scope is
+    # `PermissionScopeNotGranted`, and Directory.AccessAsUser.All does not count.
+    scope_checked_by_service: bool = False
 
 
 def _rule(delegated: str, application: str, user_roles: tuple[str, ...] | None = None,
-          owners_may: bool = False) -> Rule:
-    d = frozenset(delegated.split()) | {"Directory.AccessAsUser.All"}
+          owners_may: bool = False, *, service: bool = False) -> Rule:
+    d = frozenset(delegated.split()) | (set() if service else {"Directory.AccessAsUser.All"})
     a = frozenset(application.split())
-    return Rule(d, a, None if user_roles is None else frozenset(user_roles), owners_may)
+    return Rule(d, a, None if user_roles is None else frozenset(user_roles), owners_may, service)
 
 
 _USER_READ = "User.ReadBasic.All User.Read.All User.ReadWrite.All Directory.Read.All Directory.ReadWrite.All"
@@ -94,16 +100,17 @@ PERMISSIONS: dict[str, Rule] = {
     "roleAssignments.read": _rule(_ROLE_READ, _ROLE_READ),
     # Writing directory role assignments: Privileged Role Administrator or Global Administrator.
     "roleAssignments.write": _rule("RoleManagement.ReadWrite.Directory", "RoleManagement.ReadWrite.Directory",
-                                   (GA, PRA)),
+                                   (GA, PRA), service=True),
     # PIM
-    "roleEligibility.read": _rule(_ELIG_READ, _ELIG_READ),
-    "roleAssignmentSchedules.read": _rule(_ASSIGN_SCHED_READ, _ASSIGN_SCHED_READ),
+    "roleEligibility.read": _rule(_ELIG_READ, _ELIG_READ, service=True),
+    "roleAssignmentSchedules.read": _rule(_ASSIGN_SCHED_READ, _ASSIGN_SCHED_READ, service=True),
     # Self-activation needs only the scope: the eligibility itself is the privilege.
     "roleAssignmentScheduleRequests.self": _rule(
-        "RoleAssignmentSchedule.ReadWrite.Directory RoleManagement.ReadWrite.Directory", ""),
+        "RoleAssignmentSchedule.ReadWrite.Directory RoleManagement.ReadWrite.Directory", "", service=True),
     "roleAssignmentScheduleRequests.admin": _rule(
         "RoleAssignmentSchedule.ReadWrite.Directory RoleManagement.ReadWrite.Directory",
-        "RoleAssignmentSchedule.ReadWrite.Directory RoleManagement.ReadWrite.Directory", (GA, PRA)),
+        "RoleAssignmentSchedule.ReadWrite.Directory RoleManagement.ReadWrite.Directory", (GA, PRA),
+        service=True),
     # applications
     "applications.read": _rule(_APP_READ, _APP_READ),
     "applications.create": _rule(_APP_WRITE_D, _APP_WRITE_A, _APP_ADMINS),

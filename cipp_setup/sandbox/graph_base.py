@@ -142,6 +142,10 @@ class GraphBase:
         caller = call.caller
         owner_ids = set(owners)
         if not token_allows(rule, caller):
+            if rule.scope_checked_by_service and caller.kind == "user":
+                raise GraphError(403, "PermissionScopeNotGranted",
+                                 "Authorization failed due to missing permission scope "
+                                 f"{','.join(sorted(rule.delegated))}.")
             raise GraphError(403, "Authorization_RequestDenied", DENIED_MESSAGE)
         if caller.kind == "app":
             broad = caller.roles & (rule.application - {"Application.ReadWrite.OwnedBy"})

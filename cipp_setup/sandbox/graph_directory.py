@@ -402,6 +402,13 @@ class DirectoryHandlers(GraphBase):
                 raise GraphError404(tail[0])
             return self.entity(entity_set, wire(match, self.state), select)
         flt = parse_filter(call.query, _ROLE_FILTER + ["memberType"], "unifiedRoleEligibilitySchedule")
+        # Served by the PIM service: principalId and roleDefinitionId support eq and ne only
+        # (unifiedRoleEligibilityScheduleInstance resource page); no `in` rewrite here.
+        for clause in flt.comparisons() if flt else []:
+            if clause.op not in ("eq", "ne"):
+                raise GraphError(400, "BadRequest",
+                                 f"Invalid filter clause: The operator '{clause.op}' is not supported "
+                                 f"for the property '{clause.prop}'.")
         items = [wire(e, self.state) for e in current]
         if flt is not None:
             items = [i for i in items if flt.matches(i)]

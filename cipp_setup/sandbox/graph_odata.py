@@ -236,6 +236,21 @@ class Filter:
         walk(self.root)
         return out
 
+    def comparisons(self) -> list[Compare]:
+        out: list[Compare] = []
+
+        def walk(n: Node) -> None:
+            if isinstance(n, Compare):
+                out.append(n)
+            elif isinstance(n, BoolOp):
+                walk(n.left)
+                walk(n.right)
+            else:
+                walk(n.operand)
+
+        walk(self.root)
+        return out
+
     def equalities(self) -> dict[str, Any]:
         """`prop eq value` clauses joined by top-level `and`: safe to answer from an index."""
         out: dict[str, Any] = {}
@@ -281,12 +296,22 @@ def _evaluate(n: Node, item: dict[str, Any]) -> bool:
     return equal if n.op == "eq" else not equal
 
 
+MAX_IN_CLAUSES = 15
+
+
 def parse_filter(query: dict[str, str], allowed: Iterable[str], resource: str) -> Filter | None:
     """Parse `$filter`, refusing properties this resource does not support filtering on."""
     text = query.get("$filter")
     if text is None:
         return None
     flt = Filter.parse(text)
+    # Graph expands `in` into OR clauses and refuses more than 15 in a whole filter
+    # (learn.microsoft.com/graph/filter-query-parameter).
+    clauses = sum(len(c.value) for c in flt.comparisons() if c.op == "in")
+    if clauses > MAX_IN_CLAUSES:
+        raise GraphError(400, "Request_UnsupportedQuery",
+                         "Too many child clauses specified in search filter expression containing "
+                         f"'OR' operators: {clauses}. Max allowed: {MAX_IN_CLAUSES}.")
     allowed_lower = {a.lower(): a for a in allowed}
     for prop in flt.properties():
         if prop.lower() not in allowed_lower:

@@ -123,6 +123,9 @@ class Sandbox:
         transport = Transport(self.state, latency_ms=self._latency_ms, port=self._port)
         try:
             urls = transport.bind()
+            from cipp_setup.sandbox.clouds import serve_graph_at
+
+            serve_graph_at(self.state, urls.graph)
             self.tokens = _token_authority(self.state, urls)
             self.services = {name: self._factories[name](self.state, self.tokens, urls)
                              for name in SERVICE_NAMES}

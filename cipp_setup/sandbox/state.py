@@ -467,6 +467,9 @@ class TenantState:
     # The Microsoft cloud the sandbox poses as ("public", "usgov", "usgov-dod", "china"):
     # which resource URIs tokens name (sandbox/clouds.py; set by clouds.pose_as).
     cloud: str = "public"
+    # The base URL the sandbox's Graph is served at: like Graph's resource id in every cloud
+    # (its URL), it is also a token audience Graph accepts (clouds.serve_graph_at).
+    served_graph_url: str | None = None
 
     users: dict[str, User] = field(default_factory=dict)
     groups: dict[str, Group] = field(default_factory=dict)
