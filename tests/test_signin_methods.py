@@ -177,7 +177,11 @@ def test_browser_sign_in_passes_every_legacy_check(
     browser.join()
 
     assert browser.errors == []
-    assert len(browser.opened) == 1 and browser.loopback_answers == [200]
+    # A fresh tenant: the Graph sign-in, then the ARM consent (a second resource, its own
+    # page: a refresh token never records consent). Both through the loopback redirect.
+    assert len(browser.opened) == 2 and browser.loopback_answers == [200, 200]
+    arm = parse_qs(urlsplit(browser.opened[1]).query)
+    assert arm["scope"][0].split()[0] == "https://management.azure.com/user_impersonation"
     authorize = parse_qs(urlsplit(browser.opened[0]).query)
     # PKCE and state, the tool's own public client, and only read permissions asked for.
     assert authorize["client_id"] == [wellknown.TOOL_PUBLIC_CLIENT_ID]

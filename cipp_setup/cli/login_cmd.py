@@ -49,6 +49,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="where the OS cannot encrypt the token cache (Linux without libsecret), keep it in "
         "a file only your account can read (also: CIPP_SETUP_ALLOW_UNENCRYPTED_TOKEN_CACHE=1)",
     )
+    parser.add_argument(
+        "--for", dest="login_for", choices=("check", "fix"), default="check",
+        help="what the sign-in is for: 'check' (read permissions, the default) or 'fix' (the "
+        "write permissions too, consented in the same sign-in, so that fix never asks mid-apply)",
+    )
     return parser
 
 
@@ -114,6 +119,20 @@ def _sign_in_and_save(args: argparse.Namespace, terminal: Terminal, cloud: Any, 
     from cipp_setup.gateways.errors import SignInFailed, SignInRequired
     from cipp_setup.render.text import signed_in_line
 
+    from cipp_setup.engine.fixes import WRITE_GRAPH_PERMISSIONS
+    from cipp_setup.gateways.auth import arm_scope
+
+    writes = WRITE_GRAPH_PERMISSIONS if getattr(args, "login_for", "check") == "fix" else ()
+    scopes = graph_scopes(cloud, auth, write_permissions=writes)
+    # Consent is a change to the tenant: say what the consent page will ask, and for whom.
+    terminal.status(
+        "The sign-in asks, once per tenant, for consent for the app 'Microsoft Graph Command Line "
+        "Tools' (14d82eec-204b-4c2f-b7e8-296a70dab67e): Microsoft Graph "
+        + ", ".join(s.rsplit("/", 1)[-1] for s in scopes)
+        + "; then Azure Service Management user_impersonation (a second page). An administrator "
+        "may consent for the whole organization; revert can remove what that consent added.",
+        "bold",
+    )
     credential: Any = build_credential(
         cloud=cloud, tenant=args.tenant, auth=auth, interactive=True,
         device_code_callback=lambda message: terminal.status(message, "bold"),
@@ -121,7 +140,9 @@ def _sign_in_and_save(args: argparse.Namespace, terminal: Terminal, cloud: Any, 
     )
     try:
         with terminal.progress("Signing in…"):
-            record = credential.authenticate(scopes=graph_scopes(cloud, auth), enable_cae=USE_CAE)
+            record = credential.authenticate(scopes=scopes, enable_cae=USE_CAE)
+            # ARM is a second resource: its consent (user_impersonation) is its own page.
+            credential.get_token(arm_scope(cloud, auth), enable_cae=USE_CAE)
     except Exception as exc:  # noqa: BLE001 - translated into the project's sign-in errors
         error = translate_auth_error(exc, cloud.authority_host, tenant=args.tenant)
         if isinstance(error, SignInRequired):

@@ -56,7 +56,7 @@ class Writes:
 
     @classmethod
     def for_session(cls, session: AdminSession, retry: RetryPolicy | None = None) -> Writes:
-        return cls(GraphAppWrites.for_session(session, retry), WebWrites(session.cloud, session.credential, retry))
+        return cls(GraphAppWrites.for_session(session, retry), WebWrites(session.cloud, session.credential, retry, scope=session.arm_scope))
 
     @property
     def request_count(self) -> int:
