@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from cipp_setup import wellknown
 from cipp_setup.sandbox.state import OAuth2PermissionGrant, ServicePrincipal, TenantState, Visibility, new_id
@@ -152,7 +152,7 @@ def record_grant(
     """What Accept on the consent page writes: the client's grant on the resource, for
     everyone (`principal_id` None: AllPrincipals) or for one user (Principal), extended
     with `values` when one exists already."""
-    consent_type = "AllPrincipals" if principal_id is None else "Principal"
+    consent_type: Literal["AllPrincipals", "Principal"] = "AllPrincipals" if principal_id is None else "Principal"
     for grant in state.oauth2_grants.values():
         if (grant.client_id == client_sp.id and grant.resource_id == resource_sp.id
                 and grant.consent_type == consent_type and grant.principal_id == principal_id):
