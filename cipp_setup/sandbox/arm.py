@@ -201,6 +201,8 @@ class ArmService:
             return self._error(err)
 
     def _dispatch(self, request: Request) -> Response:
+        if request.method.upper() == "GET" and request.path.rstrip("/").lower() == "/metadata/endpoints":
+            return self._metadata_endpoints()
         matched_path = False
         for method, pattern, handler in self._routes:
             match = pattern.match(request.path)
@@ -236,6 +238,45 @@ class ArmService:
             "InvalidResourceType",
             f"The resource type could not be found for the request path '{request.path}'.",
         )
+
+    def _metadata_endpoints(self) -> Response:
+        """GET /metadata/endpoints: the cloud's endpoints, unauthenticated, as ARM serves them
+        (what `az cloud register --endpoint-resource-manager` reads first). Hosts are the
+        sandbox's; the audiences are the ones its services accept."""
+        from cipp_setup.sandbox.clouds import cloud_of
+
+        cloud = cloud_of(self.state)
+        graph = (self.state.served_graph_url or cloud.graph_resource).rstrip("/") + "/"
+        document = {
+            "portal": "https://portal.azure.com",
+            "authentication": {
+                "loginEndpoint": self.urls.idp.rstrip("/"),
+                "audiences": [u for u in cloud.arm_resource_uris if ".core." in u] + [cloud.arm_resource],
+                "tenant": "common",
+                "identityProvider": "AAD",
+            },
+            "media": "https://rest.media.azure.net",
+            "graphAudience": "https://graph.windows.net/",
+            "graph": "https://graph.windows.net/",
+            "name": "AzureCloud" if cloud.name == "public" else cloud.name,
+            "suffixes": {
+                "azureDataLakeStoreFileSystem": "azuredatalakestore.net",
+                "acrLoginServer": "azurecr.io",
+                "sqlServerHostname": "database.windows.net",
+                "azureDataLakeAnalyticsCatalogAndJob": "azuredatalakeanalytics.net",
+                "keyVaultDns": "vault.azure.net",
+                "storage": "core.windows.net",
+                "azureFrontDoorEndpointSuffix": "azurefd.net",
+            },
+            "batch": "https://batch.core.windows.net/",
+            "resourceManager": self.urls.arm.rstrip("/") + "/",
+            "vmImageAliasDoc": "https://raw.githubusercontent.com/Azure/azure-rest-api-specs/main/arm-compute/quickstart-templates/aliases.json",
+            "activeDirectoryDataLake": "https://datalake.azure.net/",
+            "sqlManagement": "https://management.core.windows.net:8443/",
+            "microsoftGraphResourceId": graph,
+            "gallery": "https://gallery.azure.com/",
+        }
+        return self._ok(document)
 
     @staticmethod
     def _api_version(request: Request) -> str | None:

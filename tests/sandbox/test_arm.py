@@ -310,8 +310,12 @@ def test_principal_id_filter_returns_at_above_and_below(arm: tuple[ArmService, T
     _, body = call(service, tokens, "GET", f"/subscriptions/{SUB}{RA}", oid=world.owner,
                    query={"api-version": "2022-04-01", "$filter": f"principalId eq '{world.rg_only}'"})
     assert _names(body) == {(world.rg_only, f"/subscriptions/{SUB}/resourceGroups/{RG}")}
+    # ARM refuses atScope() with principalId eq; atScope() and assignedTo() is the documented form.
+    status, body = call(service, tokens, "GET", f"/subscriptions/{SUB}{RA}", oid=world.owner,
+                        query={"api-version": "2022-04-01", "$filter": f"atScope() and principalId eq '{world.rg_only}'"})
+    assert (status, body["error"]["code"]) == (400, "UnsupportedQuery")
     _, body = call(service, tokens, "GET", f"/subscriptions/{SUB}{RA}", oid=world.owner,
-                   query={"api-version": "2022-04-01", "$filter": f"atScope() and principalId eq '{world.rg_only}'"})
+                   query={"api-version": "2022-04-01", "$filter": f"atScope() and assignedTo('{world.rg_only}')"})
     assert body["value"] == []
 
 
