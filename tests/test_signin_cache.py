@@ -246,3 +246,34 @@ def test_the_public_client_missing_and_consent_missing_are_explained() -> None:
 def test_forcing_an_unknown_code_is_refused(served: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="cannot force AADSTS12345"):
         served["sandbox"].control.fail_sign_ins(12345)
+
+
+def test_a_non_interactive_fix_names_the_command_that_obtains_its_write_permissions(
+    sandbox_factory: Any, env: dict[str, str], tmp_path: Path,
+) -> None:
+    """The loop is gone: `login` (for check) lacks the write permissions; a non-interactive
+    fix stops before any change naming `login --for fix`, and that command obtains them."""
+    sandbox: Sandbox = sandbox_factory("legacy-fresh")
+    ready = str(sandbox.write_ready_file(tmp_path / "ready.json"))
+    ids = sandbox.identities_document()
+    tenant = ids["tenant_id"]
+    fix = ["fix", "--cloud", ready, "--tenant", tenant, "--sam-user", ids["sam_user_upn"],
+           "--sam-app", ids["sam_app_id"], "--subscription", ids["subscription_id"],
+           "--generation", "legacy", "--auth", "device-code", "--yes", "--non-interactive"]
+
+    login = _cli(env, "login", "--cloud", ready, "--tenant", tenant, "--auth", "device-code", *LOGIN_OPT_IN)
+    assert login.returncode == 0, login.stdout + login.stderr
+    assert "Microsoft Graph Command Line Tools" in login.stderr  # what the consent page asks, said first
+    grants_before = dict(sandbox.state.oauth2_grants)
+
+    stopped = _cli(env, *fix)
+    assert stopped.returncode == 4, stopped.stdout + stopped.stderr
+    command = f"cipp-setup login --for fix --tenant {tenant}"
+    assert f"run '{command}'" in _error_line(stopped.stderr)
+    assert "Applying" not in stopped.stdout + stopped.stderr and not list(Path(env["CIPP_SETUP_STATE_DIR"]).glob("journal*"))
+    assert sandbox.state.oauth2_grants == grants_before  # a refresh never records consent
+
+    obtain = _cli(env, *command.split()[1:], "--cloud", ready, "--auth", "device-code", *LOGIN_OPT_IN)
+    assert obtain.returncode == 0, obtain.stdout + obtain.stderr
+    done = _cli(env, *fix)
+    assert done.returncode == 0, done.stdout + done.stderr

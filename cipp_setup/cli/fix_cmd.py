@@ -157,6 +157,10 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
             state["before"] = before
             if not plans:
                 terminal.report([(("Nothing to fix automatically.", "bold"),)])
+            if not args.dry_run and any(p.applicable for p in plans):
+                # Once, up front: a missing write permission stops here, before any change.
+                with terminal.progress("Signing in for the write permissions…"):
+                    await session.obtain_write_permissions()
             for plan in plans:
                 terminal.report([()] + render_plans.plan_lines(plan, marks))
                 outcome = await _decide_and_apply(plan, session, args, terminal)

@@ -69,6 +69,7 @@ class FixSession:
     catalogue: Catalogue | None = None
     ctx: CheckContext = field(init=False)
     _writes: Any = field(default=None, init=False)
+    _write_permissions_obtained: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.ctx = CheckContext(
@@ -196,6 +197,18 @@ class FixSession:
             clock=self.timing.clock, sleep=self.timing.sleep, on_progress=self.on_progress,
             wait=self.timing.wait, on_new_secret=self._new_secret_receiver(),
         )
+
+    async def obtain_write_permissions(self) -> None:
+        """The write permissions, once, before the first plan is applied (SignInRequired
+        propagates). Injected writes (tests) bring their own."""
+        if self.writes_factory is not None or self._write_permissions_obtained:
+            return
+        import asyncio
+
+        from cipp_setup.gateways.auth import obtain_write_permissions
+
+        await asyncio.to_thread(obtain_write_permissions, self.session)
+        self._write_permissions_obtained = True
 
     async def apply(self, plan: FixPlan) -> PlanOutcome:
         return await apply_plan(plan, self.runtime())

@@ -189,7 +189,8 @@ def build_credential(
 
 
 def translate_auth_error(
-    exc: BaseException, authority_url: str | None = None, *, tenant: str | None = None
+    exc: BaseException, authority_url: str | None = None, *, tenant: str | None = None,
+    login_for: str = "check",
 ) -> Exception:
     """azure-identity's exceptions as SignInRequired / SignInFailed (or `exc` itself).
     A connection failure becomes SignInFailed naming the host (`authority_url` when the
@@ -200,6 +201,13 @@ def translate_auth_error(
     if isinstance(exc, AuthenticationRequiredError):
         # No saved sign-in (or it no longer refreshes) and nobody to ask: say how to fix it.
         tenant_flag = f" --tenant {tenant}" if tenant else ""
+        if login_for == "fix":
+            # The command that obtains exactly what is missing: the write permissions,
+            # consented in one interactive sign-in (a refresh token cannot consent).
+            return SignInRequired(
+                f"the saved sign-in lacks the write permissions fix needs, and this run may not "
+                f"prompt: run 'cipp-setup login --for fix{tenant_flag}' first."
+            )
         return SignInRequired(
             f"no saved sign-in for this tenant, and this run may not prompt: run "
             f"'cipp-setup login{tenant_flag}' first, or use --auth azure-cli / client-secret."
@@ -232,6 +240,23 @@ def _azure_cli_unavailable(message: str) -> str:
     if "not found" in message.lower():
         return f"{message.rstrip('.')}. Try: install the Azure CLI and run 'az login', or use {others}."
     return f"{message.rstrip('.')}. Try: 'az login', or use {others}."
+
+
+def obtain_write_permissions(session: AdminSession) -> None:
+    """`fix`: the Graph write permissions, once, before any plan is applied — never
+    mid-apply. An interactive run shows one consent page for them (a refresh token never
+    records consent); a non-interactive one without them raises SignInRequired naming
+    `cipp-setup login --for fix`. Blocking: call it through asyncio.to_thread."""
+    if session.auth in ("azure-cli", "client-secret"):
+        return  # `.default`: what the registration holds; nothing to consent here
+    from cipp_setup.engine.fixes import WRITE_GRAPH_PERMISSIONS
+
+    scopes = graph_scopes(session.cloud, session.auth, write_permissions=WRITE_GRAPH_PERMISSIONS)
+    try:
+        session.credential.get_token(*scopes, enable_cae=USE_CAE)
+    except Exception as exc:  # noqa: BLE001 - translated into the project's sign-in errors
+        raise translate_auth_error(exc, session.cloud.authority_host, tenant=session.tenant_id,
+                                   login_for="fix") from None
 
 
 class AsyncCredentialAdapter:
