@@ -239,7 +239,8 @@ def test_the_public_client_missing_and_consent_missing_are_explained() -> None:
     from cipp_setup.gateways.signin_advice import explain
 
     assert "--cloud" in explain("700016", "raw", tenant="contoso.com")
-    assert "Global Administrator" in explain("65001", "raw")
+    assert "'cipp-setup login --tenant contoso.com'" in explain("65001", "raw", tenant="contoso.com")
+    assert "adminconsent?client_id=" in explain("90094", "raw", tenant="contoso.com")
     assert explain("99999", "the platform's own words") == "the platform's own words"
 
 
@@ -277,3 +278,39 @@ def test_a_non_interactive_fix_names_the_command_that_obtains_its_write_permissi
     assert obtain.returncode == 0, obtain.stdout + obtain.stderr
     done = _cli(env, *fix)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_locked_down_tenant_ends_with_one_line_and_the_admin_consent_url(
+    sandbox_factory: Any, env: dict[str, str], tmp_path: Path,
+) -> None:
+    """User consent off, and the person signing in holds no role that may consent."""
+    import threading
+    import time
+
+    sandbox: Sandbox = sandbox_factory("legacy-fresh")
+    sandbox.control.set_user_consent("none")
+    sandbox.control.set_device_code_auto_approve(False)
+    ready = str(sandbox.write_ready_file(tmp_path / "ready.json"))
+    ids = sandbox.identities_document()
+    stop = threading.Event()
+
+    def enter_codes_as_a_plain_user() -> None:
+        while not stop.is_set():
+            for code in sandbox.control.pending_device_codes():
+                sandbox.control.approve_device_code(code, upn="alex.wilber@contoso.example")
+            time.sleep(0.01)
+
+    helper = threading.Thread(target=enter_codes_as_a_plain_user, daemon=True)
+    helper.start()
+    try:
+        run = _cli(env, "check", "--cloud", ready, "--tenant", ids["tenant_id"], "--sam-user", ids["sam_user_upn"],
+                   "--sam-app", ids["sam_app_id"], "--subscription", ids["subscription_id"],
+                   "--generation", "legacy", "--auth", "device-code")
+    finally:
+        stop.set()
+        helper.join(5)
+    assert run.returncode == 4, run.stdout + run.stderr
+    line = _error_line(run.stderr)
+    assert "AADSTS90094" in line
+    assert f"/{ids['tenant_id']}/v2.0/adminconsent?client_id=14d82eec-204b-4c2f-b7e8-296a70dab67e&scope=" in line
+    assert "Traceback" not in run.stderr

@@ -229,7 +229,7 @@ def translate_auth_error(
         # SignInFailed names the code itself: drop azure-identity's "Authentication failed:
         # AADSTSnnnn:" lead-in so the line does not say the code twice.
         first = _AADSTS_LEAD.sub("", first, count=1) if code else first
-        return SignInFailed(code, explain(code, first.strip(), tenant=tenant))
+        return SignInFailed(code, explain(code, first.strip(), tenant=tenant, authority=authority_url))
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
@@ -338,6 +338,14 @@ def sign_in(
         if auth == "azure-cli" and isinstance(error, SignInRequired):
             error = SignInRequired(_azure_cli_unavailable(str(error)))
         raise error from None
+    if interactive and auth in ("device-code", "browser"):
+        # Azure Resource Manager is a second resource: its consent page (user_impersonation)
+        # comes now, with the sign-in, rather than in the middle of the checks. Once
+        # consented this is a silent refresh.
+        try:
+            credential.get_token(arm_scope(cloud, auth), enable_cae=USE_CAE)
+        except Exception as exc:  # noqa: BLE001 - translated into the project's sign-in errors
+            raise translate_auth_error(exc, cloud.authority_host, tenant=tenant) from None
     claims = decode_claims(token.token)
     # App-only tokens carry idtyp "app" (optional claim) and never a user name.
     is_app = claims.get("idtyp") == "app" or (

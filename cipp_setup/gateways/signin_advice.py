@@ -26,9 +26,30 @@ def _tenant_flag(tenant: str | None) -> str:
     return f"--tenant {tenant}" if tenant else "--tenant TENANT"
 
 
-def advice_for(code: str | None, *, tenant: str | None = None) -> SignInAdvice | None:
+def admin_consent_url(tenant: str | None, authority: str | None = None) -> str:
+    """The admin-consent URL for the tool's client and everything it asks (Graph read and
+    write permissions, ARM user_impersonation): an administrator opens it once."""
+    from urllib.parse import quote
+
+    from cipp_setup import wellknown
+    from cipp_setup.cloud import CLOUDS
+    from cipp_setup.engine.fixes import WRITE_GRAPH_PERMISSIONS
+    from cipp_setup.gateways.auth import READ_GRAPH_PERMISSIONS
+
+    public = CLOUDS["public"]
+    host = (authority or public.authority_host).rstrip("/")
+    scopes = [public.graph_permission(p) for p in dict.fromkeys(READ_GRAPH_PERMISSIONS + WRITE_GRAPH_PERMISSIONS)]
+    scopes.append(public.arm_permission("user_impersonation"))
+    return (f"{host}/{tenant or 'TENANT'}/v2.0/adminconsent?client_id={wellknown.TOOL_PUBLIC_CLIENT_ID}"
+            f"&scope={quote(' '.join(scopes), safe='/:')}")
+
+
+def advice_for(code: str | None, *, tenant: str | None = None, authority: str | None = None) -> SignInAdvice | None:
     """The explanation for AADSTS`code` signing in to `tenant`, or None when unknown."""
     flag = _tenant_flag(tenant)
+    consenters = ("an administrator who may consent for the organization (Global Administrator, "
+                  "Privileged Role Administrator, Cloud Application Administrator or Application "
+                  "Administrator)")
     table: dict[str, SignInAdvice] = {
         # Conditional Access: commonly a policy that blocks the device code flow.
         "53003": SignInAdvice(
@@ -85,18 +106,26 @@ def advice_for(code: str | None, *, tenant: str | None = None) -> SignInAdvice |
             f"check {flag} and --cloud (public, usgov, china), or use --auth azure-cli.",
         ),
         "65001": SignInAdvice(
-            "The tool's application has not been granted consent in this tenant, and this account "
-            "cannot grant it.",
-            "have a Global Administrator or Privileged Role Administrator run the command once "
-            "(they consent for the organization), or use --auth azure-cli.",
+            "The tool's application holds no consent for a permission this run needs, and a saved "
+            "sign-in cannot consent (only an interactive sign-in shows the consent page).",
+            f"'{LOGIN} {flag}' (or '{LOGIN} --for fix {flag}' before fix).",
+        ),
+        "65004": SignInAdvice(
+            "The consent page was declined: nothing was granted.",
+            f"sign in again and accept, or have {consenters} open {admin_consent_url(tenant, authority)}",
+        ),
+        "650057": SignInAdvice(
+            "The sign-in asked a resource as .default that the application's registration does not list.",
+            "report it: cipp-setup asks explicit scopes for its own client.",
         ),
         "90002": SignInAdvice(
             "The tenant was not found in this cloud.",
             f"check {flag} (a tenant id or a verified domain) and --cloud.",
         ),
         "90094": SignInAdvice(
-            "Signing in needs an administrator's approval (consent) in this tenant.",
-            "have a Global Administrator run the command once, or use --auth azure-cli.",
+            "This tenant needs an administrator's approval (consent) for the tool's application, "
+            "and this account may not give it.",
+            f"have {consenters} open {admin_consent_url(tenant, authority)} once, or run '{LOGIN} {flag}' themselves.",
         ),
         # A saved sign-in that can no longer refresh.
         "700082": SignInAdvice(
@@ -119,8 +148,8 @@ def advice_for(code: str | None, *, tenant: str | None = None) -> SignInAdvice |
     return table.get(code or "")
 
 
-def explain(code: str | None, message: str, *, tenant: str | None = None) -> str:
+def explain(code: str | None, message: str, *, tenant: str | None = None, authority: str | None = None) -> str:
     """The one line the user sees for a failed sign-in: the explanation and suggestion
     when the code is known, else the identity platform's own first line."""
-    advice = advice_for(code, tenant=tenant)
+    advice = advice_for(code, tenant=tenant, authority=authority)
     return advice.line() if advice is not None else message
