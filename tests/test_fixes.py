@@ -18,6 +18,7 @@ from cipp_setup.engine.model import Status
 from cipp_setup.engine.plan import ChangeStatus
 from cipp_setup.sandbox.scenario import load_scenario
 from cipp_setup.sandbox.state import ArmRoleAssignment, Fault, OAuth2PermissionGrant, Visibility
+from consent_support import tool_service_principal
 
 LEGACY_FIXABLE = ("sam-user-global-admin", "sam-app-azure-management-consent", "sam-user-subscription-contributor")
 
@@ -168,7 +169,7 @@ def test_ga_eligible_only_self_activates_when_the_sam_user_is_signed_in(sandbox_
     # needs the write permission consented for the tool beforehand: a user without an
     # active admin role cannot consent to it on the spot.
     state.identities.admin_user_id = sam_id
-    tool_sp = state.service_principal_by_app_id(wk.TOOL_PUBLIC_CLIENT_ID)
+    tool_sp = tool_service_principal(state)
     graph_sp = state.service_principal_by_app_id(wk.MICROSOFT_GRAPH_APP_ID)
     from cipp_setup.gateways.auth import READ_GRAPH_PERMISSIONS
     from cipp_setup.engine.fixes import WRITE_GRAPH_PERMISSIONS
@@ -176,6 +177,11 @@ def test_ga_eligible_only_self_activates_when_the_sam_user_is_signed_in(sandbox_
     state.oauth2_grants["tool-consent"] = OAuth2PermissionGrant(
         id="tool-consent", client_id=tool_sp.id, consent_type="AllPrincipals", resource_id=graph_sp.id,
         scope=" ".join(READ_GRAPH_PERMISSIONS + WRITE_GRAPH_PERMISSIONS),
+    )
+    asm_sp = state.service_principal_by_app_id(wk.AZURE_SERVICE_MANAGEMENT_APP_ID)
+    state.oauth2_grants["tool-consent-arm"] = OAuth2PermissionGrant(
+        id="tool-consent-arm", client_id=tool_sp.id, consent_type="AllPrincipals", resource_id=asm_sp.id,
+        scope="user_impersonation",
     )
     h = harness(sandbox_factory(state), tmp_path)
 
@@ -316,7 +322,7 @@ def _demoted_admin_state() -> Any:
         state.add_arm_role_assignment(ArmRoleAssignment(
             name="22222222-2222-4222-8222-222222222222", scope=a.scope, role_definition_id=wk.READER,
             principal_id=admin_id, principal_type="User"))
-    tool_sp = state.service_principal_by_app_id(wk.TOOL_PUBLIC_CLIENT_ID)
+    tool_sp = tool_service_principal(state)
     for resource, scope in (
         (wk.MICROSOFT_GRAPH_APP_ID, " ".join(READ_GRAPH_PERMISSIONS + WRITE_GRAPH_PERMISSIONS)),
         (wk.AZURE_SERVICE_MANAGEMENT_APP_ID, "user_impersonation"),

@@ -19,6 +19,7 @@ from cipp_setup.engine.plan import ChangeStatus
 from cipp_setup.engine.writes import NewSecret
 from cipp_setup.sandbox.scenario import load_scenario
 from cipp_setup.sandbox.state import ArmRoleAssignment, OAuth2PermissionGrant
+from consent_support import tool_service_principal
 
 CURRENT_CHECKS = ("sam-app-graph-application-permissions", "function-app-managed-identity", "api-client-app",
                   "api-easy-auth", "api-token", "api-list-logs")
@@ -339,7 +340,7 @@ def _demoted_admin(scenario: str) -> Any:
         state.add_arm_role_assignment(ArmRoleAssignment(
             name="33333333-3333-4333-8333-333333333333", scope=a.scope, role_definition_id=wk.READER,
             principal_id=admin_id, principal_type="User"))
-    tool_sp = state.service_principal_by_app_id(wk.TOOL_PUBLIC_CLIENT_ID)
+    tool_sp = tool_service_principal(state)
     for resource, scope in (
         (wk.MICROSOFT_GRAPH_APP_ID, " ".join(READ_GRAPH_PERMISSIONS + WRITE_GRAPH_PERMISSIONS)),
         (wk.AZURE_SERVICE_MANAGEMENT_APP_ID, "user_impersonation"),

@@ -37,6 +37,7 @@ from cipp_setup.sandbox.cipp_actions import (
     CippActionError,
 )
 from cipp_setup.sandbox.runtime import Sandbox
+from consent_support import tool_service_principal
 
 NEW_SCENARIOS = {
     # name: the cause code its expected-verdicts comment must name
@@ -125,7 +126,7 @@ def consent_tool_to_arm_for_everyone(live: Sandbox) -> None:
     """An admin's tenant-wide consent: the tool's public client may call ARM for any user."""
     from cipp_setup.sandbox.state import OAuth2PermissionGrant
 
-    tool = live.state.service_principal_by_app_id(wellknown.TOOL_PUBLIC_CLIENT_ID)
+    tool = tool_service_principal(live.state)
     asm = live.state.service_principal_by_app_id(wellknown.AZURE_SERVICE_MANAGEMENT_APP_ID)
     assert tool is not None and asm is not None
     with live.state.lock:

@@ -809,11 +809,14 @@ def test_sdk_errors_403_user_role_403_scope_and_404(e2e: E2E) -> None:
     from msgraph.generated.models.unified_role_assignment import UnifiedRoleAssignment
 
     assignment = UnifiedRoleAssignment(principal_id=uid("plain"), role_definition_id=GA, directory_scope_id="/")
-    for client in (e2e.client("plain"), e2e.client("admin", scopes=READ_SCOPES)):
+    # The user lacks the role: Authorization_RequestDenied. The token lacks the scope: the
+    # role-management service's own PermissionScopeNotGranted.
+    for client, code in ((e2e.client("plain"), "Authorization_RequestDenied"),
+                         (e2e.client("admin", scopes=READ_SCOPES), "PermissionScopeNotGranted")):
         with pytest.raises(ODataError) as denied:
             e2e.run(client.role_management.directory.role_assignments.post(assignment))
         assert denied.value.response_status_code == 403
-        assert denied.value.error.code == "Authorization_RequestDenied"
+        assert denied.value.error.code == code
     with pytest.raises(ODataError) as missing:
         e2e.run(e2e.client().users.by_user_id("5b31c38c-2584-42f0-aa47-657fb3a84230").get())
     assert missing.value.response_status_code == 404
