@@ -119,7 +119,7 @@ def _sign_in_and_save(args: argparse.Namespace, terminal: Terminal, cloud: Any, 
     from cipp_setup.gateways.errors import SignInFailed, SignInRequired
     from cipp_setup.render.text import signed_in_line
 
-    from cipp_setup.engine.fixes import WRITE_GRAPH_PERMISSIONS
+    from cipp_setup.engine.writes import WRITE_GRAPH_PERMISSIONS
     from cipp_setup.gateways.auth import arm_scope
 
     writes = WRITE_GRAPH_PERMISSIONS if getattr(args, "login_for", "check") == "fix" else ()

@@ -203,11 +203,7 @@ class FixSession:
         propagates). Injected writes (tests) bring their own."""
         if self.writes_factory is not None or self._write_permissions_obtained:
             return
-        import asyncio
-
-        from cipp_setup.gateways.auth import obtain_write_permissions
-
-        await asyncio.to_thread(obtain_write_permissions, self.session)
+        await self.connection.services.obtain_write_permissions(self.session)
         self._write_permissions_obtained = True
 
     async def apply(self, plan: FixPlan) -> PlanOutcome:

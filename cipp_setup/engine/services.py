@@ -53,6 +53,10 @@ class Services(Protocol):
 
     def writes(self, session: AdminSession, retry: Any = None) -> TenantWrites: ...
 
+    async def obtain_write_permissions(self, session: AdminSession) -> None:
+        """fix's write permissions, once, before any change; raises SignInRequired naming
+        the command that obtains them when the run may not prompt."""
+
 
 @dataclass(frozen=True)
 class ConnectionOptions:

@@ -249,7 +249,7 @@ def obtain_write_permissions(session: AdminSession) -> None:
     `cipp-setup login --for fix`. Blocking: call it through asyncio.to_thread."""
     if session.auth in ("azure-cli", "client-secret"):
         return  # `.default`: what the registration holds; nothing to consent here
-    from cipp_setup.engine.fixes import WRITE_GRAPH_PERMISSIONS
+    from cipp_setup.engine.writes import WRITE_GRAPH_PERMISSIONS
 
     scopes = graph_scopes(session.cloud, session.auth, write_permissions=WRITE_GRAPH_PERMISSIONS)
     try:

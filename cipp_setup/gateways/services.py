@@ -92,6 +92,11 @@ class GatewayServices:
         await preload
         return session
 
+    async def obtain_write_permissions(self, session: SessionLike) -> None:
+        from cipp_setup.gateways.auth import obtain_write_permissions
+
+        await asyncio.to_thread(obtain_write_permissions, _session(session))
+
     def read_gateways(self, cloud: Cloud, session: SessionLike | None, *, retry: Any = None,
                       api_timeout_s: float | None = None) -> Gateways:
         from cipp_setup.gateways import Gateways
