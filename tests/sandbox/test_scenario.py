@@ -778,3 +778,35 @@ def test_error_inside_an_extended_file_names_both_files(tmp_path: Path) -> None:
     path = write(tmp_path, "description: child\nextends: legacy-ready\nusers:\n  sam: {upn: 7}\n")
     message = load_error(path)
     assert message.startswith(f"{path} (extends legacy-ready.yaml): users.sam.upn: expected")
+
+
+def test_the_user_consent_setting_and_grants_of_public_clients(tmp_path: Path) -> None:
+    scenario = tmp_path / "consent-locked.yaml"
+    scenario.write_text(textwrap.dedent("""\
+        extends: legacy-fresh
+        description: User consent off; an admin consented Graph reads for the tool's client before
+        tenant: {domain: contoso.example, user_consent: none}
+        oauth2_grants:
+          - client: Microsoft Graph Command Line Tools
+            resource: Microsoft Graph
+            scope: [Directory.Read.All]
+          - client: 04b07795-8ddb-461a-bbee-02f9e1bf7b46
+            resource: Microsoft Graph
+            scope: User.Read
+            consent_type: Principal
+            principal: admin
+        """), encoding="utf-8")
+    state = load_scenario(scenario)
+    assert state.user_consent == "none"
+    tool = state.service_principal_by_app_id(wellknown.TOOL_PUBLIC_CLIENT_ID)
+    azure_cli = state.service_principal_by_app_id("04b07795-8ddb-461a-bbee-02f9e1bf7b46")
+    assert tool is not None and tool.display_name == "Microsoft Graph Command Line Tools"
+    assert azure_cli is not None and azure_cli.display_name == "Microsoft Azure CLI"
+    kinds = {(g.client_id, g.consent_type, g.scope) for g in state.oauth2_grants.values()}
+    assert (tool.id, "AllPrincipals", "Directory.Read.All") in kinds
+    assert (azure_cli.id, "Principal", "User.Read") in kinds
+    # Not a setting Entra has:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(scenario.read_text(encoding="utf-8").replace("user_consent: none", "user_consent: sometimes"),
+                   encoding="utf-8")
+    assert "user_consent" in load_error(bad)

@@ -56,6 +56,8 @@ def load_tenant(label: str, name: str, doc: dict[str, Any]) -> Resolver:
     )
     state.scenario_name = name
     state.description = doc["description"].strip()
+    # Enterprise applications → Consent and permissions → User consent settings.
+    state.user_consent = tenant.get("user_consent", state.user_consent)
     for omitted in doc.get("baseline", {}).get("omit_service_principals", []):
         sp = state.service_principal_by_app_id(_FIRST_PARTY_OMIT[omitted.lower()])
         if sp is not None:

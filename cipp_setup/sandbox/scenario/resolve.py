@@ -15,7 +15,7 @@ from typing import Any
 
 from cipp_setup import wellknown
 from cipp_setup.sandbox import baseline
-from cipp_setup.sandbox.consent import public_client, public_client_by_name
+from cipp_setup.sandbox.consent import ensure_service_principal, public_client, public_client_by_name
 from cipp_setup.sandbox.scenario.errors import ScenarioError
 from cipp_setup.sandbox.scenario.ids import derived_id
 from cipp_setup.sandbox.state import (
@@ -239,6 +239,12 @@ class Resolver:
         return rid
 
     def client_sp(self, key: str, field: str) -> ServicePrincipal:
+        # A public client every tenant has (Microsoft Graph Command Line Tools, the Azure
+        # CLI, ...): its service principal exists once something was consented for it.
+        if key not in self.principals:
+            known = public_client(key) or public_client_by_name(key)
+            if known is not None:
+                return ensure_service_principal(self.state, known)
         found = self.principals.get(key)
         if found is not None and found.kind == "application_without_sp":
             raise self.fail(
