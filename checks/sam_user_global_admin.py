@@ -103,10 +103,15 @@ class SamUserGlobalAdmin(FixableCheck):
         user = user_r.user
         # Only role-assignable groups can hold a directory role.
         holders = [user.id] + [grp.id for grp in groups_r if grp.is_assignable_to_role]
-        active_r, eligible_r = await lk.settle(
-            g.role_assignments(role_definition_id=GA, principal_ids=holders),
-            g.role_eligibilities(role_definition_id=GA, principal_ids=holders),
-        )
+        blocked = ctx.admin.role_management_blocked if ctx.admin is not None else None
+        if blocked is None:
+            active_r, eligible_r = await lk.settle(
+                g.role_assignments(role_definition_id=GA, principal_ids=holders),
+                g.role_eligibilities(role_definition_id=GA, principal_ids=holders),
+            )
+        else:  # known before it fails: this sign-in cannot read PIM
+            [active_r] = await lk.settle(g.role_assignments(role_definition_id=GA, principal_ids=holders))
+            eligible_r = PermissionDenied(blocked)
         lk.reraise_unexpected(active_r)
         identity = Evidence(
             "CIPP-SAM user", f"{user.user_principal_name} ({user.id}), from {who}",
@@ -133,10 +138,12 @@ class SamUserGlobalAdmin(FixableCheck):
 
         notes: tuple[Message, ...] = ()
         eligible = []
+        unknown: str | None = None
         if isinstance(eligible_r, (PermissionDenied, BadRequest, NotFound)):
             # Reading PIM needs RoleEligibilitySchedule.Read.Directory and an Entra ID P2
             # licence; without them "eligible" cannot be told from "not assigned".
-            notes = (Message("info", "PIM eligibilities could not be read: " + str(eligible_r)),)
+            unknown = str(eligible_r)
+            notes = (Message("info", "PIM eligibility unknown: eligibilities could not be read: " + unknown),)
         else:
             lk.reraise_unexpected(eligible_r)
             eligible = [e for e in eligible_r if e.principal_id in principals and e.directory_scope_id == "/"]
@@ -158,6 +165,15 @@ class SamUserGlobalAdmin(FixableCheck):
                     ),
                 ),
                 facts=facts,
+            )
+        if unknown is not None:
+            return self.failed(
+                "not-global-admin",
+                f"{user.user_principal_name} is not an active Global Administrator; eligibility unknown "
+                "(PIM could not be read).",
+                evidence=(identity, Evidence("Global Administrator at /", "no active assignment", "active"),
+                          Evidence("PIM eligibility", f"unknown: {unknown}", "read")),
+                messages=notes, facts={**facts, "eligibility": "unknown", "eligibility_unreadable": unknown},
             )
         return self.failed(
             "not-global-admin",
@@ -210,6 +226,7 @@ def plan_global_admin(result: CheckResult, ctx: CheckContext) -> FixPlan | None:
         )
         return FixPlan(result.check_id, "Activate the CIPP-SAM user's eligible Global Administrator role",
                        result.cause, (change,), applicable=False, explanation=explanation)
+    eligibility_unknown = result.facts.get("eligibility") == "unknown"
     change = PlannedChange(
         check_id=result.check_id, action=p.CREATE_DIRECTORY_ROLE_ASSIGNMENT,
         api="Microsoft Graph POST /roleManagement/directory/roleAssignments",
@@ -221,7 +238,17 @@ def plan_global_admin(result: CheckResult, ctx: CheckContext) -> FixPlan | None:
         params={"principal_id": user_id, "role_definition_id": wellknown.GLOBAL_ADMINISTRATOR,
                 "directory_scope_id": scope},
         permission=GRAPH_ROLE_WRITE,
-        notes=("Temporary elevation: cipp-setup revert removes it once the API answers.",),
+        notes=("Temporary elevation: cipp-setup revert removes it once the API answers.",)
+        + ((f"PIM eligibility unknown ({result.facts.get('eligibility_unreadable')}): the {who} may "
+            "already be eligible. If so, activate that eligibility instead (Entra admin center → "
+            "Identity Governance → Privileged Identity Management → My roles → Eligible assignments "
+            "→ Global Administrator → Activate) and decline this permanent assignment.",)
+           if eligibility_unknown else ()),
     )
-    return FixPlan(result.check_id, "Make the CIPP-SAM user a Global Administrator", result.cause, (change,))
+    title = "Make the CIPP-SAM user a Global Administrator"
+    blocked = ctx.admin.role_management_blocked if ctx.admin is not None else None
+    if blocked is not None:
+        return FixPlan(result.check_id, title, result.cause, (change,), applicable=False,
+                       explanation=f"Not offered: {blocked}.")
+    return FixPlan(result.check_id, title, result.cause, (change,))
 

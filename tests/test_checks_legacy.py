@@ -445,3 +445,47 @@ def test_the_function_app_resource_id_names_the_hosting_subscription(sandbox_fac
     result = d.report.results[0]
     assert result.status is Status.PASS, result.summary
     assert function_app.split("/")[2] in " ".join(e.found for e in result.evidence)
+
+
+def test_ga_check_says_eligibility_unknown_when_pim_cannot_be_read(
+    sandbox_factory: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No licence, no permission or a 400 from the PIM service: an eligible-only user must
+    not pass for not-assigned, and the fix says an eligibility may exist."""
+    from cipp_setup.engine.context import CheckContext
+    from cipp_setup.gateways.errors import BadRequest
+    from cipp_setup.gateways.graph import GraphGateway
+
+    from cipp_setup.checks.sam_user_global_admin import plan_global_admin
+
+    async def refused(self: Any, **kwargs: Any) -> Any:
+        raise BadRequest("PIM role eligibilities: 400 BadRequest (Invalid filter clause)", "BadRequest")
+
+    monkeypatch.setattr(GraphGateway, "role_eligibilities", refused)
+    sb = sandbox_factory("legacy-ga-eligible-only")
+    d = diagnose(sb, only=frozenset({"sam-user-global-admin"}))
+    result = d.report.result("sam-user-global-admin")
+    assert result is not None
+    assert (result.status, result.cause) == (Status.FAIL, "not-global-admin")
+    assert "eligibility unknown" in result.summary
+    assert any(e.setting == "PIM eligibility" and e.found.startswith("unknown") for e in result.evidence)
+    plan = plan_global_admin(result, CheckContext(inputs=inputs_for(sb), cloud=None, gateways=None))  # type: ignore[arg-type]
+    assert plan is not None and plan.applicable
+    [change] = plan.changes
+    assert any("may already be eligible" in note and "Activate" in note for note in change.notes)
+
+
+def test_ga_fix_is_not_offered_to_a_sign_in_that_cannot_use_role_management(sandbox_factory: Any) -> None:
+    from cipp_setup.engine.context import CheckContext, SignedInAdmin
+    from cipp_setup.gateways.auth import AZURE_CLI_ROLE_MANAGEMENT
+
+    from cipp_setup.checks.sam_user_global_admin import plan_global_admin
+
+    d = diagnose(sandbox_factory("legacy-fresh"), only=frozenset({"sam-user-global-admin"}))
+    result = d.report.result("sam-user-global-admin")
+    assert result is not None and result.cause == "not-global-admin"
+    admin = SignedInAdmin("x", "admin@contoso.example", "t", role_management_blocked=AZURE_CLI_ROLE_MANAGEMENT)
+    ctx = CheckContext(inputs=inputs_for(sandbox_factory("legacy-fresh")), cloud=None, gateways=None, admin=admin)  # type: ignore[arg-type]
+    plan = plan_global_admin(result, ctx)
+    assert plan is not None and not plan.applicable
+    assert "--auth device-code" in (plan.explanation or "")

@@ -43,6 +43,9 @@ class SignedInAdmin:
     # "user" for a person; "app" when a service principal signed in (--auth client-secret),
     # which cannot stand in for the CIPP-SAM user.
     kind: str = "user"
+    # Why this sign-in's token cannot use Graph's PIM and role-management endpoints (the
+    # Azure CLI's: 403 PermissionScopeNotGranted), known before any request; None: it can.
+    role_management_blocked: str | None = None
 
 
 @dataclass

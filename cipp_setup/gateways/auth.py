@@ -39,6 +39,13 @@ if TYPE_CHECKING:
     from cipp_setup.gateways.signin_cache import CacheChoice
 
 AUTH_MODES: tuple[str, ...] = ("device-code", "browser", "azure-cli", "client-secret")
+# The Azure CLI's client is pre-authorized for a fixed Graph set without the PIM and
+# role-management scopes, and `az login --scope` cannot add them (Azure/azure-cli#26471).
+AZURE_CLI_ROLE_MANAGEMENT = (
+    "with --auth azure-cli, Graph refuses the PIM and role-management endpoints (403 "
+    "PermissionScopeNotGranted: the Azure CLI's token lacks RoleManagement.ReadWrite.Directory "
+    "and the PIM scopes); use --auth device-code or browser for this"
+)
 USE_CAE = False
 
 # Delegated Microsoft Graph permissions `check` asks for: reads only. Writes are asked for
@@ -360,5 +367,6 @@ def sign_in(
         user_principal_name=upn,
         tenant_id=str(claims.get("tid") or tenant),
         kind="app" if is_app else "user",
+        role_management_blocked=AZURE_CLI_ROLE_MANAGEMENT if auth == "azure-cli" else None,
     )
     return AdminSession(credential, cloud, auth, admin, scopes)
