@@ -7,8 +7,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -36,14 +36,21 @@ def time_command(argv: Sequence[str], *, env: dict[str, str] | None = None) -> f
     return time.perf_counter() - started
 
 
-def interleaved_medians(commands: dict[str, Sequence[str]], runs: int) -> dict[str, float]:
-    """Median wall time of each command, runs interleaved so machine noise hits all alike."""
+def interleaved_medians(commands: dict[str, Sequence[str]], runs: int,
+                        envs: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, float]:
+    """Median wall time of each command, runs interleaved so machine noise hits all alike.
+    `envs`: extra environment variables for some of the commands, by name."""
+    extra = envs or {}
+
+    def env_of(name: str) -> dict[str, str] | None:
+        return dict(os.environ, **extra[name]) if name in extra else None
+
     samples: dict[str, list[float]] = {name: [] for name in commands}
-    for argv in commands.values():
-        time_command(argv)  # warm-up, not counted: byte code written, files in the OS cache
+    for name, argv in commands.items():
+        time_command(argv, env=env_of(name))  # warm-up, not counted: byte code written, files in the OS cache
     for _ in range(runs):
         for name, argv in commands.items():
-            samples[name].append(time_command(argv))
+            samples[name].append(time_command(argv, env=env_of(name)))
     return {name: statistics.median(values) for name, values in samples.items()}
 
 

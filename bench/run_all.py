@@ -32,7 +32,7 @@ def main() -> None:
         install = bench_install.main(keep=Path(folder))
         installed = bench_install.installed_python(Path(folder))
         sections = [
-            bench_startup.main(installed=installed),
+            bench_startup.main(installed=installed, before=before),
             bench_verdict.main(before=before, python=installed),
             install,
             bench_sandbox.throughput(),
