@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cipp_setup.shell import env
+
 CONFIG_DIR_ENV = "CIPP_SETUP_CONFIG_DIR"
 INSECURE_STORE_ENV = "CIPP_SETUP_INSECURE_STORE_SECRET"
 CONFIG_FILE_NAME = "profiles.json"
@@ -258,7 +260,7 @@ def store_secret(name: str, secret: str, *, allow_file: bool) -> str:
             "Service such as GNOME Keyring or KWallet is running). Pass --insecure-store-secret "
             f"(or set {INSECURE_STORE_ENV}=1) to keep it in a file only your account can "
             "read, or save the profile with --no-secret and give the secret on each run "
-            "($CIPP_API_CLIENT_SECRET or --client-secret-stdin)"
+            f"({env('CIPP_API_CLIENT_SECRET')} or --client-secret-stdin)"
         )
     secrets = _read_secret_file()
     secrets[name] = secret
@@ -304,7 +306,7 @@ def secret_location(profile: Profile) -> str:
         return f"OS keyring (service {KEYRING_SERVICE}, user {_keyring_user(profile.name)})"
     if profile.secret_store == STORE_FILE:
         return f"file {secrets_file_path()} (unencrypted, owner-only)"
-    return "not saved (give $CIPP_API_CLIENT_SECRET or --client-secret-stdin)"
+    return f"not saved (give {env('CIPP_API_CLIENT_SECRET')} or --client-secret-stdin)"
 
 
 # --- the operations ------------------------------------------------------------------------

@@ -35,3 +35,8 @@ def set_env_hidden(name: str, shell: Shell) -> str:
     if shell == "powershell":
         return f"${env_ref(name, shell)[1:]} = [Net.NetworkCredential]::new('', (Read-Host -AsSecureString 'Secret')).Password"
     return f"read -rs {name} && export {name}"
+
+
+def env(name: str) -> str:
+    """`name` as the user's shell writes it ($env:NAME in PowerShell, $NAME in POSIX shells)."""
+    return env_ref(name, user_shell())

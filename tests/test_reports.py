@@ -375,15 +375,16 @@ def test_wizard_report_shows_the_fixed_prerequisites_and_the_api(tmp_path: Path,
 
 
 def test_helpdesk_prints_one_runnable_command_and_what_to_send_back(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["helpdesk", "--tenant", "contoso.onmicrosoft.com", "--sam-user", SAM_UPN, "--redact-ids"])
+    code = main(["helpdesk", "--tenant", "contoso.onmicrosoft.com", "--sam-user", SAM_UPN, "--redact-ids",
+                 "--generation", "legacy"])
     out = capsys.readouterr().out
     assert code == 0
     commands = [line.strip() for line in out.splitlines() if line.strip().startswith("cipp-setup check")]
     assert len(commands) == 1
     argv = commands[0].split()[1:]
     args = build_parser().parse_args(argv)  # the command parses with the real parser
-    assert (args.command, args.tenant, args.sam_user, args.report, args.redact_ids) == (
-        "check", "contoso.onmicrosoft.com", SAM_UPN, "cipp-report", True)
+    assert (args.command, args.tenant, args.sam_user, args.report, args.redact_ids, args.generation) == (
+        "check", "contoso.onmicrosoft.com", SAM_UPN, "cipp-report", True, "legacy")
     assert args.only == ["sam-user-global-admin", "sam-app-azure-management-consent"]
     assert "cipp-report.zip" in out and "No secret or token" in out
 
@@ -392,6 +393,17 @@ def test_helpdesk_without_a_tenant_uses_a_placeholder_the_shell_refuses(capsys: 
     assert main(["helpdesk"]) == 0
     out = capsys.readouterr().out
     assert "--tenant <tenant-domain>" in out and "Replace <tenant-domain>" in out
+
+
+def test_helpdesk_that_cannot_ask_prints_both_generations(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["helpdesk", "--tenant", "contoso.onmicrosoft.com"]) == 0
+    out = capsys.readouterr().out
+    commands = [line.strip() for line in out.splitlines() if line.strip().startswith("cipp-setup check")]
+    assert [build_parser().parse_args(c.split()[1:]).generation for c in commands] == ["legacy", "current"]
+    assert "--only sam-app-graph-application-permissions" in commands[1]
+    # Legacy hosted: the temporary rights go back once the helpdesk has enabled the API.
+    assert "Once you have enabled the API: the client gives the temporary rights back" in out
+    assert "cipp-setup revert --tenant contoso.onmicrosoft.com --generation legacy" in out
 
 
 def test_helpdesk_hosted_checks_exist_in_the_catalogue() -> None:

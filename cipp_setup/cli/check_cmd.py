@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from cipp_setup.shell import env
 from cipp_setup.cli.options import (
     EXIT_CHECKS_FAILED,
     EXIT_INTERRUPTED,
@@ -140,11 +141,11 @@ def validate_early(args: argparse.Namespace, terminal: Terminal) -> EarlyInputs:
         raw_secret = terminal.environ.get(AUTH_CLIENT_SECRET_ENV)
         if not auth_client_id or raw_secret is None:
             raise UsageError(
-                f"--auth client-secret: expected ${AUTH_CLIENT_ID_ENV} and ${AUTH_CLIENT_SECRET_ENV} "
+                f"--auth client-secret: expected {env(AUTH_CLIENT_ID_ENV)} and {env(AUTH_CLIENT_SECRET_ENV)} "
                 "in the environment"
             )
-        auth_client_id = parse_guid(f"${AUTH_CLIENT_ID_ENV}", auth_client_id)
-        auth_client_secret = parse_secret(raw_secret, f"${AUTH_CLIENT_SECRET_ENV}")
+        auth_client_id = parse_guid(f"{env(AUTH_CLIENT_ID_ENV)}", auth_client_id)
+        auth_client_secret = parse_secret(raw_secret, f"{env(AUTH_CLIENT_SECRET_ENV)}")
         terminal.add_secret(auth_client_secret)
     return EarlyInputs(generation, secret, auth_client_id, auth_client_secret)
 
@@ -313,13 +314,15 @@ def _diagnose(
         terminal.report([signed_in_line(diagnosis.admin.user_principal_name, diagnosis.admin.tenant_id), ()])
     verbose = bool(args.verbose)
     from cipp_setup.cli.commands import fix_command
+    from cipp_setup.cli.suggested import run_options
 
     terminal.report(generation_lines(diagnosis.generation, diagnosis.generation_evidence))
-
+    options = run_options(args, inputs, generation=getattr(diagnosis, "generation", None), environ=terminal.environ)
     terminal.report(
         report_lines(
             report.results, specs, report.required,
-            verbose=verbose, marks=terminal.marks(), fix_command=fix_command(),
+            verbose=verbose, marks=terminal.marks(),
+            fix_command=options.command("fix") if fix_command() else None,
         )
     )
     exit_code = EXIT_OK if report.ok else EXIT_CHECKS_FAILED
@@ -340,7 +343,8 @@ def _diagnose(
         )
         terminal.machine(json_report.dumps(envelope))
     report_output.write_reports(args, terminal, report_output.check_data(
-        command=NAME, exit_code=exit_code, args=args, cloud=target.cloud.name, diagnosis=diagnosis, specs=specs))
+        command=NAME, exit_code=exit_code, args=args, cloud=target.cloud.name, diagnosis=diagnosis, specs=specs),
+        options)
     return exit_code
 
 

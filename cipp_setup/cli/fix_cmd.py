@@ -124,9 +124,18 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
     from cipp_setup.render import plans as render_plans
     from cipp_setup.render.text import report_lines, signed_in_line
 
+    from cipp_setup.cli.suggested import run_options
+    from cipp_setup.render.text import NOWRAP
+
     marks = terminal.marks()
     outcomes: list[PlanOutcome] = []
     state: dict[str, Any] = {}
+
+    def options() -> Any:
+        """The run's options, with the generation the session decided."""
+        session_inputs = getattr(state.get("session"), "inputs", None)
+        return run_options(args, inputs, generation=getattr(session_inputs, "generation", None),
+                           environ=terminal.environ)
 
     def on_progress(event: Any) -> None:
         terminal.status(event.text, "dim")
@@ -176,7 +185,9 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
             state["after"] = after
             journal_note = f"Changes are journaled in {session.journal.path}"
             if any(o.applied for o in outcomes):
-                terminal.status(journal_note + "; 'cipp-setup revert' gives the temporary rights back.")
+                session.journal.record_run(tenant_id=session.admin.tenant_id, options=options().values)
+                terminal.status(journal_note + "; this gives the temporary rights back:")
+                terminal.status("    " + options().command("revert"), NOWRAP)
             failed = any(o.failed for o in outcomes)
             return EXIT_OK if after.ok and not failed else EXIT_CHECKS_FAILED
         finally:
@@ -211,12 +222,19 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
         code, error = EXIT_INTERRUPTED, ("interrupted", f"interrupted; {said}")
     if error is not None:
         terminal.error(error[1])
+    if code == EXIT_INTERRUPTED and any(o.applied for o in outcomes):
+        session = state.get("session")
+        if session is not None:
+            session.journal.record_run(tenant_id=session.admin.tenant_id, options=options().values)
+        terminal.status("This gives back what was changed so far:")
+        terminal.status("    " + options().command("revert"), NOWRAP)
     if args.json:
         _emit_json(terminal, args, target, state, outcomes, code, error)
     from cipp_setup.cli import report_output
 
     report_output.write_reports(args, terminal, report_output.fix_data(
-        args=args, cloud=target.cloud.name, state=state, outcomes=outcomes, exit_code=code, error=error))
+        args=args, cloud=target.cloud.name, state=state, outcomes=outcomes, exit_code=code, error=error),
+        options())
     return code
 
 

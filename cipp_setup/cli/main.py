@@ -120,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             non_interactive=bool(getattr(args, "non_interactive", False)),
         )
         _silence_library_logging()
+        args.argv = words  # reports record the command line that produced them
         code: int = _command_module(args.command).run(args, terminal)
         return code
     except UsageError as exc:

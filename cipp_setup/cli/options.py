@@ -18,6 +18,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
+
+from cipp_setup.shell import env
 from urllib.parse import urlsplit
 
 PROG = "cipp-setup"
@@ -369,7 +371,7 @@ def add_cipp_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--client-secret-stdin", action="store_true",
-        help=f"read the API client secret from stdin (else from ${SECRET_ENV}; never an argument)",
+        help=f"read the API client secret from stdin (else from {env(SECRET_ENV)}; never an argument)",
     )
 
 

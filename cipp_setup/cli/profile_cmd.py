@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
+from cipp_setup.shell import env
 from cipp_setup.cli.options import (
     EXIT_OK,
     SECRET_ENV,
@@ -49,7 +50,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     add = actions.add_parser(
         "add", help="save a profile",
         description="Save a profile. The secret comes from a hidden prompt on a terminal, "
-        f"--client-secret-stdin, or ${SECRET_ENV}; never from an argument.",
+        f"--client-secret-stdin, or {env(SECRET_ENV)}; never from an argument.",
     )
     add.add_argument("name", metavar="NAME", help="the profile's name (letters, digits, . _ -)")
     add.add_argument("--tenant", required=True, type=validated("--tenant", parse_tenant),
@@ -62,7 +63,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     add.add_argument("--client-secret-stdin", action="store_true",
                      help="read the secret from stdin (one line)")
     add.add_argument("--no-secret", action="store_true",
-                     help=f"save the details only; give the secret on each run (${SECRET_ENV})")
+                     help=f"save the details only; give the secret on each run ({env(SECRET_ENV)})")
     add.add_argument("--insecure-store-secret", action="store_true",
                      help="when no OS keyring exists (headless Linux), keep the secret in an "
                      "unencrypted file only your account can read")
@@ -118,7 +119,7 @@ def _secret_for_add(args: argparse.Namespace, terminal: Terminal) -> str | None:
     if secret is None:
         raise UsageError(
             "profile add: expected the API client secret from a hidden prompt (needs a terminal), "
-            f"--client-secret-stdin, or ${SECRET_ENV}; or pass --no-secret to save the details only"
+            f"--client-secret-stdin, or {env(SECRET_ENV)}; or pass --no-secret to save the details only"
         )
     terminal.add_secret(secret)
     return secret

@@ -26,12 +26,16 @@ def requested(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "report", None))
 
 
-def write_reports(args: argparse.Namespace, terminal: Terminal, data: ReportData) -> bool:
+def write_reports(args: argparse.Namespace, terminal: Terminal, data: ReportData, options: Any = None) -> bool:
     """Render and write the bundle when --report was given; say where it went. A write
     failure is reported on stderr and does not change the run's exit code (the terminal
-    report above it is complete); returns False then."""
+    report above it is complete); returns False then. `options` (suggested.RunOptions):
+    the run's options, which the report's suggested commands repeat."""
     if not requested(args):
         return True
+    from dataclasses import replace
+
+    data = replace(data, **_run_commands(args, terminal.secrets, options))
     from cipp_setup.render.bundle import render_reports, write_bundle
 
     directory = Path(args.report).expanduser().resolve()
@@ -68,6 +72,19 @@ def _specs(specs: Mapping[str, CheckSpec] | Iterable[Any] | None) -> dict[str, C
         spec = cast("CheckSpec", getattr(entry, "spec", entry))
         found[spec.id] = spec
     return found
+
+
+def _run_commands(args: argparse.Namespace, secrets: list[str], options: Any) -> dict[str, Any]:
+    """command_line, fix_command and revert_command for a report: what produced it, and
+    the commands it suggests, with the run's options."""
+    from cipp_setup.cli.suggested import command_line, run_options
+
+    opts = options if options is not None else run_options(args)
+    return {
+        "command_line": command_line(list(getattr(args, "argv", []) or []), secrets),
+        "fix_command": opts.command("fix") if _fix_command() else None,
+        "revert_command": opts.command("revert"),
+    }
 
 
 def check_data(

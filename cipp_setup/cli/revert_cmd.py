@@ -13,6 +13,7 @@ Same flags as `fix`: `--yes`, `--dry-run`, `--json`, and the common sign-in opti
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cipp_setup.cli.fix_cmd import _emit_json, ask, prepare, require_decision
@@ -60,7 +61,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, terminal: Terminal) -> int:
     require_decision(args, terminal)
+    from cipp_setup.cli.suggested import fill_from_journal
     from cipp_setup.cli.sandbox_session import open_target
+    from cipp_setup.engine.journal import Journal
+
+    given = args.tenant
+    tenant = fill_from_journal(args, Journal())
+    if tenant and not given:
+        terminal.status(f"The journal records temporary rights in tenant {tenant}: using that run's options.", "dim")
 
     with open_target(args) as target:
         inputs, connection = prepare(args, terminal, target)
@@ -76,7 +84,7 @@ def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, in
     from cipp_setup.engine.diagnose import GenerationUndetermined
     from cipp_setup.gateways.errors import SignInFailed, SignInRequired
     from cipp_setup.render import plans as render_plans
-    from cipp_setup.render.text import report_lines, signed_in_line
+    from cipp_setup.render.text import result_lines, signed_in_line
 
     marks = terminal.marks()
     outcomes: list[PlanOutcome] = []
@@ -108,13 +116,24 @@ def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, in
                     with terminal.progress("Removing…"):
                         outcome = await session.revert(removal, reverts)
                 outcomes.append(outcome)
-                terminal.report(render_plans.outcome_lines(outcome, marks))
+                # The check failing again is the point of a revert: show the change, not
+                # "not verified" in red.
+                terminal.report(render_plans.outcome_lines(replace(outcome, verified=None), marks))
             with terminal.progress("Re-running the checks…"):
                 after = await session.check()
             state["after"] = after
             specs = {c.spec.id: c.spec for c in session.checks}
-            terminal.report([(), (("The checks now:", "bold"),)])
-            terminal.report(report_lines(after.results, specs, after.required, marks=marks))
+            given_back = {o.plan.check_id for o in outcomes if o.applied and not o.failed}
+            terminal.report([(), (("After the revert:", "bold"),)])
+            for result in after.results:
+                if result.check_id in given_back and result.status.is_problem:
+                    terminal.report([((marks.passed, "green"), (" ", ""), (result.check_id, "bold"),
+                                      (": given back, as intended (the CIPP API keeps answering without it): ", ""),
+                                      (result.summary, "dim"))])
+                else:
+                    terminal.report(result_lines(result, specs.get(result.check_id), marks=marks))
+            if given_back:
+                terminal.report([(), (("Done: the temporary rights are gone.", "bold green"),)])
             return EXIT_CHECKS_FAILED if any(o.failed for o in outcomes) else EXIT_OK
         finally:
             await session.close()

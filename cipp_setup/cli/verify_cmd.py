@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from cipp_setup.shell import env
 from cipp_setup.cli.options import (
     EXIT_CHECKS_FAILED,
     EXIT_INTERRUPTED,
@@ -42,7 +43,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
             "then GET /api/ListLogs. No admin sign-in. Use --profile NAME for saved details."
         ),
         epilog=(
-            f"The secret comes from the profile, ${SECRET_ENV} or --client-secret-stdin. "
+            f"The secret comes from the profile, {env(SECRET_ENV)} or --client-secret-stdin. "
             "Exit codes: 0 the API answers, 1 it does not, 2 usage error, 3 internal error, "
             "130 interrupted."
         ),
@@ -71,7 +72,7 @@ def _require_api_details(args: argparse.Namespace, inputs: CheckInputs) -> None:
         problem = profile_secret_problem(args)
         prefix = f"{problem}: " if problem else ""
         raise UsageError(
-            f"verify: {prefix}expected the API client secret in ${SECRET_ENV} or on stdin with "
+            f"verify: {prefix}expected the API client secret in {env(SECRET_ENV)} or on stdin with "
             "--client-secret-stdin (or saved with 'cipp-setup profile add --replace')"
         )
 
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
     if args.tenant is None and not args.sandbox:
         raise UsageError(
             "verify: expected --profile NAME (see 'cipp-setup profile list') or --tenant, --api-url "
-            f"and --api-client-id with ${SECRET_ENV}"
+            f"and --api-client-id with {env(SECRET_ENV)}"
         )
     with open_target(args) as target:
         inputs, connection = build_run(args, terminal, target, early)

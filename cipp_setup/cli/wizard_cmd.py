@@ -16,6 +16,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from cipp_setup.shell import env
 from cipp_setup.cli.options import (
     EXIT_INTERRUPTED,
     EXIT_SIGN_IN_REQUIRED,
@@ -138,7 +139,7 @@ def missing_flags(answers: WizardAnswers, *, sandbox: bool) -> list[str]:
         if answers.api_url is None:
             missing.append("--api-url")
         if answers.api_client_secret is None:
-            missing.append("$CIPP_API_CLIENT_SECRET (or --client-secret-stdin)")
+            missing.append(f"{env('CIPP_API_CLIENT_SECRET')} (or --client-secret-stdin)")
     return missing
 
 
@@ -251,6 +252,45 @@ def launch(
         )
 
 
+def _wizard_options(args: argparse.Namespace, state: Any, terminal: Terminal) -> Any:
+    """The options the wizard's run amounts to, for the commands it prints."""
+    from cipp_setup.cli.suggested import run_options
+
+    generation = state.generation if state.generation in ("legacy", "current") else None
+    return run_options(args, generation=generation, environ=terminal.environ).with_values(**{
+        "--tenant": state.tenant, "--sam-user": state.sam_user, "--sam-app": state.sam_app_id,
+        "--subscription": state.subscription_id, "--function-app": state.function_app,
+    })
+
+
+def _say_what_is_in_place(terminal: Terminal, state: Any, env: Any, options: Any, sandbox: bool) -> bool:
+    """What this tenant still holds from cipp-setup (by name) and the command that gives it
+    back; the run's options are journaled so `revert` needs none of them. False: nothing."""
+    from cipp_setup.cli.suggested import still_in_place
+    from cipp_setup.render.text import NOWRAP
+
+    admin = state.admin
+    if admin is None:
+        return False
+    names: dict[str, str] = {admin.object_id: admin.user_principal_name}
+    for result in state.first_report.results if state.first_report is not None else ():
+        user_id, upn = result.facts.get("sam_user_id"), result.facts.get("sam_user_upn") or state.sam_user
+        if user_id and upn:
+            names[str(user_id)] = str(upn)
+    in_place = still_in_place(env.journal, admin.tenant_id, names)
+    if not in_place:
+        return False
+    env.journal.record_run(tenant_id=admin.tenant_id, options=options.values)
+    terminal.status("Still in place, added by cipp-setup:", "bold yellow")
+    for item in in_place:
+        terminal.status(f"  - {item}")
+    terminal.status("This gives it back (run it once the API answers, or now to undo):")
+    terminal.status("    " + options.command("revert"), NOWRAP)
+    if sandbox:
+        terminal.status("(An in-process sandbox forgets its tenant when the wizard ends: there, nothing outlives it.)", "dim")
+    return True
+
+
 def sandbox_api_client(sandbox: Any) -> dict[str, Any]:
     """Current CIPP in the sandbox: Integrations → CIPP-API → API Clients → Add, then Save
     to Azure, as the admin would click them. CippActionError carries CIPP's page text."""
@@ -336,20 +376,24 @@ def _run_flow(
         code = asyncio.run(run_wizard(state, env))
         from cipp_setup.cli import report_output
 
+        options = _wizard_options(args, state, terminal)
+        if code != 0:
+            _say_what_is_in_place(terminal, state, env, options, target.is_sandbox)
         report_output.write_reports(args, terminal, report_output.wizard_data(
-            state=state, journal=env.journal, cloud=target.cloud.name, exit_code=code))
+            state=state, journal=env.journal, cloud=target.cloud.name, exit_code=code), options)
         return code
     except KeyboardInterrupt:
         screen.stop_spinner()
         changed = changes_so_far(env.journal)
         if not changed:
-            terminal.error("interrupted; nothing was changed in the tenant")
+            terminal.status("Stopped (Ctrl-C): nothing was changed in the tenant.")
             return EXIT_INTERRUPTED
-        terminal.error(f"interrupted; changed so far ({len(changed)}, listed below):")
-        for line in changed:
-            terminal.status(f"  {line}")
-        terminal.status(f"Journal: {env.journal.path}. 'cipp-setup revert' gives the temporary rights back; "
-                        "'cipp-setup wizard' picks up where this stopped.")
+        terminal.status("Stopped (Ctrl-C).", "bold")
+        if not _say_what_is_in_place(terminal, state, env, _wizard_options(args, state, terminal), target.is_sandbox):
+            for line in changed:  # nothing left to give back: say what was done
+                terminal.status(f"  {line}")
+        terminal.status(f"Journal: {env.journal.path}. Run the wizard again to carry on: it re-checks "
+                        "and skips what is already done.", "dim")
         return EXIT_INTERRUPTED
     except SignInRequired as exc:
         terminal.error(f"sign-in required: {exc}")

@@ -209,6 +209,27 @@ class Journal:
             "error_code": _check_plain(error_code, "error_code"),
         })
 
+    def record_run(self, *, tenant_id: str, options: Mapping[str, str]) -> None:
+        """The options of a run that changed the tenant (flag → value: cloud or cloud
+        file, generation, CIPP-SAM user, subscription...), so `revert` needs none of them
+        again. Plain values only, like every record; never a secret."""
+        self._append({
+            "v": RECORD_VERSION,
+            "kind": "run",
+            "run_id": self.run_id,
+            "at": self._now(),
+            "tenant_id": _check_plain(tenant_id, "tenant_id"),
+            "options": _check_plain({str(k): str(v) for k, v in options.items()}, "options"),
+        })
+
+    def run_options(self) -> list[tuple[str, dict[str, str]]]:
+        """(tenant id, options) of every recorded run, oldest first."""
+        out: list[tuple[str, dict[str, str]]] = []
+        for record in self._records():
+            if record.get("kind") == "run" and isinstance(record.get("options"), dict):
+                out.append((str(record.get("tenant_id", "")), {str(k): str(v) for k, v in record["options"].items()}))
+        return out
+
     # ----- reading -----
 
     def _records(self) -> Iterator[dict[str, Any]]:

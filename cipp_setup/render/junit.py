@@ -76,6 +76,7 @@ def render_junit(data: ReportData) -> str:
     for name, value in (
         ("tenant_id", data.tenant_id), ("signed_in", data.signed_in), ("cloud", data.cloud),
         ("generation", data.generation), ("exit_code", str(data.exit_code)),
+        ("command_line", data.command_line),
     ):
         if value:
             ET.SubElement(properties, "property", {"name": name, "value": _clean(value)})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
+from cipp_setup.shell import env
 from cipp_setup.engine.journal import JournalEntry
 from cipp_setup.engine.plan import ChangeStatus, FixPlan, PlannedChange, PlanOutcome
 from cipp_setup.render.text import INDENT, UNICODE_MARKS, Line, Marks
@@ -106,7 +107,7 @@ def new_secret_lines(new: Any) -> list[Line]:
         (("    Value: ", "dim"), (new.value.reveal(), "bold")),
         (("    Secret ID (keyId): ", "dim"), (str(new.key_id), ""), ("   expires: ", "dim"), (str(new.expires), "")),
         (("    Copy the value now: it is shown only this once and kept nowhere. Use it as the "
-          "API client secret ($CIPP_API_CLIENT_SECRET); CIPP keeps no copy of it either.", "yellow"),),
+          f"API client secret ({env('CIPP_API_CLIENT_SECRET')}); CIPP keeps no copy of it either.", "yellow"),),
         (),
     ]
 

@@ -253,6 +253,9 @@ class Redactor:
             ),
             journal=self.optional(report.journal),
             notes=tuple(self.text(n) for n in report.notes),
+            command_line=self.text(report.command_line),
+            revert_command=self.text(report.revert_command),
+            fix_command=self.optional(report.fix_command),
             ids_redacted=self.redact_ids,
         )
 
@@ -279,3 +282,4 @@ def _strings(report: ReportData) -> Iterator[str]:
     if report.error is not None:
         yield report.error.message
     yield from report.notes
+    yield from (report.command_line, report.revert_command, report.fix_command or "")

@@ -40,6 +40,10 @@ class ReportData:
     # Checks cipp-setup has an automatic fix for (the engine's planners), beside any
     # result's own `fix_available`.
     notes: tuple[str, ...] = ()  # run-level remarks, e.g. why the wizard stopped
+    # The command line that produced the report (secrets never travel on argv).
+    command_line: str = ""
+    # The command that gives the temporary rights back, with the run's options.
+    revert_command: str = "cipp-setup revert"
     ids_redacted: bool = False  # set by the redactor under --redact-ids
 
     @property
@@ -119,6 +123,8 @@ def envelope(data: ReportData) -> dict[str, Any]:
         required=data.required, tenant_id=data.tenant_id, generation=data.generation,
         signed_in=data.signed_in, cloud=data.cloud, error=data.error, **evidence,
     )
+    if data.command_line:
+        built["command_line"] = data.command_line
     if data.changes is None:
         return built
     ordered: dict[str, Any] = {}

@@ -74,7 +74,7 @@ def _header(data: ReportData) -> list[str]:
     facts = [
         ("Tenant", data.tenant_id), ("Signed in as", data.signed_in), ("Cloud", data.cloud),
         ("CIPP generation", data.generation), ("Tool", f"cipp-setup {__version__}"),
-        ("Generated", data.generated_at),
+        ("Generated", data.generated_at), ("Command", data.command_line),
     ]
     out = [
         "<header>",
@@ -221,7 +221,7 @@ def _changes(data: ReportData) -> list[str]:
     out += ["</tbody>", "</table>"]
     if data.journal:
         out.append(f"<p>Every change is recorded in the journal {_c(data.journal)}; "
-                   f"{_c('cipp-setup revert')} gives the temporary rights back.</p>")
+                   f"{_c(data.revert_command)} gives the temporary rights back.</p>")
     out.append("</section>")
     return out
 

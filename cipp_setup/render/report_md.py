@@ -77,6 +77,7 @@ def _header(data: ReportData) -> list[str]:
         ("CIPP generation", data.generation),
         ("Tool", f"cipp-setup {__version__}"),
         ("Generated", data.generated_at),
+        ("Command", data.command_line),
     ]
     lines += [_row([label, cell_code(value)]) for label, value in facts if value]
     if data.generation_evidence:
@@ -218,7 +219,7 @@ def _changes(data: ReportData) -> list[str]:
         ]))
     if data.journal:
         lines += ["", (f"Every change is recorded in the journal {code(data.journal)}; "
-                      f"{code('cipp-setup revert')} gives the temporary rights back.")]
+                      f"{code(data.revert_command)} gives the temporary rights back.")]
     return lines
 
 
