@@ -301,9 +301,11 @@ def test_check_report_writes_the_bundle_from_the_same_results_as_json(
     written = json.loads((out_dir / "report.json").read_text())
     strip = lambda e: [{k: v for k, v in c.items() if k != "duration_ms"} for c in e["checks"]]
     assert strip(written) == strip(printed)
+    # The file also records the command line that produced it; --json's reader ran it.
+    assert written.pop("command_line").startswith("cipp-setup check ")
     assert {k: v for k, v in written.items() if k != "checks"} == {k: v for k, v in printed.items() if k != "checks"}
     md = (out_dir / "report.md").read_text()
-    assert "cipp-setup fix --only sam-user-global-admin" in md
+    assert "cipp-setup fix --sandbox legacy-fresh --generation legacy --only sam-user-global-admin" in md
     junit = ET.parse(out_dir / "junit.xml").getroot()
     assert [c.get("name") for c in junit.iter("testcase")] == [c["id"] for c in printed["checks"]]
 

@@ -116,7 +116,7 @@ def test_hosted_branch_checks_what_applies_and_says_what_to_send(tmp_path: Path)
 
 
 def test_declined_fix_changes_nothing_for_that_check_and_stops_before_activation() -> None:
-    keys = ENTER * 5 + "n" + ENTER * 2 + ENTER  # decline fix 1; apply 2 and 3; "continue anyway?" No
+    keys = ENTER * 5 + "n" + ENTER * 2 + DOWN * 2 + ENTER  # decline fix 1; apply 2 and 3; "What now?" Stop here
     code, out, err = run_with_keys(["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"], keys)
     assert code == 1
     assert "Declined: nothing was changed for this check." in err

@@ -106,13 +106,22 @@ async def pick_from_tenant(env: WizardEnv, pick: TenantPick, lookups: TenantLook
 
 
 async def go_on_despite(state: WizardState, env: WizardEnv, failing: list[str], *, would_fail: str, question: str) -> bool:
-    """False (and the wizard stops) unless every prerequisite passes or the admin says go on."""
-    if not failing:
-        return True
-    env.screen.say(f"{would_fail} while these do not pass: {', '.join(failing)}.", "yellow")
-    if not env.can_prompt or not await env.screen.confirm(question, default=False):
-        state.stopped = "a prerequisite still fails: " + ", ".join(failing)
-        return False
+    """True when every prerequisite passes, or the admin fixed it by hand and it passes when
+    checked again, or they chose to continue anyway; False (the wizard stops) otherwise.
+    (`question` is kept for the callers' wording; the choice is a menu now.)"""
+    from cipp_setup.wizard.recovery import CONTINUE, RECHECK, recheck, recover_prerequisites
+    from cipp_setup.wizard.steps.checks import prerequisites_now
+
+    while failing:
+        env.screen.say(f"{would_fail} while these do not pass: {', '.join(failing)}.", "yellow")
+        choice = await recover_prerequisites(state, env, failing)
+        if choice == CONTINUE:
+            return True
+        if choice != RECHECK:
+            state.stopped = "a prerequisite still fails: " + ", ".join(failing)
+            return False
+        await recheck(state, env)
+        failing = [cid for cid, ok in prerequisites_now(state).items() if not ok]
     return True
 
 

@@ -62,6 +62,11 @@ async def run_checks(state: WizardState, env: WizardEnv) -> None:
             s.lines(result_lines(result, env))
 
         state.first_report = await state.fix_session.check(on_result=on_result)
+    from cipp_setup.wizard.recovery import recover_sam_app
+
+    if await recover_sam_app(state, env):
+        # Another CIPP-SAM app: the checks start over with it (the other answers stay).
+        await run_checks(state, env)
 
 
 def passes(result: CheckResult | None) -> bool:
