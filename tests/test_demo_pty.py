@@ -19,7 +19,7 @@ pexpect = pytest.importorskip("pexpect")
 MAIN = Path(__file__).resolve().parents[1]
 QUESTIONS = (
     "How is your CIPP hosted?",
-    "Which tenant does CIPP manage?",
+    r"Your partner tenant \(tenant id or domain\):",
     "Which CIPP do you run?",  # legacy-fresh shows no sign of either generation: asked
     "Which user is the CIPP-SAM user?",
     "Which application is CIPP-SAM?",

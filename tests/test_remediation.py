@@ -114,3 +114,9 @@ def test_wrapping_breaks_at_spaces_never_inside_a_word_or_command() -> None:
     command = "az role assignment create --assignee-object-id x --role Contributor"
     wrapped = wrap_line((("    Azure CLI: ", ""), (command, NOWRAP)), 40)
     assert [t for t in plain(wrapped).splitlines() if command in t]  # the command stayed whole
+
+
+def test_wrapping_keeps_the_lines_own_indent() -> None:
+    line = (("  1. You say how CIPP is hosted and which tenant it manages, and sign in to that tenant.", ""),)
+    text = plain(wrap_line(line, 60)).splitlines()
+    assert text[0].startswith("  1. You say") and text[1].startswith("      ")

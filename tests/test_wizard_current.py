@@ -120,7 +120,7 @@ def test_demo_yes_on_current_fresh_ends_with_the_api_verified(tmp_path: Path) ->
 
 CURRENT_QUESTIONS = (
     "How is your CIPP hosted?",
-    "Which tenant does CIPP manage?",
+    r"Your partner tenant \(tenant id or domain\):",
     "Which CIPP do you run?",
     "Which application is CIPP-SAM?",
     "Function App name",

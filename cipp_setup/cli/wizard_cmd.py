@@ -87,6 +87,8 @@ def add_wizard_options(parser: argparse.ArgumentParser) -> None:
                       help="once the API answers, remove the temporary rights cipp-setup added")
     keep.add_argument("--keep-rights", action="store_true",
                       help="keep the temporary rights (remove them later with 'cipp-setup revert')")
+    group.add_argument("-v", "--verbose", action="store_true",
+                       help="show each fix's plan in full (API call, before and after, the role it needs)")
 
 
 def run(args: argparse.Namespace, terminal: Terminal, *, prompter: Prompter | None = None) -> int:
@@ -369,7 +371,7 @@ def _run_flow(
         can_prompt=can_prompt, suggestions=suggestions,
         activate_in_cipp=sandbox.control.activate_legacy_api if sandbox is not None else None,
         create_api_client=functools.partial(sandbox_api_client, sandbox) if sandbox is not None else None,
-        sandbox_name=target.scenario,
+        sandbox_name=target.scenario, verbose=bool(getattr(args, "verbose", False)),
     )
     state = WizardState(answers=answers)
     try:

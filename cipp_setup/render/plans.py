@@ -37,14 +37,21 @@ def _mark(status: ChangeStatus, marks: Marks) -> str:
     return "[ ]"
 
 
-def plan_lines(plan: FixPlan, marks: Marks = UNICODE_MARKS, *, heading: str = "Fix") -> list[Line]:
-    """A plan as the admin reads it before saying yes: every change, before → after."""
+def plan_lines(plan: FixPlan, marks: Marks = UNICODE_MARKS, *, heading: str = "Fix",
+               detailed: bool = True) -> list[Line]:
+    """A plan as the admin reads it before saying yes: every change, before → after.
+    `detailed=False` (the wizard without -v): one line per change and whether it grants
+    a privilege or is undone by revert, so the question stays on a small screen."""
     lines: list[Line] = [
         ((f"{heading} ", "bold"), (plan.check_id, "bold"), (f": {plan.title}", "")),
     ]
     for number, change in enumerate(plan.changes, 1):
         lines.append(((f"{INDENT}{number}. ", ""), (change.action, "cyan"), (f" — {_ascii(change.target, marks)}", "")))
         detail = INDENT + "   "
+        if not detailed:
+            traits = (["grants a privilege"] if change.grants_privilege else []) + [_reversal(change)]
+            lines.append(((f"{detail}{'; '.join(traits)}", "yellow" if change.grants_privilege else "dim"),))
+            continue
         lines.append(((f"{detail}API:    {change.api}", "dim"),))
         lines.append(((f"{detail}before: {_ascii(change.before, marks)}", ""),))
         lines.append(((f"{detail}after:  {_ascii(change.after, marks)}", ""),))
@@ -58,6 +65,8 @@ def plan_lines(plan: FixPlan, marks: Marks = UNICODE_MARKS, *, heading: str = "F
             lines.append(((f"{detail}note: {_ascii(note, marks)}", "dim"),))
     if not plan.applicable and plan.explanation:
         lines.append(((f"{INDENT}Not applied automatically: ", "bold yellow"), (_ascii(plan.explanation, marks), "")))
+    if not detailed:
+        lines.append(((f"{INDENT}(The API calls, before and after, and the role each needs: run with -v.)", "dim"),))
     return lines
 
 

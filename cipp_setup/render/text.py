@@ -318,7 +318,7 @@ def wrap_line(line: Line, width: int) -> list[Line]:
     used = 0
     for text, style, is_space in _tokens(line):
         if is_space:
-            if current:
+            if current or not out:  # the line's own indent stays; a continuation's is `hang`
                 current.append((text, style))
                 used += len(text)
             continue

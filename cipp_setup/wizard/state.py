@@ -81,6 +81,9 @@ class WizardEnv:
     activate_in_cipp: Callable[[], Mapping[str, Any]] | None = None
     create_api_client: Callable[[], Mapping[str, Any]] | None = None
     sandbox_name: str | None = None
+    # Plans in full (-v); by default one line per change, so the question stays on a
+    # 24-row screen.
+    verbose: bool = False
     open_lookups: Callable[[AdminSession], TenantLookups] | None = None
 
 

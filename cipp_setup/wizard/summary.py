@@ -60,12 +60,19 @@ def summary_lines(state: WizardState, env: WizardEnv) -> list[Any]:
                           (result.check_id, "bold"), (f": {result.summary}", "")))
     if changed or removed:
         row("Journal", str(env.journal.path))
-    if state.api_verified:
+    if state.api_verified and env.sandbox_name:
+        # The sandbox's addresses die with it: point at what works after it ends.
         lines.append((("  The CIPP API answers. ", "bold green"),
-                      ((f"Check it again any time: cipp-setup check --tenant {state.tenant} "
-                       f"--generation {state.generation} --api-url {state.api_url} "
-                       f"--api-client-id {state.api_client_id} "
-                       f"(the secret in $CIPP_API_CLIENT_SECRET)"), "")))
+                      ("That was the sandbox, gone when this ends. For your tenant: ", ""),
+                      ("cipp-setup wizard", "bold nowrap"), ("; to watch it again: ", ""),
+                      ("cipp-setup demo", "bold nowrap")))
+    elif state.api_verified:
+        from cipp_setup.shell import env as env_var
+
+        lines.append((("  The CIPP API answers. ", "bold green"), ("Check it again any time: ", ""),
+                      ((f"cipp-setup verify --tenant {state.tenant} --generation {state.generation} "
+                        f"--api-url {state.api_url} --api-client-id {state.api_client_id}"), "nowrap"),
+                      (f" (the secret in {env_var('CIPP_API_CLIENT_SECRET')})", "")))
     else:
         lines.append((("  Not done yet: ", "bold yellow"), (state.stopped or "the API was not verified", "")))
     return lines

@@ -97,7 +97,7 @@ async def fix_failures(state: WizardState, env: WizardEnv) -> None:
     s.heading(f"Fixes ({len(plans)})")
     for number, plan in enumerate(plans, 1):
         s.say()
-        s.lines(plan_lines(plan, s.marks, heading=f"Fix {number}/{len(plans)}"))
+        s.lines(plan_lines(plan, s.marks, heading=f"Fix {number}/{len(plans)}", detailed=env.verbose))
         if not plan.applicable:
             outcome = await state.fix_session.apply(plan)  # reports it skipped, with who must act
         elif state.answers.apply_fixes is False:

@@ -52,4 +52,6 @@ def helpdesk_lines(state: WizardState) -> list[Any]:
         lines.append(((f"    {check_id}: ", "dim"), (verdict, "green" if ok else "bold red")))
     lines.append(((("    Ask them to enable the CIPP-API extension for your instance; they send back the "
                    "API URL, client id and secret."), ""),))
+    lines.append((("    Once they have: ", "bold"), ("the Global Administrator role cipp-setup gave the CIPP-SAM user is "
+                                                   "no longer needed; the command at the end gives it back.", "")))
     return lines

@@ -21,7 +21,7 @@ async def offer_revert(state: WizardState, env: WizardEnv) -> None:
     s.heading("Give the temporary rights back")
     s.say("CIPP needed these only while activating; the API keeps answering without them.")
     for removal in plan.plans:
-        s.lines(plan_lines(removal, s.marks, heading="Revert"))
+        s.lines(plan_lines(removal, s.marks, heading="Revert", detailed=env.verbose))
     decision = state.answers.revert
     if decision is None:
         decision = await s.confirm("Remove these temporary rights now?", default=True)

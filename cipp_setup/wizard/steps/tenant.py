@@ -15,8 +15,10 @@ async def ask_tenant(state: WizardState, env: WizardEnv) -> None:
         state.tenant = state.answers.tenant
         return
     env.screen.heading("Tenant")
+    env.screen.say("Your partner tenant: the one CIPP itself runs in, where the CIPP-SAM app and user "
+                   "live (not one of the client tenants CIPP manages).", "dim")
     answer = await env.screen.text(
-        "Which tenant does CIPP manage? (tenant id or domain)",
+        "Your partner tenant (tenant id or domain):",
         default=env.suggestions.get("tenant", ""), validate=tenant_problem,
     )
     state.tenant = parse_tenant(answer)
