@@ -132,16 +132,18 @@ def test_ctrl_c_mid_way_exits_130_naming_what_changed() -> None:
     keys = ENTER * 6 + CTRL_C  # fix 1 applied, then Ctrl-C at the question for fix 2
     code, out, err = run_with_keys(["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"], keys)
     assert code == 130
-    assert "interrupted; changed so far (1, listed below)" in err
-    assert "applied: create-directory-role-assignment for sam-user-global-admin" in err
-    assert "cipp-setup revert" in err
+    assert "Stopped (Ctrl-C)." in err and "error:" not in err  # a cancel is no error
+    assert "Still in place, added by cipp-setup:" in err
+    assert "  - Global Administrator for cipp-sam@contoso.example" in err
+    revert = next(line for line in err.splitlines() if line.strip().startswith("cipp-setup revert "))
+    assert "--sandbox legacy-fresh" in revert and "--generation legacy" in revert
     assert "Summary" not in out
 
 
 def test_ctrl_c_before_any_change_says_nothing_changed() -> None:
     code, _, err = run_with_keys(["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"], CTRL_C)
     assert code == 130
-    assert "interrupted; nothing was changed in the tenant" in err
+    assert "Stopped (Ctrl-C): nothing was changed in the tenant." in err
 
 
 # --- flags, the prompting gate ------------------------------------------------------------

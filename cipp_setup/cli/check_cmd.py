@@ -105,11 +105,9 @@ def sign_in_may_wait(args: argparse.Namespace, target: Target, terminal: Termina
     needs no TTY (the code goes to stderr), so this is not the prompting gate."""
     from cipp_setup.cli.terminal import running_in_ci
 
-    if target.is_sandbox:
-        return True  # the sandbox approves its device codes itself: nobody has to wait
     if args.non_interactive:
         return False
-    return not running_in_ci(terminal.environ)
+    return target.is_sandbox or not running_in_ci(terminal.environ)
 
 
 class EarlyInputs(NamedTuple):

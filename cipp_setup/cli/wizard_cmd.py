@@ -350,7 +350,9 @@ def _run_flow(
         services=GatewayServices(),
         cloud=target.cloud,
         auth=check_cmd.auth_mode(args, target),
-        interactive=check_cmd.sign_in_may_wait(args, target, terminal),
+        # The demo's sandbox approves its own device codes: `demo --yes --non-interactive`
+        # waits for nobody, as its help says.
+        interactive=check_cmd.sign_in_may_wait(args, target, terminal) or (demo and target.is_sandbox),
         device_code_callback=lambda message: screen.say(
             message + (" (the sandbox approves it automatically)" if target.is_sandbox else ""), "bold"
         ),
