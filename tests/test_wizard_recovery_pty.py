@@ -102,6 +102,8 @@ def test_the_wizard_recovers_from_the_mistake_and_ends_with_the_api_answering(
         else:
             child.expect(SECRET_PROMPT)
             child.sendline(str(shown["client_secret"]))
+        child.expect(r"Save the API URL, client id and secret \(in the OS keyring\) as a profile\?")
+        child.send("n")
         child.expect(pexpect.EOF)
     finally:
         child.close()

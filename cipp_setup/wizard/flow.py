@@ -42,6 +42,7 @@ from cipp_setup.wizard.steps.generation import decide_generation
 from cipp_setup.wizard.steps.handoff import hosted_handoff
 from cipp_setup.wizard.steps.identities import pick_identities
 from cipp_setup.wizard.steps.intro import choose_hosting, welcome
+from cipp_setup.wizard.steps.profile import offer_profile
 from cipp_setup.wizard.steps.revert import offer_revert
 from cipp_setup.wizard.steps.tenant import ask_tenant, sign_in
 from cipp_setup.wizard.steps.verify import verify_api
@@ -64,7 +65,7 @@ __all__ = [
 
 STEPS: tuple[Step, ...] = (  # activate_api creates an API client for current CIPP
     welcome, choose_hosting, ask_tenant, sign_in, decide_generation, pick_identities,
-    run_checks, fix_failures, hosted_handoff, activate_api, verify_api, offer_revert,
+    run_checks, fix_failures, hosted_handoff, activate_api, verify_api, offer_revert, offer_profile,
 )
 
 
