@@ -87,14 +87,18 @@ def run_in_terminal(command: str, tmp_path: Path, *, interrupt_at: int | None = 
                           dimensions=(40, 120), cwd=str(tmp_path))
     seen = io.StringIO()
     child.logfile_read = seen
-    asked = 0
+    asked: list[str] = []
     try:
         while True:
-            index = child.expect([r"Apply this fix for [\w-]+\?", r"Remove it\?", pexpect.EOF])
+            index = child.expect([r"Apply this fix for ([\w-]+)\?", r"Remove it\?", pexpect.EOF])
             if index == 2:
                 break
-            asked += 1
-            if interrupt_at is not None and asked == interrupt_at:
+            # prompt_toolkit may draw one question twice: count a question once.
+            question = f"{index}:{child.match.group(1)}" if index == 0 else f"{index}:{len(asked)}"
+            if index == 0 and asked and asked[-1] == question:
+                continue
+            asked.append(question)
+            if interrupt_at is not None and len(asked) == interrupt_at:
                 child.sendintr()
             else:
                 child.send("y")
