@@ -96,7 +96,7 @@ def hosted_check_ids(generation: str = "legacy") -> tuple[str, ...]:
 def tenant_check_ids(generation: str, hosting: str) -> tuple[str, ...]:
     """The checks the client's run makes: the wizard's prerequisites for that generation
     and hosting (hosted: only what the client's tenant provides)."""
-    from cipp_setup.wizard.flow import CURRENT_PREREQUISITES, PREREQUISITES
+    from cipp_setup.wizard.state import CURRENT_PREREQUISITES, PREREQUISITES
 
     table = CURRENT_PREREQUISITES if generation == "current" else PREREQUISITES
     return tuple(table[hosting])
