@@ -34,7 +34,7 @@ def admin_consent_url(tenant: str | None, authority: str | None = None) -> str:
     from cipp_setup import wellknown
     from cipp_setup.cloud import CLOUDS
     from cipp_setup.engine.writes import WRITE_GRAPH_PERMISSIONS
-    from cipp_setup.gateways.auth import READ_GRAPH_PERMISSIONS
+    from cipp_setup.gateways.permissions import READ_GRAPH_PERMISSIONS
 
     public = CLOUDS["public"]
     host = (authority or public.authority_host).rstrip("/")

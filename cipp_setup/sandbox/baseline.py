@@ -24,10 +24,9 @@ derived from the tenant id so that a scenario is reproducible run after run.
 
 from __future__ import annotations
 
-import uuid
 
 from cipp_setup import wellknown
-from cipp_setup.sandbox.consent import graph_catalogue
+from cipp_setup.sandbox.consent import first_party_object_id, graph_catalogue
 from cipp_setup.sandbox.state import (
     AppRole,
     ArmRoleDefinition,
@@ -276,14 +275,6 @@ _ARM_ROLES: list[ArmRoleDefinition] = [
 ARM_ROLE_IDS: dict[str, str] = {r.role_name.lower(): r.id for r in _ARM_ROLES}
 # Names a scenario may use for directory roles (case-insensitive) → template id.
 DIRECTORY_ROLE_IDS: dict[str, str] = {name.lower(): rid for rid, name, _, _ in _DIRECTORY_ROLES}
-
-_SP_NAMESPACE = uuid.UUID("6f1c2a4e-3b5d-4c7e-9a1f-0b2c3d4e5f60")
-
-
-def first_party_object_id(tenant_id: str, app_id: str) -> str:
-    """The object id a first-party service principal gets in this tenant (stable per tenant)."""
-    return str(uuid.uuid5(_SP_NAMESPACE, f"{tenant_id.lower()}/{app_id.lower()}"))
-
 
 def microsoft_graph_sp(tenant_id: str) -> ServicePrincipal:
     return ServicePrincipal(

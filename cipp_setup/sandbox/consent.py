@@ -21,6 +21,7 @@ The facts (sources in `public_clients.json` and `graph_permissions.json`):
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -42,6 +43,14 @@ USER_CONSENT_SETTINGS = ("allow", "verified-low-impact", "none")
 LOW_IMPACT_SCOPES = frozenset({"openid", "profile", "email", "offline_access", "user.read"})
 # Publisher of the Microsoft-owned clients in the table (all verified).
 MICROSOFT_TENANT_ID = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+
+
+_SP_NAMESPACE = uuid.UUID("6f1c2a4e-3b5d-4c7e-9a1f-0b2c3d4e5f60")
+
+
+def first_party_object_id(tenant_id: str, app_id: str) -> str:
+    """The object id a first-party service principal gets in this tenant (stable per tenant)."""
+    return str(uuid.uuid5(_SP_NAMESPACE, f"{tenant_id.lower()}/{app_id.lower()}"))
 
 
 @dataclass(frozen=True)
@@ -101,8 +110,6 @@ def graph_catalogue() -> list[tuple[str, str | None, str | None, bool]]:
 
 def ensure_service_principal(state: TenantState, client: PublicClient) -> ServicePrincipal:
     """The client's service principal here, created as Entra creates it on first use."""
-    from cipp_setup.sandbox.baseline import first_party_object_id
-
     existing = state.service_principal_by_app_id(client.app_id)
     if existing is not None:
         return existing
@@ -117,16 +124,10 @@ def ensure_service_principal(state: TenantState, client: PublicClient) -> Servic
     return sp
 
 
-def active_roles(state: TenantState, user_id: str) -> set[str]:
-    """Directory role templates the user holds now (direct or through a role-assignable
-    group), counted once replicated to token issuance; PIM eligibilities do not count."""
-    from cipp_setup.sandbox.idp import active_role_template_ids
-
-    return set(active_role_template_ids(state, user_id))
-
-
-def may_consent_for_organization(state: TenantState, user_id: str) -> bool:
-    return bool(active_roles(state, user_id) & ORGANIZATION_CONSENT_ROLES)
+def may_consent_for_organization(active_role_templates: set[str]) -> bool:
+    """Whether a user holding these directory role templates (active ones: a PIM
+    eligibility does not count) may consent for the organization."""
+    return bool(active_role_templates & ORGANIZATION_CONSENT_ROLES)
 
 
 def user_may_consent(

@@ -1114,7 +1114,7 @@ class IdentityPlatform:
         if answer == "decline":
             raise AadError(400, "access_denied", 65004, "User declined to consent to access the app.",
                            error_subcode="cancel")
-        admin = may_consent_for_organization(self.state, user.id)
+        admin = may_consent_for_organization(set(active_role_template_ids(self.state, user.id)))
         needs_admin = self._needs_admin(resource)
         scopes = [(v, needs_admin(v)) for v in missing]
         verified = client.known is not None  # Microsoft, a verified publisher
