@@ -21,6 +21,7 @@ from typing import Any
 
 from cipp_setup.engine.result import Secret
 from cipp_setup.engine.writes import WriteRefused
+from cipp_setup.gateways.arm_json import as_object, json_body, raw_json
 from cipp_setup.gateways.arm_writes import ArmWrites
 from cipp_setup.gateways.graph import _query
 from cipp_setup.gateways.graph_writes import GraphWrites
@@ -194,50 +195,75 @@ class WebWrites(ArmWrites):
             self._clients[key] = WebSiteManagementClient(self._credential, subscription_id, **self._client_kwargs())
         return self._clients[key]
 
+    async def _site_document(self, site: SiteRef) -> dict[str, Any]:
+        def get() -> Any:
+            return self._web(site.subscription_id).web_apps.get(site.resource_group, site.name, cls=raw_json)
+
+        return as_object(await self._write("reading the Function App", get))
+
     async def get_site_identity(self, site_id: str) -> str | None:
         """The system-assigned managed identity's principal id, or None when it has none."""
-        site = parse_site_id(site_id)
-
-        def get() -> Any:
-            return self._web(site.subscription_id).web_apps.get(site.resource_group, site.name)
-
-        found = await self._write("reading the Function App", get)
-        identity = getattr(found, "identity", None)
-        principal = getattr(identity, "principal_id", None) if identity is not None else None
-        return _lower(principal) or None
+        identity = as_object((await self._site_document(parse_site_id(site_id))).get("identity"))
+        if "systemassigned" not in identity_kinds(identity):
+            return None
+        return _lower(identity.get("principalId")) or None
 
     async def enable_site_identity(self, site_id: str) -> str:
-        """PATCH the site with identity.type SystemAssigned; returns the new principal id."""
+        """Turn the system-assigned identity on, keeping every user-assigned identity.
+
+        PATCH with `type: SystemAssigned` alone would detach user-assigned identities, so the
+        site is read first and its identities are carried over. Returns the new principal id.
+        """
         site = parse_site_id(site_id)
+        current = as_object((await self._site_document(site)).get("identity"))
+        body = {"identity": identity_with_system_assigned(current)}
 
         def patch() -> Any:
             return self._web(site.subscription_id).web_apps.update(
-                site.resource_group, site.name, {"identity": {"type": "SystemAssigned"}},
+                site.resource_group, site.name, json_body(body), content_type="application/json", cls=raw_json,
             )
 
-        updated = await self._write("turning on the Function App's managed identity", patch)
-        identity = getattr(updated, "identity", None)
-        return _lower(getattr(identity, "principal_id", None) if identity is not None else None)
+        updated = as_object(await self._write("turning on the Function App's managed identity", patch))
+        return _lower(as_object(updated.get("identity")).get("principalId"))
 
     async def get_easy_auth(self, site_id: str) -> dict[str, Any]:
-        """The authsettingsV2 `properties`, exactly as stored (read with config/list)."""
+        """The authsettingsV2 `properties` exactly as ARM sends them (read with config/list)."""
         site = parse_site_id(site_id)
 
         def get() -> Any:
-            return self._web(site.subscription_id).web_apps.get_auth_settings_v2(site.resource_group, site.name)
+            return self._web(site.subscription_id).web_apps.get_auth_settings_v2(
+                site.resource_group, site.name, cls=raw_json)
 
-        found = await self._write("reading the Function App's authentication settings", get)
-        raw = found.as_dict() if hasattr(found, "as_dict") else dict(found or {})
-        properties = raw.get("properties") or {}
-        return dict(properties) if isinstance(properties, dict) else {}
+        found = as_object(await self._write("reading the Function App's authentication settings", get))
+        return as_object(found.get("properties"))
 
     async def set_easy_auth(self, site_id: str, properties: dict[str, Any]) -> None:
-        """PUT authsettingsV2 with `properties` (the caller kept everything it did not change)."""
+        """PUT authsettingsV2 with `properties` as they are (the caller kept everything it did not change)."""
         site = parse_site_id(site_id)
 
         def put() -> Any:
             return self._web(site.subscription_id).web_apps.update_auth_settings_v2(
-                site.resource_group, site.name, {"properties": properties},
+                site.resource_group, site.name, json_body({"properties": properties}),
+                content_type="application/json", cls=raw_json,
             )
 
         await self._write("writing the Function App's authentication settings", put)
+
+
+def identity_kinds(identity: dict[str, Any]) -> set[str]:
+    """`"SystemAssigned, UserAssigned"` → {"systemassigned", "userassigned"} ("None" → empty)."""
+    text = str(identity.get("type") or "")
+    return {k.strip().lower() for k in text.split(",") if k.strip() and k.strip().lower() != "none"}
+
+
+def identity_with_system_assigned(identity: dict[str, Any]) -> dict[str, Any]:
+    """The `identity` of a site PATCH that adds the system-assigned identity to what is there.
+
+    ARM replaces the identity as sent: the user-assigned identities must be named again
+    (each with an empty object, as ARM's PATCH expects) and the type must list both.
+    """
+    user_assigned = as_object(identity.get("userAssignedIdentities"))
+    if "userassigned" in identity_kinds(identity) and user_assigned:
+        return {"type": "SystemAssigned, UserAssigned",
+                "userAssignedIdentities": {resource_id: {} for resource_id in user_assigned}}
+    return {"type": "SystemAssigned"}

@@ -36,6 +36,12 @@ def _lower(value: Any) -> str:
     return "" if value is None else str(value).lower()
 
 
+def _unknown_fields(model: Any) -> dict[str, Any]:
+    """Properties Graph sent that this SDK version has no attribute for (kiota's `additional_data`)."""
+    extra = getattr(model, "additional_data", None)
+    return {str(k): v for k, v in extra.items() if not str(k).startswith("@odata.")} if isinstance(extra, dict) else {}
+
+
 def classify_graph_write(what: str, exc: Exception, *, references_other_object: bool = False) -> Exception:
     """An SDK exception from a Graph write as WriteRefused (or Retryable for 429/503/504)."""
     import httpx
@@ -226,34 +232,44 @@ class GraphWrites:
         return _lower(created.id) if created else ""
 
     async def get_required_resource_access(self, application_object_id: str) -> list[dict[str, Any]]:
+        """The application's requiredResourceAccess as Graph sent it: every entry, in order,
+        with any property the SDK's model does not know (kiota keeps those in
+        `additional_data`, which `set_required_resource_access` writes back)."""
         builder = self._client.applications.by_application_id(application_object_id)
         config = _query(builder, select=["id", "requiredResourceAccess"])
         app = await self._call("reading the application", lambda: builder.get(request_configuration=config))
         out: list[dict[str, Any]] = []
         for r in (app.required_resource_access or []) if app else []:
             out.append({
+                **_unknown_fields(r),
                 "resourceAppId": _lower(r.resource_app_id),
-                "resourceAccess": [{"id": _lower(a.id), "type": a.type or ""} for a in (r.resource_access or [])],
+                "resourceAccess": [{**_unknown_fields(a), "id": _lower(a.id), "type": a.type or ""}
+                                   for a in (r.resource_access or [])],
             })
         return out
 
     async def set_required_resource_access(
         self, application_object_id: str, required_resource_access: list[dict[str, Any]]
     ) -> None:
+        """PATCH requiredResourceAccess with exactly these entries (unknown properties included)."""
         from uuid import UUID
 
         from msgraph.generated.models.application import Application
         from msgraph.generated.models.required_resource_access import RequiredResourceAccess
         from msgraph.generated.models.resource_access import ResourceAccess
 
-        body = Application(required_resource_access=[
-            RequiredResourceAccess(
-                resource_app_id=str(entry["resourceAppId"]),
-                resource_access=[ResourceAccess(id=UUID(str(a["id"])), type=str(a["type"]))
-                                 for a in entry.get("resourceAccess", [])],
-            )
-            for entry in required_resource_access
-        ])
+        def access(a: dict[str, Any]) -> ResourceAccess:
+            model = ResourceAccess(id=UUID(str(a["id"])), type=str(a["type"]))
+            model.additional_data = {k: v for k, v in a.items() if k not in ("id", "type")}
+            return model
+
+        def entry(e: dict[str, Any]) -> RequiredResourceAccess:
+            model = RequiredResourceAccess(resource_app_id=str(e["resourceAppId"]),
+                                           resource_access=[access(a) for a in e.get("resourceAccess", [])])
+            model.additional_data = {k: v for k, v in e.items() if k not in ("resourceAppId", "resourceAccess")}
+            return model
+
+        body = Application(required_resource_access=[entry(e) for e in required_resource_access])
         builder = self._client.applications.by_application_id(application_object_id)
         await self._call("updating the application's requiredResourceAccess", lambda: builder.patch(body))
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from cipp_setup.cloud import Cloud
 from cipp_setup.gateways.arm import ArmGateway, arm_client_kwargs
+from cipp_setup.gateways.arm_json import raw_json
 from cipp_setup.gateways.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -120,28 +121,33 @@ def _enum_text(value: Any) -> str:
     return str(getattr(value, "value", value) or "")
 
 
-def _easy_auth(model: Any) -> EasyAuthSettings:
-    platform = getattr(model, "platform", None)
-    providers = getattr(model, "identity_providers", None)
-    aad = getattr(providers, "azure_active_directory", None) if providers is not None else None
-    registration = getattr(aad, "registration", None) if aad is not None else None
-    validation = getattr(aad, "validation", None) if aad is not None else None
-    policy = getattr(validation, "default_authorization_policy", None) if validation is not None else None
-    global_validation = getattr(model, "global_validation", None)
-    client_id = str(getattr(registration, "client_id", None) or "")
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def easy_auth_from_json(properties: dict[str, Any]) -> EasyAuthSettings:
+    """authsettingsV2 `properties` as ARM sends them (the same shape for every SDK version)."""
+    platform = _obj(properties.get("platform"))
+    providers = _obj(properties.get("identityProviders"))
+    aad_value = providers.get("azureActiveDirectory")
+    aad = _obj(aad_value)
+    registration = _obj(aad.get("registration"))
+    validation = _obj(aad.get("validation"))
+    policy = _obj(validation.get("defaultAuthorizationPolicy"))
+    global_validation = _obj(properties.get("globalValidation"))
+    client_id = str(registration.get("clientId") or "")
+    require = global_validation.get("requireAuthentication")
     return EasyAuthSettings(
-        platform_enabled=bool(getattr(platform, "enabled", False)),
-        aad_configured=aad is not None and bool(client_id),
+        platform_enabled=platform.get("enabled") is True or str(platform.get("enabled")).lower() == "true",
+        aad_configured=isinstance(aad_value, dict) and bool(client_id),
         # App Service treats a provider without `enabled` as enabled.
-        aad_enabled=aad is not None and getattr(aad, "enabled", None) is not False,
+        aad_enabled=isinstance(aad_value, dict) and aad.get("enabled") is not False,
         client_id=client_id.lower(),
-        open_id_issuer=str(getattr(registration, "open_id_issuer", None) or ""),
-        allowed_audiences=tuple(str(a) for a in (getattr(validation, "allowed_audiences", None) or ())),
-        allowed_applications=tuple(
-            str(a).lower() for a in (getattr(policy, "allowed_applications", None) or ())
-        ),
-        unauthenticated_action=_enum_text(getattr(global_validation, "unauthenticated_client_action", None)),
-        require_authentication=getattr(global_validation, "require_authentication", None),
+        open_id_issuer=str(registration.get("openIdIssuer") or ""),
+        allowed_audiences=tuple(str(a) for a in (validation.get("allowedAudiences") or ())),
+        allowed_applications=tuple(str(a).lower() for a in (policy.get("allowedApplications") or ())),
+        unauthenticated_action=str(global_validation.get("unauthenticatedClientAction") or ""),
+        require_authentication=require if isinstance(require, bool) else None,
     )
 
 
@@ -216,13 +222,15 @@ class WebGateway:
 
     async def easy_auth(self, ref: SiteRef) -> EasyAuthSettings:
         """authsettingsV2, read without secrets. Raises NotFound, PermissionDenied."""
-        model = await self._call(
+        # The service's JSON, not an SDK model: a model's shape and known fields change
+        # with the azure-mgmt-web version (see arm_json.py).
+        document = await self._call(
             f"authentication settings of {ref.name}",
             lambda: self._web(ref.subscription_id).web_apps.get_auth_settings_v2_without_secrets(
-                ref.resource_group, ref.name
+                ref.resource_group, ref.name, cls=raw_json
             ),
         )
-        return _easy_auth(model)
+        return easy_auth_from_json(_obj(_obj(document).get("properties")))
 
     async def app_settings(self, ref: SiteRef) -> dict[str, str]:
         """The app settings in READABLE_APP_SETTINGS that are set. Raises PermissionDenied

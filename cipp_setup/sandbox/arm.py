@@ -33,6 +33,7 @@ from cipp_setup.sandbox import authz_arm
 from cipp_setup.sandbox.clouds import arm_audiences
 from cipp_setup.sandbox.http import Request, Response, SandboxUrls, json_response
 from cipp_setup.sandbox.state import (
+    READ_ONLY_SUBSCRIPTION_STATES,
     ArmRoleAssignment,
     ArmRoleDefinition,
     ArmRoleEligibility,
@@ -40,6 +41,7 @@ from cipp_setup.sandbox.state import (
     Site,
     Subscription,
     TenantState,
+    UserAssignedIdentity,
     Visibility,
 )
 
@@ -218,6 +220,7 @@ class ArmService:
                     "MissingApiVersionParameter",
                     "The api-version query parameter (?api-version=) is required for all requests.",
                 )
+            self._refuse_writes_on_read_only_subscription(request)
             return handler(request, caller, match)
         if matched_path:
             self._authenticate(request)
@@ -277,6 +280,22 @@ class ArmService:
             "gallery": "https://gallery.azure.com/",
         }
         return self._ok(document)
+
+    def _refuse_writes_on_read_only_subscription(self, request: Request) -> None:
+        """A Disabled (or Deleted) subscription is read-only: ARM refuses every write in it
+        with 409 ReadOnlyDisabledSubscription, before any authorization. List actions
+        (POST …/list) are reads and still answer."""
+        method = request.method.upper()
+        if method in ("GET", "HEAD") or (method == "POST" and request.path.rstrip("/").lower().endswith("/list")):
+            return
+        m = re.match(r"^/subscriptions/([^/]+)", request.path, re.IGNORECASE)
+        sub = self.state.subscriptions.get(m.group(1).lower()) if m else None
+        if sub is not None and sub.state in READ_ONLY_SUBSCRIPTION_STATES:
+            raise ArmError(
+                409, "ReadOnlyDisabledSubscription",
+                f"The subscription '{sub.subscription_id}' is disabled and therefore marked as read only. "
+                "You cannot perform any write actions on this subscription until it is re-enabled.",
+            )
 
     @staticmethod
     def _api_version(request: Request) -> str | None:
@@ -968,14 +987,61 @@ class ArmService:
                            "The request content was invalid and could not be deserialized.")
         identity = body.get("identity")
         if identity is not None:
-            kind = str(identity.get("type") or "None").replace(" ", "").lower()
-            if kind not in ("none", "systemassigned", "userassigned", "systemassigned,userassigned"):
-                raise ArmError(400, "BadRequest", f"Invalid identity type '{identity.get('type')}'.")
-            if "systemassigned" in kind and not site.identity_principal_id:
-                site.identity_principal_id = self._new_site_identity(site)
-            elif "systemassigned" not in kind:
-                site.identity_principal_id = None
+            self._apply_identity(site, identity)
         return self._get_site(request, caller, match)
+
+    def _apply_identity(self, site: Site, identity: dict[str, Any]) -> None:
+        """ManagedServiceIdentity semantics of a site PATCH.
+
+        `type` lists the kinds the site keeps: a type without UserAssigned detaches every
+        user-assigned identity, one without SystemAssigned removes the system-assigned one.
+        `userAssignedIdentities` maps resource ids to `{}` (attach) or null (detach); omitted,
+        the attached ones stay.
+        """
+        kinds = {k.strip().lower() for k in str(identity.get("type") or "None").split(",")}
+        if not kinds <= {"none", "systemassigned", "userassigned"} or ("none" in kinds and len(kinds) > 1):
+            raise ArmError(400, "BadRequest", f"Invalid identity type '{identity.get('type')}'.")
+        listed = identity.get("userAssignedIdentities")
+        if listed is not None and not isinstance(listed, dict):
+            raise ArmError(400, "InvalidRequestContent",
+                           "The request content was invalid and could not be deserialized.")
+        if listed and "userassigned" not in kinds:
+            raise ArmError(400, "BadRequest",
+                           "The identity type must include 'UserAssigned' when userAssignedIdentities are given.")
+        if "userassigned" in kinds:
+            attached = dict(site.user_assigned_identities)
+            for resource_id, value in (listed or {}).items():
+                if not _USER_ASSIGNED_ID.match(str(resource_id)):
+                    raise ArmError(400, "BadRequest", f"Invalid user assigned identity resource id '{resource_id}'.")
+                key = next((k for k in attached if k.lower() == str(resource_id).lower()), str(resource_id))
+                if value is None:
+                    attached.pop(key, None)
+                elif key not in attached:
+                    attached[key] = self._new_user_assigned_identity(str(resource_id))
+            if not attached:
+                raise ArmError(400, "BadRequest",
+                               "The identity type 'UserAssigned' needs at least one user assigned identity.")
+            site.user_assigned_identities = attached
+        else:
+            site.user_assigned_identities = {}
+        if "systemassigned" in kinds and not site.identity_principal_id:
+            site.identity_principal_id = self._new_site_identity(site)
+        elif "systemassigned" not in kinds:
+            site.identity_principal_id = None
+
+    def _new_user_assigned_identity(self, resource_id: str) -> UserAssignedIdentity:
+        """An identity resource the PATCH names: its service principal is found or made."""
+        name = resource_id.rstrip("/").rsplit("/", 1)[-1]
+        sp = next((s for s in self.state.service_principals.values()
+                   if s.service_principal_type == "ManagedIdentity" and s.display_name == name
+                   and f"https://identity.azure.net/{resource_id}".lower()
+                   in (n.lower() for n in s.service_principal_names)), None)
+        if sp is None:
+            sp = ServicePrincipal(id=str(uuid.uuid4()), app_id=str(uuid.uuid4()), display_name=name,
+                                  service_principal_type="ManagedIdentity", visibility=self.state.new_visibility())
+            sp.service_principal_names = [sp.app_id, f"https://identity.azure.net/{resource_id}"]
+            self.state.add_service_principal(sp)
+        return UserAssignedIdentity(principal_id=sp.id, client_id=sp.app_id)
 
     def _new_site_identity(self, site: Site) -> str:
         """The service principal App Service creates for a system-assigned identity."""
@@ -997,15 +1063,16 @@ class ArmService:
             "type": "Microsoft.Web/sites",
             "kind": site.kind,
             "location": site.location,
-            "properties": _site_properties(site),
+            "properties": _site_properties(site, running=self._subscription_state(site) not in READ_ONLY_SUBSCRIPTION_STATES),
         }
-        if site.identity_principal_id:
-            payload["identity"] = {
-                "type": "SystemAssigned",
-                "tenantId": self.state.tenant_id,
-                "principalId": site.identity_principal_id,
-            }
+        identity = site_identity_json(site, self.state.tenant_id)
+        if identity is not None:
+            payload["identity"] = identity
         return payload
+
+    def _subscription_state(self, site: Site) -> str:
+        sub = self.state.subscriptions.get(site.subscription_id.lower())
+        return sub.state if sub is not None else "Enabled"
 
     def _get_site(self, request: Request, caller: _Caller, match: re.Match[str]) -> Response:
         self._require(caller, ACTION_SITE_READ, self._site_scope(match))
@@ -1103,7 +1170,7 @@ _SITE_CONFIG_NULL_FIELDS = (
 )
 
 
-def _site_properties(site: Site) -> dict[str, Any]:
+def _site_properties(site: Site, running: bool = True) -> dict[str, Any]:
     """A Function App's `properties` as a site GET returns them (shape of the recorded response)."""
     host = f"{site.name}.azurewebsites.net"
     scm = f"{site.name}.scm.azurewebsites.net"
@@ -1119,7 +1186,7 @@ def _site_properties(site: Site) -> dict[str, Any]:
     props: dict[str, Any] = {name: None for name in _SITE_NULL_FIELDS}
     props.update({
         "name": site.name,
-        "state": "Running",
+        "state": "Running" if running else "Stopped",
         "hostNames": [host],
         "webSpace": webspace,
         "selfLink": f"https://{stamp}.api.azurewebsites.windows.net:454/subscriptions/{site.subscription_id}"
@@ -1175,6 +1242,29 @@ def _site_properties(site: Site) -> dict[str, Any]:
         "keyVaultReferenceIdentity": "SystemAssigned",
     })
     return props
+
+
+_USER_ASSIGNED_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$",
+    re.IGNORECASE,
+)
+
+
+def site_identity_json(site: Site, tenant_id: str) -> dict[str, Any] | None:
+    """A site's `identity` as ARM shows it (absent when it has none)."""
+    kinds = (["SystemAssigned"] if site.identity_principal_id else []) + (
+        ["UserAssigned"] if site.user_assigned_identities else [])
+    if not kinds:
+        return None
+    identity: dict[str, Any] = {"type": ", ".join(kinds)}
+    if site.identity_principal_id:
+        identity.update(tenantId=tenant_id, principalId=site.identity_principal_id)
+    if site.user_assigned_identities:
+        identity["userAssignedIdentities"] = {
+            rid: {"principalId": u.principal_id, "clientId": u.client_id}
+            for rid, u in site.user_assigned_identities.items()
+        }
+    return identity
 
 
 def _properties_of(request: Request) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cipp_setup.sandbox.http import Request, Response, SandboxUrls, json_response
-from cipp_setup.sandbox.state import ApiClient, LogEntry, Site, TenantState
+from cipp_setup.sandbox.state import READ_ONLY_SUBSCRIPTION_STATES, ApiClient, LogEntry, Site, TenantState
 
 # --- CIPP's texts (CIPP-API: CippEntrypoints, New-CippCoreRequest, Test-CIPPAccess) ------------
 
@@ -557,6 +557,10 @@ class CippService:
         site = function_app_site(self.state)
         if cipp is None or site is None:
             return html_response(404, "<html><body><h1>404 Web Site not found.</h1></body></html>")
+        if site_stopped_by_subscription(self.state, site):
+            # App Service stops every app of a Disabled subscription: its front end answers
+            # with the "web app is stopped" page before any authentication.
+            return html_response(403, _APP_STOPPED)
         outcome = evaluate_easy_auth(self.state, self.tokens, site, request, _host(self.urls.cipp))
         if outcome.claims is not None:
             request.caller = str(outcome.claims.get("appid") or outcome.claims.get("azp") or outcome.claims.get("oid") or "") or None
@@ -628,6 +632,19 @@ class FrontEndService:
             target = "/.auth/login/aad?post_login_redirect_uri=" + quote(path, safe="")
             return Response(status=302, body=b"", headers={"Location": target})
         return html_response(200, _SWA_PAGE)
+
+
+_APP_STOPPED = (
+    "<!DOCTYPE html><html><head><title>Web App - Unavailable</title></head><body>"
+    "<h1>Error 403 - This web app is stopped.</h1>"
+    "<p>The web app you have attempted to reach is currently stopped and does not accept any requests.</p>"
+    "</body></html>"
+)
+
+
+def site_stopped_by_subscription(state: TenantState, site: Site) -> bool:
+    sub = state.subscriptions.get(site.subscription_id.lower())
+    return sub is not None and sub.state in READ_ONLY_SUBSCRIPTION_STATES
 
 
 class ProcessorService:

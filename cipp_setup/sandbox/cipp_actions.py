@@ -35,6 +35,7 @@ from cipp_setup.sandbox.arm import ACTION_SITE_CONFIG_LIST, ACTION_SITE_CONFIG_W
 from cipp_setup.sandbox.cipp import function_app_site, write_log
 from cipp_setup.sandbox.http import SandboxUrls
 from cipp_setup.sandbox.state import (
+    READ_ONLY_SUBSCRIPTION_STATES,
     ApiClient,
     Application,
     PasswordCredential,
@@ -150,6 +151,10 @@ def _app_has_graph_roles(state: TenantState, client_app_id: str, role_ids: list[
 def _arm_denied(state: TenantState, principal_id: str, client_name: str, site: Site) -> str | None:
     """The ARM error a principal gets reading then writing the site's authsettingsV2, if any."""
     config = f"{site.resource_id}/config/authsettingsV2"
+    sub = state.subscriptions.get(site.subscription_id.lower())
+    if sub is not None and sub.state in READ_ONLY_SUBSCRIPTION_STATES:
+        return (f"ReadOnlyDisabledSubscription: The subscription '{sub.subscription_id}' is disabled and therefore "
+                "marked as read only. You cannot perform any write actions on this subscription until it is re-enabled.")
     for action in (ACTION_SITE_CONFIG_LIST, ACTION_SITE_CONFIG_WRITE):
         if not authz_arm.is_authorized(state, principal_id, action, site.resource_id):
             return authz_arm.authorization_failed_message(client_name, principal_id, action, config)

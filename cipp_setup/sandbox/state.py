@@ -256,6 +256,11 @@ class ManagementGroup:
     parent_name: str | None = None  # None only for the tenant root group
 
 
+# Subscription states in which ARM takes no writes and App Service stops the apps
+# (a Deleted subscription is disabled first; its resources go later).
+READ_ONLY_SUBSCRIPTION_STATES = frozenset({"Disabled", "Deleted"})
+
+
 @dataclass
 class Subscription:
     subscription_id: str
@@ -271,6 +276,14 @@ class ResourceGroup:
     location: str = "westeurope"
 
 
+@dataclass(frozen=True)
+class UserAssignedIdentity:
+    """A Microsoft.ManagedIdentity/userAssignedIdentities resource, as a site reports it."""
+
+    principal_id: str
+    client_id: str
+
+
 @dataclass
 class Site:
     """A Microsoft.Web/sites resource (CIPP's Function Apps)."""
@@ -282,6 +295,9 @@ class Site:
     location: str = "westeurope"
     # Object id of the system-assigned managed identity's service principal, if any.
     identity_principal_id: str | None = None
+    # User-assigned identities attached to the site: the identity's resource id →
+    # its service principal's object id (principalId) and app id (clientId).
+    user_assigned_identities: dict[str, UserAssignedIdentity] = field(default_factory=dict)
     # The authsettingsV2 `properties` object exactly as ARM stores it.
     auth_settings_v2: dict[str, Any] = field(default_factory=dict)
     app_settings: dict[str, str] = field(default_factory=dict)

@@ -592,3 +592,64 @@ def test_expired_eligibilities_have_no_instance(start: Any) -> None:
     scope = f"/subscriptions/{live.identities_document()['subscription_id']}"
     auth = authorization_client(live, arm_credential(live))
     assert list(auth.role_eligibility_schedule_instances.list_for_scope(scope, filter=f"assignedTo('{sam}')")) == []
+
+
+# --- user-assigned identities and read-only subscriptions (as ARM and App Service answer) ------------
+
+
+def test_site_patch_keeps_user_assigned_identities_only_when_named_again(start: Any) -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    live = start("current-no-managed-identity")
+    web = web_client(live, arm_credential(live))
+    rg, name = site_names(live)
+    sub = live.identities_document()["subscription_id"]
+    uai = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/cipp-uai"
+    attached = web.web_apps.update(rg, name, {"identity": {"type": "UserAssigned", "userAssignedIdentities": {uai: {}}}})
+    assert attached.identity.type == "UserAssigned"
+    [(shown_id, shown)] = attached.identity.user_assigned_identities.items()
+    assert shown_id.lower() == uai.lower() and shown.principal_id and shown.client_id
+    both = web.web_apps.update(rg, name, {"identity": {"type": "SystemAssigned, UserAssigned",
+                                                       "userAssignedIdentities": {uai: {}}}})
+    assert both.identity.type == "SystemAssigned, UserAssigned" and both.identity.principal_id
+    assert both.identity.user_assigned_identities[shown_id].principal_id == shown.principal_id
+    # `SystemAssigned` alone detaches every user-assigned identity, as ARM does.
+    system_only = web.web_apps.update(rg, name, {"identity": {"type": "SystemAssigned"}})
+    assert system_only.identity.type == "SystemAssigned" and not system_only.identity.user_assigned_identities
+    with pytest.raises(HttpResponseError) as bad:
+        web.web_apps.update(rg, name, {"identity": {"type": "SystemAssigned", "userAssignedIdentities": {uai: {}}}})
+    assert bad.value.status_code == 400
+
+
+@pytest.mark.parametrize("state", ["Disabled", "Deleted"])
+def test_a_read_only_subscription_refuses_writes_and_its_function_app_is_stopped(start: Any, state: str) -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    live = start("current-not-saved")
+    token = ok_token(live)
+    web = web_client(live, arm_credential(live))
+    rg, name = site_names(live)
+    live.state.subscriptions[live.identities_document()["subscription_id"].lower()].state = state
+    assert web.web_apps.get(rg, name).state == "Stopped"  # reads still answer
+    assert web.web_apps.get_auth_settings_v2(rg, name).platform.enabled is True  # POST …/list is a read
+    with pytest.raises(HttpResponseError) as refused:
+        web.web_apps.update(rg, name, {"identity": {"type": "SystemAssigned"}})
+    assert refused.value.status_code == 409 and refused.value.error.code == "ReadOnlyDisabledSubscription"
+    response = list_logs(live, token)
+    assert response.status_code == 403 and "This web app is stopped" in response.text
+    with pytest.raises(CippActionError) as failed:
+        live.control.save_to_azure()
+    assert "ReadOnlyDisabledSubscription" in failed.value.reason
+
+
+@pytest.mark.parametrize("state", ["Warned", "PastDue"])
+def test_a_subscription_in_its_grace_period_still_takes_writes_and_serves(start: Any, state: str) -> None:
+    live = start("current-not-saved")
+    token = ok_token(live)
+    web = web_client(live, arm_credential(live))
+    rg, name = site_names(live)
+    live.state.subscriptions[live.identities_document()["subscription_id"].lower()].state = state
+    assert web.web_apps.get(rg, name).state == "Running"
+    patched = web.web_apps.update(rg, name, {"identity": {"type": "SystemAssigned"}})
+    assert patched.identity.principal_id
+    assert list_logs(live, token).status_code == 401  # Easy Auth answers: the app runs (the client is not saved)
