@@ -486,6 +486,15 @@ API_LIST_LOGS: Mapping[str, Remediation] = {
             "account's billing). Nothing in the tenant needs to change."
         ),
     ),
+    "function-app-stopped": Remediation(
+        steps=(
+            "Start the Function App; if its Azure subscription is Disabled or Deleted, Azure stopped it: "
+            "re-enable the subscription first (see the subscription checks), then run the check again."
+        ),
+        portal="Azure portal → Function App {function_app} → Overview → Start",
+        cli="az functionapp start -g {resource_group} -n {function_app}",
+        powershell="Start-AzFunctionApp -ResourceGroupName {resource_group} -Name {function_app}",
+    ),
     "endpoint-not-found": Remediation(
         steps="{api_url} answers, but is not the CIPP API: give the CIPP Function App's URL (https://<name>.azurewebsites.net).",
         cli="az functionapp list --query \"[?!contains(name,'proc')].defaultHostName\" -o tsv",

@@ -62,6 +62,8 @@ SPEC = CheckSpec(
         Cause("ip-not-allowed", "The caller's IP address is outside the API client's allowed range (CIPP says 'does not have the required permission')."),
         Cause("role-missing", "The API client's role lacks the permission ListLogs needs (CIPP.Core.Read)."),
         Cause("subscription-ended", "The hosted CIPP instance's subscription has ended."),
+        Cause("function-app-stopped", "App Service answered 'This web app is stopped': the Function App is stopped "
+                                      "(by an admin, or because its Azure subscription is Disabled or Deleted)."),
         Cause("endpoint-not-found", "404: the host answers but has no /api/ListLogs (wrong host or path)."),
         Cause("server-error", "The API answered a 5xx server error."),
         Cause("not-json", "The API answered 200 but not with a JSON list."),
@@ -81,6 +83,9 @@ SPEC = CheckSpec(
 _FORBIDDEN_TEXTS = (
     ("not accepted on this function app", "processor-app-url"),
     ("subscription has ended", "subscription-ended"),
+    # App Service's own page for a stopped app (an admin stopped it, or its subscription is
+    # Disabled or Deleted): answered before Easy Auth.
+    ("this web app is stopped", "function-app-stopped"),
     ("the api client does not have the required permission", "ip-not-allowed"),
     ("does not have the required permission", "role-missing"),
     # App Service's own text when the token's app is not in Easy Auth's allowedApplications.
@@ -178,6 +183,8 @@ class ApiListLogs(Check):
             summary = {
                 "processor-app-url": f"{api_url} is CIPP's processor Function App, which refuses API calls.",
                 "subscription-ended": "The hosted CIPP subscription has ended.",
+                "function-app-stopped": "The Function App is stopped (App Service: 'This web app is stopped'); "
+                                        "a Disabled or Deleted Azure subscription stops every app in it.",
                 "ip-not-allowed": "This computer's IP address is outside the API client's allowed range.",
                 "role-missing": "The API client's role may not read logs (needs CIPP.Core.Read).",
                 "easy-auth-rejected": "Easy Auth refused the client: it is not among the allowed applications.",

@@ -39,6 +39,7 @@ from cipp_setup.gateways.errors import NotFound, PermissionDenied
 from . import _current as cur
 from . import _lookups as lk
 from . import _remediations
+from . import _subscription_state as sub_state
 
 # What CIPP's managed identity does to the Function App when an API client is saved:
 # read authsettingsV2 (a list action), write it, and write the app settings.
@@ -88,6 +89,7 @@ SPEC = CheckSpec(
         Cause("managed-identity-missing", "The Function App has no system-assigned managed identity."),
         Cause("identity-no-role", "The managed identity holds no role that may write the Function App's configuration."),
         Cause("cannot-read-role-assignments", "The signed-in admin may not read role assignments on the Function App."),
+        *sub_state.CAUSES,
     )),
 )
 
@@ -123,6 +125,17 @@ class FunctionAppManagedIdentity(FixableCheck):
             "role_ids_held": [],
         }
         site_ev = Evidence("Function App", f"{site.resource_id}, from {found.found_by}", identifiers=("object-id",))
+        hosting = await sub_state.hosting_subscription(ctx, ref.subscription_id)
+        state_effect = sub_state.effect_of(hosting.state) if hosting is not None else None
+        if state_effect is not None:
+            facts["subscription_state"] = hosting.state if hosting is not None else ""
+        if state_effect is not None and state_effect.blocking:
+            # Azure refuses CIPP's Easy Auth write (and any fix) whatever role the identity has.
+            return self.failed(
+                state_effect.cause, f"The subscription of {ref.name} {state_effect.summary}.",
+                evidence=(site_ev, state_effect.evidence(ref.subscription_id)),
+                messages=(state_effect.message(),), facts=facts, fix_available=False,
+            )
         principal = site.identity_principal_id
         if principal is None:
             return self.failed(
@@ -160,6 +173,14 @@ class FunctionAppManagedIdentity(FixableCheck):
             facts["granting_role_id"] = granting.role_definition_id
             facts["granting_scope"] = granting.scope
             where = "on the Function App" if granting.scope.lower() == site.resource_id.lower() else f"at {granting.scope}"
+            if state_effect is not None:  # a grace period: works today
+                return self.warned(
+                    f"The managed identity of {ref.name} is {role_name} {where}, but its subscription "
+                    f"{state_effect.summary}.", cause=state_effect.cause,
+                    evidence=(site_ev, identity_ev, Evidence("role", f"{role_name} {where}", "Contributor or equivalent"),
+                              state_effect.evidence(ref.subscription_id)),
+                    facts=facts, messages=tuple(notes) + (state_effect.message(),),
+                )
             return self.passed(
                 f"The managed identity of {ref.name} is {role_name} {where}.",
                 evidence=(site_ev, identity_ev, Evidence("role", f"{role_name} {where}", "Contributor or equivalent")),

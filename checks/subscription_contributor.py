@@ -26,6 +26,7 @@ from cipp_setup.gateways.errors import BadRequest, NotFound, PermissionDenied
 
 from . import _lookups as lk
 from . import _remediations
+from . import _subscription_state as sub_state
 
 ROLE_NAMES = {wellknown.CONTRIBUTOR: "Contributor", wellknown.OWNER: "Owner"}
 
@@ -65,6 +66,7 @@ SPEC = CheckSpec(
         Cause("subscription-ambiguous", "Several subscriptions are visible; pass --subscription to name the one hosting CIPP."),
         Cause("cannot-read-role-assignments", "The signed-in admin may not read role assignments on the subscription."),
         Cause("user-not-found", "The CIPP-SAM user does not exist (see sam-user-global-admin)."),
+        *sub_state.CAUSES,
     )),
 )
 
@@ -120,6 +122,15 @@ class SamUserSubscriptionContributor(FixableCheck):
         lk.reraise_unexpected(user_r)
         sub = sub_r
         user = user_r.user
+        state_effect = sub_state.effect_of(sub.state)
+        if state_effect is not None and state_effect.blocking:
+            # No role makes a read-only subscription writable: the activation's write of
+            # authsettingsV2 would be refused whoever is Contributor.
+            return self.failed(
+                state_effect.cause, f"Subscription {sub.display_name} ({sub.id}) {state_effect.summary}.",
+                evidence=(state_effect.evidence(sub.id),), messages=(state_effect.message(),),
+                facts={"subscription_id": sub.id, "subscription_state": sub.state}, fix_available=False,
+            )
         scope = lk_scope(sub.id)
         if isinstance(assigned_r, PermissionDenied):
             return self._cannot_read(sub, str(assigned_r))
@@ -150,6 +161,13 @@ class SamUserSubscriptionContributor(FixableCheck):
             via = "directly" if x.principal_id == user.id else f"through {x.principal_type.lower() or 'group'} {x.principal_id}"
             where = "on the subscription" if x.scope.lower() == scope.lower() else f"inherited from {x.scope}"
             evidence.append(Evidence("Contributor or Owner", f"{ROLE_NAMES[x.role_definition_id]}, {via}, {where}", "Contributor or Owner"))
+            if state_effect is not None:  # a grace period: works today
+                return self.warned(
+                    f"{user.user_principal_name} is {ROLE_NAMES[x.role_definition_id]} on {sub.display_name}, but the "
+                    f"subscription {state_effect.summary}.",
+                    cause=state_effect.cause, evidence=(*evidence, state_effect.evidence(sub.id)),
+                    messages=(state_effect.message(),), facts=facts,
+                )
             return self.passed(
                 f"{user.user_principal_name} is {ROLE_NAMES[x.role_definition_id]} on {sub.display_name} ({via}, {where}).",
                 evidence=tuple(evidence), facts=facts,
