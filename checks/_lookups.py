@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cipp_setup import wellknown
+from cipp_setup.engine.model import Cause, Check, CheckResult, Evidence, Remediation
 from cipp_setup.engine.runner import ServiceFailure
 from cipp_setup.gateways.errors import NotFound
 
@@ -65,43 +66,149 @@ def reraise_unexpected(value: Any, *expected: type[BaseException]) -> None:
 
 
 class SamUserUnknown(Exception):
-    """No --sam-user and the signed-in identity is not a user."""
+    """No --sam-user, and the tenant shows no account that could be the CIPP-SAM user."""
+
+
+class SamUserAmbiguous(Exception):
+    """No --sam-user, and several accounts could be the CIPP-SAM user."""
+
+    def __init__(self, candidates: list[SamUserCandidate]) -> None:
+        super().__init__(f"{len(candidates)} candidates for the CIPP-SAM user")
+        self.candidates = candidates
+
+    def listing(self) -> str:
+        return "; ".join(f"{c.user.user_principal_name} ({', '.join(c.reasons)})" for c in self.candidates)
+
+
+@dataclass(frozen=True)
+class SamUserCandidate:
+    user: DirectoryUser
+    reasons: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class SamUser:
     user: DirectoryUser
-    from_signed_in_admin: bool  # no --sam-user: the signed-in admin stands in (say so)
+    found_by: str  # why this user: "--sam-user", or the evidence that picked it
+    from_signed_in_admin: bool = False  # the evidence picked the signed-in admin (say so)
 
 
-def sam_user_reference(ctx: CheckContext) -> tuple[str, bool]:
-    """What to look the CIPP-SAM user up by (UPN or object id), without a request."""
-    if ctx.inputs.sam_user:
-        return ctx.inputs.sam_user.strip(), False
-    if ctx.admin is None or ctx.admin.kind != "user" or not ctx.admin.object_id:
-        raise SamUserUnknown(
-            "No --sam-user given, and the signed-in identity is not a user: pass --sam-user UPN."
-        )
-    return ctx.admin.object_id, True
+# CIPP's SAM setup signs in with a dedicated service account; CIPP's docs and its own
+# permissions check name it "CIPP…" (for example "CIPP-SAM service account", cipp@…).
+SAM_USER_NAME_PREFIX = "CIPP"
+
+
+def sam_user_reference(ctx: CheckContext) -> str | None:
+    """--sam-user (a UPN or object id), or None: the user is then found in the tenant."""
+    given = (ctx.inputs.sam_user or "").strip()
+    return given or None
 
 
 def sam_user_id_hint(ctx: CheckContext) -> str | None:
     """The CIPP-SAM user's object id when it is known without a request."""
-    try:
-        ref, _ = sam_user_reference(ctx)
-    except SamUserUnknown:
-        return None
-    return ref.lower() if is_guid(ref) else None
+    ref = sam_user_reference(ctx)
+    return ref.lower() if ref and is_guid(ref) else None
 
 
 async def sam_user(ctx: CheckContext) -> SamUser:
-    """Raises SamUserUnknown, or NotFound when no such user exists."""
-    ref, from_admin = sam_user_reference(ctx)
+    """--sam-user, else the one account the tenant's evidence points at.
 
-    async def look_up() -> SamUser:
-        return SamUser(await graph(ctx).get_user(ref), from_admin)
+    Raises NotFound (no such --sam-user), SamUserUnknown (no candidate), SamUserAmbiguous.
+    """
+    ref = sam_user_reference(ctx)
+    if ref is not None:
+        async def look_up() -> SamUser:
+            return SamUser(await graph(ctx).get_user(ref), "--sam-user")
 
-    return await ctx.shared(f"sam-user:{ref.lower()}", look_up)
+        return await ctx.shared(f"sam-user:{ref.lower()}", look_up)
+    return await ctx.shared("sam-user:discovered", lambda: discover_sam_user(ctx))
+
+
+async def sam_user_candidates(ctx: CheckContext) -> list[SamUserCandidate]:
+    """Accounts that could be the CIPP-SAM user, each with the evidence for it: named like
+    CIPP's service account, an owner of the CIPP-SAM app (the SAM setup creates the app as
+    that user), a user holding a per-user consent to the CIPP-SAM app (the SAM setup's own
+    sign-in consents for itself)."""
+    g = graph(ctx)
+    named_r, app_r = await settle(g.users_starting_with(SAM_USER_NAME_PREFIX), sam_app(ctx))
+    reasons: dict[str, list[str]] = {}
+    users: dict[str, DirectoryUser] = {}
+
+    def add(user: DirectoryUser, reason: str) -> None:
+        users.setdefault(user.id, user)
+        if reason not in reasons.setdefault(user.id, []):
+            reasons[user.id].append(reason)
+
+    reraise_unexpected(named_r)
+    for user in named_r:
+        add(user, f"named like CIPP's service account ({user.display_name or user.user_principal_name})")
+    if not isinstance(app_r, BaseException):
+        sp = app_r.service_principal
+        owners_r, grants_r = await settle(
+            g.application_owners(app_r.app.id),
+            g.grants_for_client(sp.id) if sp is not None else _nothing(),
+        )
+        for user in owners_r if not isinstance(owners_r, BaseException) else []:
+            add(user, "an owner of the CIPP-SAM app")
+        consenting = sorted({gr.principal_id for gr in (grants_r if not isinstance(grants_r, BaseException) else [])
+                             if gr.consent_type == "Principal" and gr.principal_id})
+        found = await settle(*(g.get_user(pid) for pid in consenting))
+        for user in found:
+            if not isinstance(user, BaseException):
+                add(user, "holds a per-user consent to the CIPP-SAM app")
+    return [SamUserCandidate(users[uid], tuple(reasons[uid])) for uid in sorted(users, key=lambda u: users[u].user_principal_name.lower())]
+
+
+async def discover_sam_user(ctx: CheckContext) -> SamUser:
+    candidates = await sam_user_candidates(ctx)
+    if not candidates:
+        raise SamUserUnknown(
+            "No --sam-user given, and no account in this tenant looks like the CIPP-SAM user (none named "
+            f"'{SAM_USER_NAME_PREFIX}…', none owns the CIPP-SAM app or holds a per-user consent to it): "
+            "pass --sam-user UPN."
+        )
+    if len(candidates) > 1:
+        raise SamUserAmbiguous(candidates)
+    [only] = candidates
+    admin_id = (ctx.admin.object_id or "").lower() if ctx.admin is not None else ""
+    is_admin = bool(admin_id) and only.user.id.lower() == admin_id
+    why = "the only candidate: " + "; ".join(only.reasons) + (" (the signed-in admin)" if is_admin else "")
+    return SamUser(only.user, why, from_signed_in_admin=is_admin)
+
+
+async def _nothing() -> list[Any]:
+    return []
+
+
+_FIND_SAM_USER = Remediation(
+    steps=(
+        "Name the CIPP-SAM user: the account CIPP's SAM setup signed in with (CIPP → Settings → "
+        "Super Admin → SAM setup shows it). Run the same command again with --sam-user <upn>."
+    ),
+    portal="Microsoft Entra admin center → Identity → Applications → App registrations → CIPP-SAM → Owners",
+    cli="az ad app owner list --id <cipp-sam-app-id> --query \"[].userPrincipalName\" -o tsv",
+    powershell="Get-MgApplicationOwner -ApplicationId <cipp-sam-object-id> | Select-Object Id",
+)
+
+# The causes of every check that tests the CIPP-SAM user (errors: the run cannot say who it
+# is; `check` exits 2 naming --sam-user).
+SAM_USER_CAUSES = (
+    Cause("sam-user-ambiguous", "No --sam-user, and several accounts could be the CIPP-SAM user.", _FIND_SAM_USER),
+    Cause("sam-user-unknown", "No --sam-user, and no account in the tenant looks like the CIPP-SAM user.",
+          _FIND_SAM_USER),
+)
+
+
+def sam_user_undecided(check: Check, exc: SamUserUnknown | SamUserAmbiguous) -> CheckResult:
+    """The result of a check that cannot tell who the CIPP-SAM user is."""
+    if isinstance(exc, SamUserAmbiguous):
+        return check.errored(
+            "sam-user-ambiguous",
+            f"{len(exc.candidates)} accounts could be the CIPP-SAM user: pass --sam-user with the right one.",
+            evidence=(Evidence("CIPP-SAM user candidates", exc.listing(), "exactly one, or --sam-user"),),
+        )
+    return check.errored("sam-user-unknown", str(exc),
+                         evidence=(Evidence("CIPP-SAM user candidates", "none", "exactly one, or --sam-user"),))
 
 
 # --- the CIPP-SAM application ------------------------------------------------------------

@@ -73,6 +73,7 @@ SPEC = CheckSpec(
         ),
         Cause("account-disabled", "The user's account is disabled, so it cannot sign in to activate the API."),
         Cause("user-not-found", "No user with that UPN or object id exists in the tenant."),
+        *lk.SAM_USER_CAUSES,
     )),
 )
 
@@ -82,17 +83,21 @@ class SamUserGlobalAdmin(FixableCheck):
     fix_actions = frozenset({p.ACTIVATE_PIM_ROLE, p.CREATE_DIRECTORY_ROLE_ASSIGNMENT})
 
     async def run(self, ctx: CheckContext) -> CheckResult:
-        try:
-            ref, from_admin = lk.sam_user_reference(ctx)
-        except lk.SamUserUnknown as exc:
-            return self.failed("user-not-found", str(exc))
+        ref = lk.sam_user_reference(ctx)
         g = lk.graph(ctx)
         # Two round trips: the user and their groups, then Global Administrator assignments
         # and eligibilities of exactly those principals (`principalId in (...)`), so the
         # answer is bounded by the user's own memberships, never by the tenant's size or
-        # its number of Global Administrators.
-        user_r, groups_r = await lk.settle(lk.sam_user(ctx), g.transitive_groups(ref))
-        who = "the signed-in admin (no --sam-user given)" if from_admin else "--sam-user"
+        # its number of Global Administrators. Without --sam-user the user is found first.
+        if ref is not None:
+            user_r, groups_r = await lk.settle(lk.sam_user(ctx), g.transitive_groups(ref))
+        else:
+            [user_r] = await lk.settle(lk.sam_user(ctx))
+            groups_r = user_r
+            if not isinstance(user_r, BaseException):
+                [groups_r] = await lk.settle(g.transitive_groups(user_r.user.id))
+        if isinstance(user_r, (lk.SamUserUnknown, lk.SamUserAmbiguous)):
+            return lk.sam_user_undecided(self, user_r)
         if isinstance(user_r, NotFound) or isinstance(groups_r, NotFound):
             return self.failed(
                 "user-not-found", f"No user {ref} in this tenant.",
@@ -114,10 +119,11 @@ class SamUserGlobalAdmin(FixableCheck):
             eligible_r = PermissionDenied(blocked)
         lk.reraise_unexpected(active_r)
         identity = Evidence(
-            "CIPP-SAM user", f"{user.user_principal_name} ({user.id}), from {who}",
+            "CIPP-SAM user", f"{user.user_principal_name} ({user.id}), from {user_r.found_by}",
             identifiers=("upn", "object-id"),
         )
-        facts = {"sam_user_id": user.id, "sam_user_upn": user.user_principal_name}
+        facts = {"sam_user_id": user.id, "sam_user_upn": user.user_principal_name,
+                 "sam_user_found_by": user_r.found_by}
         if user.account_enabled is False:
             return self.failed(
                 "account-disabled", f"{user.user_principal_name} is disabled.",

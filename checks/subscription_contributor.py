@@ -66,6 +66,7 @@ SPEC = CheckSpec(
         Cause("subscription-ambiguous", "Several subscriptions are visible; pass --subscription to name the one hosting CIPP."),
         Cause("cannot-read-role-assignments", "The signed-in admin may not read role assignments on the subscription."),
         Cause("user-not-found", "The CIPP-SAM user does not exist (see sam-user-global-admin)."),
+        *lk.SAM_USER_CAUSES,
         *sub_state.CAUSES,
     )),
 )
@@ -87,10 +88,7 @@ class SamUserSubscriptionContributor(FixableCheck):
 
     async def run(self, ctx: CheckContext) -> CheckResult:
         a = lk.arm(ctx)
-        try:
-            ref, from_admin = lk.sam_user_reference(ctx)
-        except lk.SamUserUnknown as exc:
-            return self.failed("user-not-found", str(exc))
+        ref = lk.sam_user_reference(ctx)
         user_id = lk.sam_user_id_hint(ctx)
         given = (ctx.inputs.subscription_id or "").strip().lower()
 
@@ -107,6 +105,8 @@ class SamUserSubscriptionContributor(FixableCheck):
             lk.sam_user(ctx),
             assignments_in_given_subscription() if given else _none(),
         )
+        if isinstance(user_r, (lk.SamUserUnknown, lk.SamUserAmbiguous)):
+            return lk.sam_user_undecided(self, user_r)
         if isinstance(user_r, NotFound):
             return self.failed("user-not-found", f"No user {ref} in this tenant.")
         if isinstance(sub_r, lk.SubscriptionNotFound):
@@ -143,7 +143,7 @@ class SamUserSubscriptionContributor(FixableCheck):
         else:
             assigned = assigned_r
 
-        who = "the signed-in admin (no --sam-user given)" if from_admin else "--sam-user"
+        who = user_r.found_by
         evidence = [
             Evidence("CIPP-SAM user", f"{user.user_principal_name} ({user.id}), from {who}", identifiers=("upn", "object-id")),
             Evidence(
@@ -151,7 +151,8 @@ class SamUserSubscriptionContributor(FixableCheck):
                 + ("" if given else ", the only one visible"), identifiers=("object-id",),
             ),
         ]
-        facts = {"subscription_id": sub.id, "sam_user_id": user.id}
+        facts = {"subscription_id": sub.id, "sam_user_id": user.id, "sam_user_upn": user.user_principal_name,
+                 "sam_user_found_by": user_r.found_by}
         granting = [
             x for x in assigned
             if x.role_definition_id in ROLE_NAMES and _applies_to_subscription(x.scope, sub.id)

@@ -256,7 +256,13 @@ def _diagnose(
     from cipp_setup.engine.diagnose import GenerationUndetermined, run_diagnosis
     from cipp_setup.gateways.errors import SignInFailed, SignInRequired
     from cipp_setup.render import json_report
-    from cipp_setup.render.text import generation_lines, report_lines, signed_in_line
+    from cipp_setup.render.text import (
+        generation_lines,
+        report_lines,
+        sam_user_lines,
+        sam_user_undecided,
+        signed_in_line,
+    )
 
     generation = inputs.generation
     signed_in: list[SignedInAdmin] = []
@@ -317,6 +323,8 @@ def _diagnose(
     from cipp_setup.cli.suggested import run_options
 
     terminal.report(generation_lines(diagnosis.generation, diagnosis.generation_evidence))
+    terminal.report(sam_user_lines(report.results))
+
     options = run_options(args, inputs, generation=getattr(diagnosis, "generation", None), environ=terminal.environ)
     terminal.report(
         report_lines(
@@ -326,6 +334,13 @@ def _diagnose(
         )
     )
     exit_code = EXIT_OK if report.ok else EXIT_CHECKS_FAILED
+    undecided = sam_user_undecided(report.results)
+    if undecided is not None:
+        # Testing someone else would give a verdict about the wrong account: ask instead.
+        from cipp_setup.cli.options import EXIT_USAGE
+
+        exit_code = EXIT_USAGE
+        terminal.error(f"error: {undecided.summary}")
     if args.json:
         admin = diagnosis.admin
         envelope = json_report.build_envelope(

@@ -228,8 +228,10 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
         lines.append((((f"Replace {TENANT_PLACEHOLDER} with the client's tenant domain "
                        "(contoso.onmicrosoft.com) or tenant id, or pass --tenant here."), "yellow"),))
     if args.sam_user is None:
-        lines.append(((("The CIPP-SAM user defaults to the admin who signs in; add --sam-user UPN "
-                       "if that is someone else."), "dim"),))
+        lines.append(((("Without --sam-user the run finds the CIPP-SAM user in the tenant (named like "
+                       "CIPP's service account, the CIPP-SAM app's owner, a per-user consent to it) and "
+                       "names the one it tested; if several fit, it lists them and stops (exit 2): add "
+                       "--sam-user UPN here to settle it in one go."), "dim"),))
     lines += [
         (("Before it: ", "bold"),
          (("the client installs cipp-setup (Python 3.10+) with one command, in a copy of its "

@@ -341,7 +341,7 @@ def add_cipp_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("CIPP instance")
     group.add_argument(
         "--sam-user", type=validated("--sam-user", parse_user), metavar="UPN|ID",
-        help="the CIPP-SAM user (default: the signed-in admin)",
+        help="the CIPP-SAM user (default: the one account the tenant shows as CIPP's; several → exit 2)",
     )
     group.add_argument(
         "--sam-app", type=_guid_type("--sam-app"), metavar="APP_ID",

@@ -31,9 +31,10 @@ if TYPE_CHECKING:
     from cipp_setup.cloud import Cloud
 
 # Scenario identity (ready document "identities" key) -> the argparse dest it defaults.
+# The CIPP-SAM user is not among them: a sandbox run finds it in the tenant as a run
+# against a real tenant does (an admin rarely knows the service account by heart).
 IDENTITY_DEFAULTS: Mapping[str, str] = {
     "tenant_id": "tenant",
-    "sam_user_upn": "sam_user",
     "sam_app_id": "sam_app",
     "subscription_id": "subscription",
     "api_url": "api_url",

@@ -50,6 +50,11 @@ class DirectoryUser:
     account_enabled: bool | None
 
 
+def _user(u: dict[str, Any]) -> DirectoryUser:
+    return DirectoryUser(id=_s(u.get("id")), user_principal_name=u.get("userPrincipalName") or "",
+                         display_name=u.get("displayName") or "", account_enabled=u.get("accountEnabled"))
+
+
 @dataclass(frozen=True)
 class DirectoryGroup:
     id: str
@@ -310,6 +315,25 @@ class GraphGateway:
             id=_s(user.get("id")), user_principal_name=user.get("userPrincipalName") or "",
             display_name=user.get("displayName") or "", account_enabled=user.get("accountEnabled"),
         )
+
+    async def users_starting_with(self, prefix: str, limit: int = 15) -> list[DirectoryUser]:
+        """Users whose UPN or display name starts with `prefix` (case-insensitive; first page only)."""
+        prefix = prefix.strip()
+        if not prefix:
+            raise ValueError("a user search needs a prefix: never list the directory")
+        literal = quote(prefix)
+        builder = self._client.users
+        config = _query(builder, filter=f"startswith(userPrincipalName,{literal}) or startswith(displayName,{literal})",
+                        select=["id", "userPrincipalName", "displayName", "accountEnabled"], top=limit)
+        page = await self._get(f"users starting with {prefix!r}", builder, config)
+        return [_user(u) for u in ((page or {}).get("value") or [])[:limit]]
+
+    async def application_owners(self, application_object_id: str) -> list[DirectoryUser]:
+        """The users among an app registration's owners (service principal owners are left out)."""
+        builder = self._client.applications.by_application_id(application_object_id).owners
+        items = await self._all_pages(f"owners of application {application_object_id}", builder, None)
+        return [_user(o) for o in items
+                if str(o.get("@odata.type") or "#microsoft.graph.user").lower() == "#microsoft.graph.user"]
 
     async def transitive_groups(self, user_id: str) -> list[DirectoryGroup]:
         """The groups a user belongs to, directly or through nested groups."""

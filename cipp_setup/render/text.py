@@ -140,6 +140,26 @@ def generation_lines(generation: str | None, evidence: Sequence[str]) -> list[Li
     return [head, *(text_line(f"{INDENT}{sentence}", "dim") for sentence in evidence), ()]
 
 
+SAM_USER_UNDECIDED = frozenset({"sam-user-ambiguous", "sam-user-unknown"})
+
+
+def sam_user_lines(results: Sequence[CheckResult]) -> list[Line]:
+    """Which CIPP-SAM user the checks tested and why (--sam-user, or the evidence that
+    found it), then a blank line. Nothing when no check tested the user."""
+    for result in results:
+        upn = result.facts.get("sam_user_upn")
+        if upn:
+            why = str(result.facts.get("sam_user_found_by") or "")
+            head: Line = (("CIPP-SAM user tested: ", ""), (str(upn), "bold"))
+            return [head, *([text_line(f"{INDENT}from {why}", "dim")] if why else []), ()]
+    return []
+
+
+def sam_user_undecided(results: Sequence[CheckResult]) -> CheckResult | None:
+    """The result saying the run could not tell who the CIPP-SAM user is, if any."""
+    return next((r for r in results if r.cause in SAM_USER_UNDECIDED), None)
+
+
 def result_lines(
     result: CheckResult,
     spec: CheckSpec | None,
