@@ -171,11 +171,13 @@ def test_contributor_inherited_or_via_group_passes(sandbox_factory: Any, scenari
 # --- variations on legacy-ready ------------------------------------------------------------
 
 
-def test_signed_in_admin_stands_in_for_missing_sam_user(sandbox_factory: Any) -> None:
+def test_without_sam_user_the_tenants_cipp_account_is_tested_not_the_signed_in_admin(sandbox_factory: Any) -> None:
     sb = sandbox_factory("legacy-ready")
     d = diagnose(sb, inputs_for(sb, sam_user=None), only=frozenset({"sam-user-global-admin"}))
     result = d.report.results[0]
-    assert "signed-in admin" in result.evidence[0].found
+    assert result.evidence[0].found.startswith("cipp-sam@contoso.example (")
+    assert "from the only candidate: named like CIPP's service account" in result.evidence[0].found
+    assert "admin@contoso.example" not in result.evidence[0].found
 
 
 def test_unknown_sam_user(sandbox_factory: Any) -> None:

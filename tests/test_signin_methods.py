@@ -285,22 +285,20 @@ def test_client_secret_with_sam_user_passes_every_legacy_check(sandbox_factory: 
     assert callers == {AUTOMATION_APP_ID}
 
 
-def test_client_secret_without_sam_user_says_an_app_cannot_stand_in(
+def test_client_secret_without_sam_user_finds_the_cipp_account_in_the_tenant(
     sandbox_factory: Any, tmp_path: Path
 ) -> None:
+    # An app signed in: it cannot stand in for a user, and it never has to: the run finds
+    # the CIPP-SAM user in the tenant and says why.
     sb = sandbox_factory(load_scenario(str(automation_scenario(tmp_path))))
     d = diagnose(sb, legacy_inputs(sb, sam_user=None), secret_connection(sb))
 
-    message = "No --sam-user given, and the signed-in identity is not a user: pass --sam-user UPN."
     for check_id in ("sam-user-global-admin", "sam-user-subscription-contributor"):
         result = d.report.result(check_id)
         assert result is not None
-        assert (result.status, result.cause) == (Status.FAIL, "user-not-found"), result
-        assert result.summary == message
-    # The checks that need no CIPP-SAM user still pass under the service principal.
-    others = {k: v for k, v in statuses(d).items() if not k.startswith("sam-user-")}
-    assert others == {i: ("pass", None) for i in LEGACY_IDS if not i.startswith("sam-user-")}
-    assert not d.report.ok
+        identity = next(e for e in result.evidence if e.setting == "CIPP-SAM user")
+        assert identity.found.startswith(sb.identities_document()["sam_user_upn"] + " ("), result
+        assert "from the only candidate: named like CIPP's service account" in identity.found
 
 
 def _run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

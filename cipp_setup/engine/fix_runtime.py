@@ -142,10 +142,12 @@ async def journaled_write(
 
 
 def rra_summary(rra: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The previous requiredResourceAccess, as plain ids (journal `previous`)."""
+    """The requiredResourceAccess as read, every entry in order, ids as plain strings
+    (journal `previous`, and the base of the read-modify-write): properties the tool
+    does not know stay in their entries, so the write sends them back."""
     return [
-        {"resourceAppId": str(e.get("resourceAppId", "")),
-         "resourceAccess": [{"id": str(a.get("id", "")), "type": str(a.get("type", ""))}
+        {**e, "resourceAppId": str(e.get("resourceAppId", "")),
+         "resourceAccess": [{**a, "id": str(a.get("id", "")), "type": str(a.get("type", ""))}
                             for a in e.get("resourceAccess", []) or []]}
         for e in rra
     ]
