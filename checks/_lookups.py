@@ -193,7 +193,11 @@ _FIND_SAM_USER = Remediation(
 # The causes of every check that tests the CIPP-SAM user (errors: the run cannot say who it
 # is; `check` exits 2 naming --sam-user).
 SAM_USER_CAUSES = (
-    Cause("sam-user-ambiguous", "No --sam-user, and several accounts could be the CIPP-SAM user.", _FIND_SAM_USER),
+    Cause("sam-user-ambiguous", "No --sam-user, and several accounts could be the CIPP-SAM user.", Remediation(
+        steps=("Pick the CIPP-SAM user among the candidates listed (the account CIPP's SAM setup signed in "
+               "with) and run the same command again with --sam-user <upn>."),
+        portal=_FIND_SAM_USER.portal, cli=_FIND_SAM_USER.cli, powershell=_FIND_SAM_USER.powershell,
+    )),
     Cause("sam-user-unknown", "No --sam-user, and no account in the tenant looks like the CIPP-SAM user.",
           _FIND_SAM_USER),
 )
