@@ -238,11 +238,10 @@ def test_consent_fix_adds_one_entry_and_one_scope_and_keeps_the_rest(
     rra_before = _rra(app)
 
     def grants() -> dict[str, tuple[str, str, str, str | None, str]]:
-        # The grants of the CIPP-SAM app and those on Azure Service Management (the
-        # admin's own sign-in may consent scopes to this tool's client meanwhile).
+        # The grants of the CIPP-SAM app (the admin's own sign-in may consent scopes to
+        # this tool's client meanwhile: not the fix's write).
         return {g.id: (g.client_id, g.resource_id, g.consent_type, g.principal_id, g.scope)
-                for g in state.oauth2_grants.values() if sam_sp.id in (g.client_id, g.resource_id)
-                or g.resource_id == asm_sp.id}
+                for g in state.oauth2_grants.values() if sam_sp.id in (g.client_id, g.resource_id)}
 
     grants_before = grants()
 
