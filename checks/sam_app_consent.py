@@ -1,4 +1,16 @@
-"""sam-app-azure-management-consent: CIPP-SAM may call Azure Service Management as a user."""
+"""sam-app-azure-management-consent: CIPP-SAM may call Azure Service Management as a user.
+
+Facts its planner reads (plain values):
+  sam_app_object_id        the CIPP-SAM application's object id (for the PATCH)
+  sam_app_id               its appId
+  sam_sp_id                its service principal's object id, or None (missing)
+  asm_sp_id                Azure Service Management's service principal, or None (missing)
+  manifest_has_permission  optional (bool); otherwise read from the cause (manifest problems
+                           are reported before the others)
+  grants                   optional: [{"id", "consentType", "principalId", "scope"}] from
+                           CIPP-SAM to Azure Service Management (otherwise the applier finds an
+                           existing grant and extends it)
+"""
 
 from __future__ import annotations
 

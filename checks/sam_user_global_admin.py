@@ -1,4 +1,9 @@
-"""sam-user-global-admin: the CIPP-SAM user holds an active Global Administrator role."""
+"""sam-user-global-admin: the CIPP-SAM user holds an active Global Administrator role.
+
+Facts its planner reads (plain values):
+  sam_user_id    the CIPP-SAM user's object id
+  sam_user_upn   its UPN (optional; for display)
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,12 @@
 """sam-user-subscription-contributor: the CIPP-SAM user is Contributor or Owner on the
-subscription that hosts CIPP."""
+subscription that hosts CIPP.
+
+Facts its planner reads (plain values):
+  sam_user_id        the CIPP-SAM user's object id
+  subscription_id    the subscription
+  sam_user_upn       optional (else taken from another check or --sam-user)
+  subscription_name  optional
+"""
 
 from __future__ import annotations
 

@@ -30,14 +30,7 @@ from cipp_setup.engine.fix_runtime import Applied, FixRuntime, Progress
 from cipp_setup.engine.fixes import refusal_detail, with_retries
 from cipp_setup.engine.journal import ALREADY_GONE, APPLIED, FAILED, Journal, JournalEntry
 from cipp_setup.engine.model import CheckResult
-from cipp_setup.engine.plan import (
-    ChangeOutcome,
-    ChangeStatus,
-    FixPlan,
-    PlannedChange,
-    PlanOutcome,
-    service_of,
-)
+from cipp_setup.engine.plan import ChangeOutcome, ChangeStatus, FixPlan, PlanOutcome
 from cipp_setup.engine.writes import WriteRefused
 
 # What "the temporary elevation" is: the creations revert undoes by default.
@@ -75,7 +68,7 @@ def _removal(entry: JournalEntry) -> FixPlan:
     principal = entry.target.get("principal_id", "?")
     object_id = str(entry.object_id)
     if entry.action == p.CREATE_DIRECTORY_ROLE_ASSIGNMENT:
-        change = PlannedChange(
+        change = p.PlannedChange(
             check_id=entry.check_id, action=p.DELETE_DIRECTORY_ROLE_ASSIGNMENT,
             api=f"Microsoft Graph DELETE /roleManagement/directory/roleAssignments/{object_id}",
             target=f"{role} assignment of user {principal} at {entry.target.get('directory_scope_id', '/')}",
@@ -88,7 +81,7 @@ def _removal(entry: JournalEntry) -> FixPlan:
         )
         title = f"Remove the {role} role cipp-setup gave user {principal}"
     else:
-        change = PlannedChange(
+        change = p.PlannedChange(
             check_id=entry.check_id, action=p.DELETE_ARM_ROLE_ASSIGNMENT,
             api=f"Azure Resource Manager DELETE {object_id}",
             target=f"{role} assignment of user {principal} on {entry.target.get('arm_scope', '?')}",
@@ -133,14 +126,14 @@ def plan_revert(journal: Journal, tenant_id: str, *,
     return RevertPlan(tuple(_removal(e) for e in unique), interrupted), reverts
 
 
-async def _exists(rt: FixRuntime, change: PlannedChange) -> bool:
+async def _exists(rt: FixRuntime, change: p.PlannedChange) -> bool:
     object_id = str(change.params["assignment_id"])
     if change.action == p.DELETE_ARM_ROLE_ASSIGNMENT:
         return await rt.writes.arm_role_assignment_exists(object_id)
     return await rt.writes.directory_role_assignment_exists(object_id)
 
 
-async def _wait_gone(rt: FixRuntime, change: PlannedChange) -> bool:
+async def _wait_gone(rt: FixRuntime, change: p.PlannedChange) -> bool:
     """Read the object back until it is gone (a delete replicates too)."""
     started = rt.clock()
     attempt = 1
@@ -150,7 +143,7 @@ async def _wait_gone(rt: FixRuntime, change: PlannedChange) -> bool:
         delay = rt.wait.delay(attempt)
         if attempt >= rt.wait.attempts or rt.clock() - started + delay > rt.wait.deadline_s:
             return False
-        rt.progress(Progress(change.check_id, service_of(change.action), attempt, rt.wait.attempts))
+        rt.progress(Progress(change.check_id, p.service_of(change.action), attempt, rt.wait.attempts))
         await rt.sleep(delay)
         attempt += 1
 
