@@ -320,7 +320,7 @@ def test_without_the_ca_bundle_sign_in_names_the_host_and_suggests_it(
     assert report["error"]["code"] == "sign-in-failed"
 
 
-def test_untrusted_api_host_is_a_network_error_suggesting_ca_bundle(
+def test_untrusted_api_host_is_a_tls_error_suggesting_ca_bundle(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, sandbox_factory: Any,
     legacy_ready: Sandbox, tmp_path: Path,
 ) -> None:
@@ -332,7 +332,7 @@ def test_untrusted_api_host_is_a_network_error_suggesting_ca_bundle(
                                    "--api-url", other.urls.cipp, "--only", "api-list-logs")
     assert code == 1, err
     result = _results(report)["api-list-logs"]
-    assert (result["status"], result["cause"]) == ("error", "network")
+    assert (result["status"], result["cause"]) == ("error", "tls")
     assert _netloc(other.urls.cipp) in result["summary"] and "--ca-bundle" in result["summary"]
 
 

@@ -152,7 +152,9 @@ def test_shared_lookups_run_once_for_concurrent_callers_and_share_failures() -> 
 
     async def failing() -> str:
         calls.append("f")
-        raise ServiceFailure("network", "unreachable")
+        # A failure about the tenant is shared; a transient one is flown again
+        # (tests/reliability/test_retry_policy.py).
+        raise ServiceFailure("permission-denied", "may not read")
 
     async def scenario() -> None:
         ctx = context()

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from cipp_setup.engine.context import CheckInputs
     from cipp_setup.engine.diagnose import ConnectionOptions
     from cipp_setup.engine.model import CheckResult, CheckSpec, Generation
+    from cipp_setup.gateways.retry import RetryWait
 
 NAME = "check"
 # Environment variables for --auth client-secret (azure-identity's EnvironmentCredential names).
@@ -168,6 +169,7 @@ def build_run(
     from cipp_setup.engine.context import CheckInputs
     from cipp_setup.engine.diagnose import ConnectionOptions
     from cipp_setup.engine.model import Secret
+    from cipp_setup.gateways.retry import RetryPolicy
     from cipp_setup.gateways.services import GatewayServices
 
     secret = early.secret
@@ -207,8 +209,17 @@ def build_run(
         device_code_callback=lambda message: terminal.status(message + sandbox_note, "bold"),
         client_id=early.auth_client_id,
         client_secret=Secret(early.auth_client_secret) if early.auth_client_secret else None,
+        retry=RetryPolicy(on_wait=lambda wait: terminal.status(retry_wait_line(wait), "dim")),
     )
     return inputs, connection
+
+
+def retry_wait_line(wait: RetryWait) -> str:
+    """A wait the retry rule is about to make, for stderr (so no run waits silently)."""
+    return (
+        f"Waiting {wait.seconds:.0f} s before attempt {wait.attempt} ({wait.reason}; "
+        f"{wait.what.rstrip('.')})."
+    )
 
 
 def _scenario_generation(target: Target) -> tuple[Generation, str] | None:

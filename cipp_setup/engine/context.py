@@ -13,6 +13,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# A shared look-up that failed transiently is flown again once (each flight has the
+# gateway's own retry budget inside it).
+SHARED_ATTEMPTS = 2
+
 
 @dataclass(frozen=True)
 class CheckInputs:
@@ -67,18 +71,31 @@ class CheckContext:
     async def shared(self, key: str, factory: Callable[[], Awaitable[T]]) -> T:
         """Run `factory` once per key per run; concurrent callers await the same answer.
 
-        Exceptions are shared too, so every check that needed the look-up sees the same
-        failure instead of retrying it.
+        An answer, or a failure that says something about the tenant, is shared: every
+        check that needed the look-up sees it. A transient failure (throttled, outage,
+        no answer in time: the gateway's retry budget was spent) is not kept: the flight
+        is forgotten, and each waiter asks once more, together (one new flight), so one
+        slow answer does not become every check's `network` error.
         """
-        future = self._shared.get(key)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            self._shared[key] = future
+        from cipp_setup.engine.runner import ServiceFailure
+
+        for attempt in range(1, SHARED_ATTEMPTS + 1):
+            future = self._shared.get(key)
+            if future is None:
+                future = asyncio.get_running_loop().create_future()
+                self._shared[key] = future
+                try:
+                    future.set_result(await factory())
+                except BaseException as exc:  # noqa: BLE001 - handed to every waiter
+                    if isinstance(exc, ServiceFailure) and exc.transient and self._shared.get(key) is future:
+                        del self._shared[key]
+                    future.set_exception(exc)
             try:
-                future.set_result(await factory())
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiter
-                future.set_exception(exc)
-        return await asyncio.shield(future)
+                return await asyncio.shield(future)
+            except ServiceFailure as exc:
+                if not exc.transient or attempt == SHARED_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def forget(self, key_prefix: str = "") -> None:
         """Drop shared look-ups (after a fix changed the tenant, re-checks must re-read)."""

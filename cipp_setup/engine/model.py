@@ -86,11 +86,21 @@ COMMON_CAUSES: tuple[Cause, ...] = (
         Remediation(steps="The service is unavailable for now (see status.azure.com). " + _RETRY),
     ),
     Cause(
-        "network", "The service could not be reached (DNS, TLS, proxy or connection failure).",
+        "network", "The service could not be reached or dropped the connection (DNS, refused, reset, proxy).",
         Remediation(steps="The host named above could not be reached. " + _RETRY),
     ),
     Cause(
-        "timeout", "The check did not finish within its time limit.",
+        "tls", "The service's TLS certificate could not be verified, or the TLS handshake failed.",
+        Remediation(
+            steps=(
+                "Nothing in the tenant needs to change. If a proxy inspects TLS on this network, pass "
+                "its CA certificate with --ca-bundle FILE (TLS verification is never turned off); "
+                "otherwise check that the address is the service's own."
+            ),
+        ),
+    ),
+    Cause(
+        "timeout", "The service did not answer in time, or the check did not finish within its time limit.",
         Remediation(steps="No answer in time (a cold Function App can take a minute once). " + _RETRY),
     ),
     Cause(

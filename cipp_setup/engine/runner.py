@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from cipp_setup.engine.context import CheckContext
-from cipp_setup.engine.model import Check, CheckResult, Message, Status
+from cipp_setup.engine.model import TRANSIENT_CAUSES, Check, CheckResult, Message, Status
 from cipp_setup.engine.remediation import with_remediation
 
 ResultCallback = Callable[[CheckResult], None]
@@ -30,6 +30,12 @@ class ServiceFailure(Exception):
         super().__init__(message)
         self.cause = cause
         self.message = message
+
+    @property
+    def transient(self) -> bool:
+        """A later attempt may not see it: throttling, an outage, no answer in time."""
+        return self.cause in TRANSIENT_CAUSES
+
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class Gateways:
             from cipp_setup.gateways.web import WebGateway
 
             web = WebGateway(cloud, session.credential, retry, scope=session.arm_scope)
-        api = CippApiGateway(cloud, timeout_s=api_timeout_s or LIST_LOGS_TIMEOUT_S)
+        api = CippApiGateway(cloud, timeout_s=api_timeout_s or LIST_LOGS_TIMEOUT_S, retry=retry)
         return cls(graph=graph, arm=arm, api=api, web=web)
 
     def prefetch_arm_token(self) -> None:

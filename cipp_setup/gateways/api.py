@@ -27,6 +27,8 @@ from cipp_setup.cloud import Cloud
 from cipp_setup.engine.result import Secret
 from cipp_setup.engine.runner import ServiceFailure
 from cipp_setup.gateways.auth import _is_public_authority, decode_claims
+from cipp_setup.gateways.errors import failure_for_status
+from cipp_setup.gateways.retry import RETRYABLE_STATUSES, Retryable, RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
     import requests
@@ -115,10 +117,12 @@ class _TimeoutSession:
     (gateways/transport.py), recording each answer's status."""
 
     @staticmethod
-    def create(cloud: Cloud, recorder: threading.local) -> requests.Session:
+    def create(cloud: Cloud, recorder: threading.local, retry: RetryPolicy | None = None) -> requests.Session:
         from cipp_setup.gateways.transport import requests_session
 
-        session = requests_session(cloud, timeout=TOKEN_TIMEOUT_S)
+        # The identity platform's one retry rule (429/503/504, resets, read timeouts)
+        # applies inside the session, under msal, for discovery and token requests alike.
+        session = requests_session(cloud, timeout=TOKEN_TIMEOUT_S, retry=retry or RetryPolicy())
         send = session.request
 
         def request(method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
@@ -134,8 +138,9 @@ class _TimeoutSession:
 class ApiTokenClient:
     """Client-credentials tokens for API clients; one msal application per client, reused."""
 
-    def __init__(self, cloud: Cloud) -> None:
+    def __init__(self, cloud: Cloud, retry: RetryPolicy | None = None) -> None:
         self._cloud = cloud
+        self._retry = retry
         self._apps: dict[tuple[str, str, Secret], Any] = {}
         self._lock = threading.Lock()
         self._last = threading.local()
@@ -153,15 +158,13 @@ class ApiTokenClient:
                     client_credential=secret.reveal(),
                     authority=f"{self._cloud.authority_host.rstrip('/')}/{tenant}",
                     instance_discovery=_is_public_authority(self._cloud),
-                    http_client=_TimeoutSession.create(self._cloud, self._last),
+                    http_client=_TimeoutSession.create(self._cloud, self._last, self._retry),
                 )
                 self._apps[key] = app
             return app
 
     def _acquire(self, tenant: str, client_id: str, secret: Secret) -> ApiToken:
         import requests
-
-        from cipp_setup.gateways.transport import describe_connection_failure
 
         self._last.status = None
         self._last.url = None
@@ -172,17 +175,25 @@ class ApiTokenClient:
         except requests.ReadTimeout:
             host = urlsplit(getattr(self._last, "url", None) or authority).netloc
             raise ServiceFailure(
-                "network", f"The identity platform ({host}) did not answer the token request in time."
+                "timeout", f"The identity platform ({host}) did not answer the token request in time."
             ) from None
         except requests.ConnectionError as exc:  # DNS, refused, TLS, proxy, connect timeout
+            from cipp_setup.gateways.transport import connection_failure
+
             where = getattr(self._last, "url", None) or authority
-            raise ServiceFailure("network", describe_connection_failure(exc, "The identity platform", where)) from None
+            raise connection_failure(exc, "The identity platform", where) from None
         except ValueError:
             # msal raises ValueError when the tenant's discovery document cannot be read
-            # (an unknown tenant answers 400 AADSTS90002 there).
-            if getattr(self._last, "status", None) == 400:
+            # (an unknown tenant answers 400 AADSTS90002 there; any other status is the
+            # service failing, not the tenant name).
+            status = getattr(self._last, "status", None)
+            if status == 400:
                 raise TokenRefused("90002", "invalid_tenant", "Tenant not found.") from None
-            raise
+            host = urlsplit(getattr(self._last, "url", None) or authority).netloc
+            raise ServiceFailure(
+                "service-unavailable",
+                f"The identity platform ({host}) answered HTTP {status} to the tenant's discovery request.",
+            ) from None
         status = getattr(self._last, "status", None)
         if "access_token" not in result:
             if status == 429:
@@ -240,9 +251,12 @@ class ApiTimeout(Exception):
 class ApiClient:
     """Calls to the CIPP API host with a bearer token."""
 
-    def __init__(self, cloud: Cloud, *, timeout_s: float = LIST_LOGS_TIMEOUT_S) -> None:
+    def __init__(
+        self, cloud: Cloud, *, timeout_s: float = LIST_LOGS_TIMEOUT_S, retry: RetryPolicy | None = None
+    ) -> None:
         self._cloud = cloud
         self._timeout_s = timeout_s
+        self._retry = retry or RetryPolicy()
         self._http: Any = None
         self.request_count = 0
 
@@ -267,17 +281,31 @@ class ApiClient:
         url = f"{api_url.rstrip('/')}/api/{endpoint}"
         headers = {"Authorization": f"Bearer {token.access_token.reveal()}", "Accept": "application/json"}
         client = self._client()
-        started = time.perf_counter()
-        self.request_count += 1
-        try:
-            response = await client.get(url, headers=headers, params=params)
-        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout):
-            raise ApiTimeout(url, self._timeout_s) from None
-        except httpx.TransportError as exc:  # DNS, refused, TLS, proxy, connect timeout
-            from cipp_setup.gateways.transport import describe_connection_failure
 
-            raise ServiceFailure("network", describe_connection_failure(exc, "The CIPP API", url)) from None
-        latency = (time.perf_counter() - started) * 1000
+        async def attempt() -> tuple[Any, float]:
+            from cipp_setup.gateways.transport import connection_failure, is_retryable_read_failure
+
+            started = time.perf_counter()
+            self.request_count += 1
+            try:
+                response = await client.get(url, headers=headers, params=params)
+            except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout):
+                # A GET: safe to send again (a cold Function App may answer the second).
+                raise Retryable(0, None, ApiTimeout(url, self._timeout_s)) from None
+            except httpx.TransportError as exc:  # DNS, refused, TLS, proxy, connect timeout, reset
+                failure = connection_failure(exc, "The CIPP API", url)
+                if is_retryable_read_failure(exc):
+                    raise Retryable(0, None, failure) from None
+                raise failure from None
+            if response.status_code in RETRYABLE_STATUSES:
+                await response.aread()
+                raise Retryable(
+                    response.status_code, parse_retry_after(response.headers.get("retry-after")),
+                    failure_for_status(response.status_code, "The CIPP API", f"GET /api/{endpoint}"),
+                )
+            return response, (time.perf_counter() - started) * 1000
+
+        response, latency = await self._retry.run(attempt)
         body = response.content[:MAX_BODY_BYTES]
         text = body.decode(response.encoding or "utf-8", errors="replace")
         content_type = response.headers.get("content-type", "")
@@ -302,14 +330,17 @@ class ApiClient:
 class CippApiGateway:
     """Both halves of an API call: the token client and the HTTP client."""
 
-    def __init__(self, cloud: Cloud, *, timeout_s: float = LIST_LOGS_TIMEOUT_S) -> None:
+    def __init__(
+        self, cloud: Cloud, *, timeout_s: float = LIST_LOGS_TIMEOUT_S, retry: RetryPolicy | None = None
+    ) -> None:
         self.cloud = cloud
-        self.tokens = ApiTokenClient(cloud)
-        self.http = ApiClient(cloud, timeout_s=timeout_s)
+        self._retry = retry
+        self.tokens = ApiTokenClient(cloud, retry)
+        self.http = ApiClient(cloud, timeout_s=timeout_s, retry=retry)
 
     def renew_tokens(self) -> None:
         """A fresh token client: msal remembers an identity platform's 400 for 60 s."""
-        self.tokens = ApiTokenClient(self.cloud)
+        self.tokens = ApiTokenClient(self.cloud, self._retry)
 
     async def token(self, tenant: str, client_id: str, secret: Secret) -> ApiToken:
         return await self.tokens.token(tenant, client_id, secret)

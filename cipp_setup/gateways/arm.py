@@ -164,13 +164,9 @@ class ArmGateway:
         )
 
         if isinstance(exc, ClientAuthenticationError) and exc.response is None:
-            from cipp_setup.gateways.auth import translate_auth_error
-            from cipp_setup.gateways.transport import identity_platform_unreachable
+            from cipp_setup.gateways.graph import token_failure
 
-            unreachable = identity_platform_unreachable(exc)
-            if unreachable:
-                return ServiceFailure("network", unreachable)
-            return PermissionDenied(f"No Azure Resource Manager token: {translate_auth_error(exc)}")
+            return token_failure(exc, "Azure Resource Manager")
         if isinstance(exc, HttpResponseError):
             status = exc.status_code or 0
             code = getattr(exc.error, "code", None) if exc.error is not None else None
@@ -195,14 +191,25 @@ class ArmGateway:
                 )
             return ServiceFailure("internal-error", f"Azure Resource Manager answered {status} reading {what}.")
         if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-            from cipp_setup.gateways.transport import describe_connection_failure, is_connection_failure
+            from cipp_setup.gateways.transport import (
+                connection_failure,
+                is_connection_failure,
+                is_retryable_read_failure,
+            )
 
             if isinstance(exc, ServiceRequestError) or is_connection_failure(exc):
-                return ServiceFailure("network", describe_connection_failure(exc, "Azure Resource Manager"))
-            return ServiceFailure(
-                "network", f"Azure Resource Manager did not answer reading {what} ({type(exc).__name__})."
-            )
-        return exc
+                failure = connection_failure(exc, "Azure Resource Manager")
+            else:
+                failure = ServiceFailure(
+                    "network", f"Azure Resource Manager did not answer reading {what} ({type(exc).__name__})."
+                )
+            # Every call here is a read: a reset or a read timeout is worth another try.
+            if isinstance(exc, ServiceResponseError) or is_retryable_read_failure(exc):
+                return Retryable(0, None, failure)
+            return failure
+        from cipp_setup.gateways.transport import identity_failure
+
+        return identity_failure(exc) or exc
 
     # ----- subscriptions -----
 

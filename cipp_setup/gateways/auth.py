@@ -36,6 +36,7 @@ from cipp_setup.gateways.errors import SignInFailed, SignInRequired
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, TokenCredential
 
+    from cipp_setup.gateways.retry import RetryPolicy
     from cipp_setup.gateways.signin_cache import CacheChoice
 
 AUTH_MODES: tuple[str, ...] = ("device-code", "browser", "azure-cli", "client-secret")
@@ -120,6 +121,7 @@ def build_credential(
     client_id: str | None = None,
     client_secret: Secret | None = None,
     cache: CacheChoice | None = None,
+    retry: RetryPolicy | None = None,
 ) -> TokenCredential:
     """The azure-identity credential for `auth`, configured for `cloud` and `tenant`.
 
@@ -139,10 +141,14 @@ def build_credential(
         common["disable_instance_discovery"] = True
     if auth != "azure-cli":
         # The run's CA bundle and proxies (gateways/transport.py), not the environment's.
-        common.update(azure_client_kwargs(cloud))
-        # azure-core retries a failed connection three times with back-off (about 5 s): a
-        # DNS, TLS or proxy failure does not heal in that time, so retry once, at once.
-        common["retry_connect"] = 1
+        # The identity platform follows the one retry rule (gateways/retry.py), applied
+        # in the session: azure-core's own retries are off, since they would wait out a
+        # `Retry-After: 120` three times, silently. A DNS, TLS or proxy failure is not
+        # retried: it does not heal in seconds.
+        from cipp_setup.gateways.retry import RetryPolicy
+
+        common.update(azure_client_kwargs(cloud, retry=retry or RetryPolicy()))
+        common["retry_total"] = 0
 
     if auth in ("device-code", "browser"):
         # A saved sign-in: the persistent cache and the account record (which carries the
@@ -208,8 +214,13 @@ def translate_auth_error(
         )
     if isinstance(exc, CredentialUnavailableError):
         return SignInRequired(str(exc.message).splitlines()[0] if exc.message else str(exc))
-    from cipp_setup.gateways.transport import describe_connection_failure, is_connection_failure
+    from cipp_setup.gateways.transport import describe_connection_failure, identity_failure, is_connection_failure
 
+    unavailable = identity_failure(exc)
+    if unavailable is not None:
+        # Throttled or down beyond the retry budget: say so (msal's "double check your
+        # tenant name" would send the admin looking for a typo that is not there).
+        return SignInFailed(None, unavailable.message)
     if not isinstance(exc, ClientAuthenticationError) or exc.response is None:
         # No answer at all from the identity platform (DNS, refused, TLS, proxy): name the host.
         if isinstance(exc, Exception) and is_connection_failure(exc):
@@ -312,13 +323,14 @@ def sign_in(
     device_code_callback: Callable[[str], None],
     client_id: str | None = None,
     client_secret: Secret | None = None,
+    retry: RetryPolicy | None = None,
 ) -> AdminSession:
     """Sign in (prompting only if `interactive`) and return who is signed in. Blocking:
     call it through asyncio.to_thread. Raises SignInRequired or SignInFailed."""
     credential = build_credential(
         cloud=cloud, tenant=tenant, auth=auth, interactive=interactive,
         device_code_callback=device_code_callback, client_id=client_id,
-        client_secret=client_secret,
+        client_secret=client_secret, retry=retry,
     )
     # Over a saved sign-in's persisted cache, one token request at a time (signin_cache).
     from cipp_setup.gateways.signin_cache import guard_credential

@@ -204,6 +204,21 @@ def _s(value: Any) -> str:
     return "" if value is None else str(value).lower() if _looks_like_id(value) else str(value)
 
 
+def token_failure(exc: Exception, service: str) -> Exception:
+    """No token for `service`: the identity platform throttled or could not be reached (a
+    transient cause, as the service's own would be), or it refused (a sign-in problem)."""
+    from cipp_setup.gateways.auth import translate_auth_error
+    from cipp_setup.gateways.transport import identity_failure, identity_platform_unreachable
+
+    throttled = identity_failure(exc)
+    if throttled is not None:
+        return throttled
+    unreachable = identity_platform_unreachable(exc)
+    if unreachable:
+        return ServiceFailure("network", unreachable)
+    return PermissionDenied(f"No {service} token: {translate_auth_error(exc)}")
+
+
 def _looks_like_id(value: Any) -> bool:
     text = str(value)
     return len(text) == 36 and text.count("-") == 4
@@ -257,20 +272,18 @@ class GraphGateway:
                 )
             return ServiceFailure("internal-error", f"Microsoft Graph answered {status} reading {what}.")
         if isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)):
-            return ServiceFailure("network", f"Microsoft Graph did not answer in time reading {what}.")
+            # Every call here is a read: safe to send again.
+            return Retryable(0, None, ServiceFailure("timeout", f"Microsoft Graph did not answer in time reading {what}."))
         if isinstance(exc, httpx.TransportError):
-            from cipp_setup.gateways.transport import describe_connection_failure
+            from cipp_setup.gateways.transport import connection_failure, is_retryable_read_failure
 
-            return ServiceFailure("network", describe_connection_failure(exc, "Microsoft Graph"))
+            failure = connection_failure(exc, "Microsoft Graph")
+            return Retryable(0, None, failure) if is_retryable_read_failure(exc) else failure
         if isinstance(exc, ClientAuthenticationError):
-            from cipp_setup.gateways.auth import translate_auth_error
-            from cipp_setup.gateways.transport import identity_platform_unreachable
+            return token_failure(exc, "Microsoft Graph")
+        from cipp_setup.gateways.transport import identity_failure
 
-            unreachable = identity_platform_unreachable(exc)
-            if unreachable:
-                return ServiceFailure("network", unreachable)
-            return PermissionDenied(f"No Microsoft Graph token: {translate_auth_error(exc)}")
-        return exc
+        return identity_failure(exc) or exc
 
     async def _get(self, what: str, builder: Any, config: Any = None, url: str | None = None) -> Any:
         """GET through the SDK's request builder and adapter (auth, middleware, ODataError

@@ -85,6 +85,7 @@ class GatewayServices:
                 sign_in, cloud=connection.cloud, tenant=tenant, auth=connection.auth,
                 interactive=connection.interactive, device_code_callback=connection.device_code_callback,
                 client_id=connection.client_id, client_secret=connection.client_secret,
+                retry=connection.retry,
             )
         except BaseException:
             stop.set()

@@ -50,17 +50,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from cipp_setup.engine.runner import ServiceFailure
+
 if TYPE_CHECKING:
     import httpx
     import requests
 
     from cipp_setup.cloud import Cloud
+    from cipp_setup.gateways.retry import RetryPolicy
 
 PROXY_SCHEMES = ("http", "https")
 
 
 class TransportConfigError(ValueError):
     """A proxy variable or CA bundle that cannot be used; str() is one line (exit 2)."""
+
+
+class IdentityPlatformUnavailable(ServiceFailure):
+    """The identity platform kept answering 429/503/504 beyond the retry budget."""
+
+    def __init__(self, cause: str, message: str, status: int) -> None:
+        super().__init__(cause, message)
+        self.status = status
 
 
 # --- proxies ---------------------------------------------------------------------------
@@ -275,9 +286,17 @@ def ssl_context(cloud: Cloud) -> ssl.SSLContext:
 # --- clients ---------------------------------------------------------------------------
 
 
-def requests_session(cloud: Cloud, *, timeout: float | None = None) -> requests.Session:
+def requests_session(
+    cloud: Cloud, *, timeout: float | None = None, retry: RetryPolicy | None = None
+) -> requests.Session:
     """A requests Session for msal (and azure-core): the run's trust and proxies, a default
-    timeout, and nothing from the environment (`trust_env = False`)."""
+    timeout, and nothing from the environment (`trust_env = False`).
+
+    With `retry` (the identity platform's sessions: msal and azure-identity have no retry
+    of their own once azure-core's is off), every request follows the one retry rule:
+    429/503/504 wait as Retry-After says within the budget, a reset or read timeout is
+    tried again (token and discovery requests are safe to repeat), and a wait beyond the
+    budget raises `ServiceFailure` at once instead of being slept through."""
     import requests
 
     settings = proxy_settings()
@@ -292,7 +311,10 @@ def requests_session(cloud: Cloud, *, timeout: float | None = None) -> requests.
                 kwargs["proxies"] = {"https": proxy, "http": proxy} if proxy else {}
             if kwargs.get("verify") in (None, True):  # an explicit path (azure-core's) is ours too
                 kwargs["verify"] = bundle
-            return super().request(method, url, *args, **kwargs)
+            if retry is None:
+                return super().request(method, url, *args, **kwargs)
+            send = super().request
+            return retry.run_blocking(lambda: _identity_attempt(send, method, url, args, kwargs))
 
     session = RoutedSession()
     session.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify`; proxies are ours
@@ -300,14 +322,50 @@ def requests_session(cloud: Cloud, *, timeout: float | None = None) -> requests.
     return session
 
 
+def _identity_attempt(send: Any, method: str, url: str, args: Any, kwargs: Any) -> Any:
+    """One request to the identity platform, as the retry rule sees it."""
+    import requests
+
+    from cipp_setup.gateways.retry import RETRYABLE_STATUSES, Retryable, parse_retry_after
+
+    host = urlsplit(url).netloc
+    try:
+        response = send(method, url, *args, **kwargs)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        kind = classify_connection_failure(exc).kind
+        if kind in ("reset", "timeout") and not isinstance(exc, requests.ConnectTimeout):
+            raise Retryable(0, None, exc) from None
+        raise
+    if response.status_code in RETRYABLE_STATUSES:
+        what = "429 Too Many Requests" if response.status_code == 429 else f"{response.status_code} (unavailable)"
+        cause = "throttled" if response.status_code == 429 else "service-unavailable"
+        final = IdentityPlatformUnavailable(
+            cause, f"The identity platform ({host}) kept answering {what}.", response.status_code
+        )
+        raise Retryable(response.status_code, parse_retry_after(response.headers.get("Retry-After")), final)
+    return response
+
+
+def identity_failure(exc: BaseException) -> ServiceFailure | None:
+    """The identity platform's throttling or outage inside an SDK's exception (msal and
+    azure-identity wrap what the session raised), else None."""
+    for item in _chain(exc):
+        if isinstance(item, IdentityPlatformUnavailable):
+            return item
+    return None
+
+
 def azure_client_kwargs(
     cloud: Cloud,
     *,
     connection_timeout: float | None = None,
     read_timeout: float | None = None,
+    retry: RetryPolicy | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for any azure-core based client (azure-mgmt-*, azure-identity):
-    a RequestsTransport over `requests_session(cloud)` that owns (and closes) it."""
+    a RequestsTransport over `requests_session(cloud)` that owns (and closes) it. `retry`:
+    see `requests_session` (the identity platform's credentials only: ARM and App Service
+    clients are retried by their gateways)."""
     from azure.core.pipeline.transport import RequestsTransport
 
     options: dict[str, Any] = {"connection_verify": ca_bundle_path(cloud)}
@@ -315,7 +373,7 @@ def azure_client_kwargs(
         options["connection_timeout"] = connection_timeout
     if read_timeout is not None:
         options["read_timeout"] = read_timeout
-    transport = RequestsTransport(session=requests_session(cloud), session_owner=True, **options)
+    transport = RequestsTransport(session=requests_session(cloud, retry=retry), session_owner=True, **options)
     return {"transport": transport, "connection_verify": options["connection_verify"]}
 
 
@@ -407,6 +465,12 @@ def failing_url(exc: BaseException) -> str | None:
     return None
 
 
+# Exceptions that mean "the request was sent (or being sent) and no answer came".
+_READ_FAILURES = frozenset({"ReadError", "RemoteProtocolError", "WriteError", "ProtocolError", "RemoteDisconnected"})
+# What the TLS layer raises when the peer closes or resets an established connection.
+_TLS_DROPS = (ssl.SSLWantReadError, ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+
+
 @dataclass(frozen=True)
 class ConnectionFailure:
     kind: str  # dns, refused, timeout, tls, proxy, reset, other
@@ -415,14 +479,18 @@ class ConnectionFailure:
 
 def classify_connection_failure(exc: BaseException) -> ConnectionFailure:
     """What went wrong below HTTP, from the exception types (not their wording)."""
-    names = []
+    names = [type(item).__name__ for item in _chain(exc)]
+    # The connection was up and the answer never came (httpx ReadError, urllib3's
+    # "Connection aborted"): whatever the TLS layer says, the peer dropped it.
+    while_reading = any(name in _READ_FAILURES for name in names)
     for item in _chain(exc):
         if isinstance(item, ssl.SSLCertVerificationError):
             detail = getattr(item, "verify_message", None) or getattr(item, "reason", None)
             return ConnectionFailure("tls", str(detail or "certificate verify failed"))
         if isinstance(item, ssl.SSLError):
+            if while_reading and isinstance(item, _TLS_DROPS):
+                return ConnectionFailure("reset", "the connection was dropped before an answer")
             return ConnectionFailure("tls-handshake", str(getattr(item, "reason", None) or _first_line(item)))
-        names.append(type(item).__name__)
     proxy_errors = [item for item in _chain(exc) if "ProxyError" in type(item).__name__]
     if proxy_errors:
         # urllib3 wraps the proxy's answer as OSError("Tunnel connection failed: 403 ...");
@@ -443,6 +511,21 @@ def classify_connection_failure(exc: BaseException) -> ConnectionFailure:
         if isinstance(item, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
             return ConnectionFailure("reset", _first_line(item))
     return ConnectionFailure("other", _first_line(exc) or type(exc).__name__)
+
+
+def connection_failure(exc: BaseException, service: str, url: str | None = None) -> ServiceFailure:
+    """A failure below HTTP as the engine's cause, told apart truthfully: `timeout` (no
+    answer in time), `tls` (certificate or handshake), else `network` (reset, refused,
+    DNS, proxy); the message names the service and host (`describe_connection_failure`)."""
+    kind = classify_connection_failure(exc).kind
+    cause = {"timeout": "timeout", "tls": "tls", "tls-handshake": "tls"}.get(kind, "network")
+    return ServiceFailure(cause, describe_connection_failure(exc, service, url))
+
+
+def is_retryable_read_failure(exc: BaseException) -> bool:
+    """Worth trying an idempotent read again: the connection was reset or the answer did
+    not come in time (a refused connection, DNS or TLS failure will not heal in seconds)."""
+    return classify_connection_failure(exc).kind in ("reset", "timeout")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -507,6 +590,8 @@ def describe_connection_failure(exc: BaseException, service: str, url: str | Non
         return f"{lead}: the name {host} does not resolve (DNS).{hint} Check the address and your DNS."
     if failure.kind == "refused":
         return f"{lead}: the connection was refused. Check the address and port, and any firewall."
+    if failure.kind == "timeout" and any("ReadTimeout" in type(i).__name__ for i in _chain(exc)):
+        return f"{service} ({where}) did not answer in time{via}. Try again; if it persists, check the service's status."
     if failure.kind == "timeout":
         return (
             f"{lead}: the connection timed out. Check the network and firewall"
