@@ -9,6 +9,7 @@ as one, because its "cloud" object has the same fields.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -95,11 +96,43 @@ _REQUIRED_FIELDS = ("authority_host", "graph_url", "arm_url")
 
 
 def _https(value: Any, field_name: str, source: str) -> str:
+    from urllib.parse import urlsplit
+
     if not isinstance(value, str) or not value.startswith("https://"):
         raise CloudError(
             f"cloud file {source}: field '{field_name}' must be an https:// URL, got {value!r}"
         )
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts = None
+    if parts is None or not is_valid_host(parts.hostname or "") or parts.username or parts.query or parts.fragment:
+        raise CloudError(
+            f"cloud file {source}: field '{field_name}' must be an https:// URL with a valid host "
+            f"name, such as https://login.microsoftonline.com, got {value!r}"
+        )
     return value.rstrip("/")
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def is_valid_host(host: str) -> bool:
+    """A DNS name or an IP address. An all-numeric dotted name that is no IP address
+    (`999.999.999.999`) is refused: no top-level domain is numeric (RFC 3696)."""
+    import ipaddress
+
+    host = host.strip("[]").lower()
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    if not host or len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        return False
+    return not labels[-1].isdigit()
 
 
 def cloud_from_document(doc: Any, source: str) -> Cloud:
@@ -115,6 +148,14 @@ def cloud_from_document(doc: Any, source: str) -> Cloud:
     if ca_file is not None:
         if not isinstance(ca_file, str) or not Path(ca_file).is_file():
             raise CloudError(f"cloud file {source}: field 'ca_file' names no readable file: {ca_file!r}")
+        from cipp_setup.gateways.transport import TransportConfigError, validate_ca_bundle
+
+        try:
+            validate_ca_bundle(ca_file)
+        except TransportConfigError as exc:
+            raise CloudError(
+                f"cloud file {source}: field 'ca_file' " + str(exc).removeprefix("--ca-bundle: ")
+            ) from None
     public = CLOUDS["public"]
     return Cloud(
         name=str(doc.get("name", "custom")),
@@ -141,8 +182,15 @@ def resolve_cloud(value: str) -> Cloud:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CloudError(f"--cloud: cannot read cloud file {value}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise CloudError(
+            f"--cloud: cloud file {value} is not a text file (not UTF-8); expected JSON with "
+            f"{', '.join(_REQUIRED_FIELDS)}"
+        ) from None
     try:
         doc = json.loads(text)
+    except RecursionError:
+        raise CloudError(f"--cloud: cloud file {value} is nested too deeply to be a cloud file") from None
     except json.JSONDecodeError as exc:
         raise CloudError(f"--cloud: cloud file {value} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
     return cloud_from_document(doc, value)

@@ -132,9 +132,11 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
     except OSError as exc:
         raise ProfileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ProfileError(f"{path} is not a text file (not UTF-8); fix or delete it") from None
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ProfileError(f"{path} is not valid JSON ({exc}); fix or delete it") from None
     if not isinstance(value, dict):
         raise ProfileError(f"{path}: expected a JSON object; fix or delete it")

@@ -90,7 +90,8 @@ def test_login_then_a_later_process_signs_in_silently_until_logout(
     assert "devicelogin" in login.stderr  # the device code was shown (and the sandbox approved it)
     if not ENCRYPTED:
         assert "warning: the token cache will be stored UNENCRYPTED" in login.stderr
-        cache_file = Path(env["HOME"]) / ".IdentityService" / "cipp-setup.nocae"
+        cache_file = signin_cache.cache_files()[0]  # this state directory's own cache
+        assert cache_file.parent == Path(env["HOME"]) / ".IdentityService"
         assert cache_file.exists() and stat.S_IMODE(cache_file.stat().st_mode) == 0o600
 
     # The record: an account pointer, owner-only, and no token in it.
@@ -113,7 +114,7 @@ def test_login_then_a_later_process_signs_in_silently_until_logout(
     assert logout.returncode == 0, logout.stderr
     assert "Signed out: " in logout.stdout
     assert not records.exists()
-    assert not (Path(env["HOME"]) / ".IdentityService" / "cipp-setup.nocae").exists()
+    assert not signin_cache.cache_files()[0].exists()
 
     after = _cli(env, *_check_args(served), "--non-interactive")
     assert after.returncode == 4, after.stdout + after.stderr

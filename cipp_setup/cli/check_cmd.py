@@ -368,9 +368,13 @@ def _diagnose(
             secrets=terminal.secrets,
         )
         terminal.machine(json_report.dumps(envelope))
-    report_output.write_reports(args, terminal, report_output.check_data(
+    written = report_output.write_reports(args, terminal, report_output.check_data(
         command=NAME, exit_code=exit_code, args=args, cloud=target.cloud.name, diagnosis=diagnosis, specs=specs),
         options)
+    if not written:
+        from cipp_setup.cli.options import EXIT_USAGE
+
+        return exit_code or EXIT_USAGE  # the report asked for is missing: never exit 0
     return exit_code
 
 

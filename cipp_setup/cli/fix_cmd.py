@@ -130,6 +130,8 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
     marks = terminal.marks()
     outcomes: list[PlanOutcome] = []
     state: dict[str, Any] = {}
+    journal = Journal()
+    journal.preflight()  # an unusable journal: one line, before anything is signed in or changed
 
     def options() -> Any:
         """The run's options, with the generation the session decided."""
@@ -142,7 +144,7 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
 
     async def main() -> int:
         session = await FixSession.open(
-            inputs, connection, journal=Journal(), only=only, on_progress=on_progress,
+            inputs, connection, journal=journal, only=only, on_progress=on_progress,
             on_signed_in=lambda admin: terminal.report(
                 [signed_in_line(admin.user_principal_name, admin.tenant_id), ()]),
         )
@@ -232,10 +234,12 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
         _emit_json(terminal, args, target, state, outcomes, code, error)
     from cipp_setup.cli import report_output
 
-    report_output.write_reports(args, terminal, report_output.fix_data(
+    from cipp_setup.cli.options import EXIT_USAGE
+
+    written = report_output.write_reports(args, terminal, report_output.fix_data(
         args=args, cloud=target.cloud.name, state=state, outcomes=outcomes, exit_code=code, error=error),
         options())
-    return code
+    return code if written else (code or EXIT_USAGE)  # the report asked for is missing: never exit 0
 
 
 def _emit_json(terminal: Terminal, args: argparse.Namespace, target: Target, state: dict[str, Any],

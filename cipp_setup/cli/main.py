@@ -15,6 +15,7 @@ import importlib
 import os
 import sys
 from collections.abc import Collection, Sequence
+from pathlib import Path
 from types import ModuleType
 
 from cipp_setup import __version__
@@ -87,12 +88,59 @@ def _write_crash_log(exc: BaseException, secrets: Sequence[str]) -> str | None:
         if secret:
             text = text.replace(secret, "********")
     try:
-        fd, path = tempfile.mkstemp(prefix="cipp-setup-crash-", suffix=".log")
+        fd, path = tempfile.mkstemp(prefix=CRASH_LOG_PREFIX, suffix=".log")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(f"{PROG} {__version__} on Python {sys.version.split()[0]}\n{text}")
-        return path
     except OSError:
         return None
+    prune_crash_logs(Path(path).parent)
+    return path
+
+
+CRASH_LOG_PREFIX = "cipp-setup-crash-"
+MAX_CRASH_LOGS = 5
+
+
+def prune_crash_logs(folder: Path, keep: int = MAX_CRASH_LOGS) -> None:
+    """Keep the newest `keep` crash logs of this user; remove the older ones."""
+    try:
+        logs = [p for p in folder.glob(f"{CRASH_LOG_PREFIX}*.log") if p.is_file() and p.stat().st_uid == _uid()]
+        logs.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    except OSError:
+        return
+    for old in logs[keep:]:
+        try:
+            old.unlink()
+        except OSError:
+            pass
+
+
+def _uid() -> int:
+    getuid = getattr(os, "getuid", None)  # Windows: the temp folder is per user anyway
+    return getuid() if getuid is not None else 0
+
+
+def _is_bad_state_file(exc: BaseException) -> bool:
+    """A state file the run cannot use (its message names the file and what to do)."""
+    from cipp_setup.engine.journal import JournalUnusable
+
+    return isinstance(exc, JournalUnusable)
+
+
+def _silence_lost_stdout() -> None:
+    """stdout's reader went away (or it was closed): point it at the null device so the
+    interpreter's final flush does not print "Exception ignored ... BrokenPipeError" and
+    change the exit code."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        if sys.stdout is not None:
+            try:
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+        sys.stdout = open(devnull, "w")  # noqa: SIM115 - lives until the process exits
+    except OSError:
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_library_logging()
         args.argv = words  # reports record the command line that produced them
         code: int = _command_module(args.command).run(args, terminal)
+        if terminal.output_lost:
+            _silence_lost_stdout()
         return code
     except UsageError as exc:
         terminal.error(str(exc))
@@ -132,13 +182,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse's --help / --version
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
     except BrokenPipeError:
-        # `cipp-setup check | head`: the reader went away; nothing more to say.
-        try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's flush
-        except OSError:
-            pass
+        # `cipp-setup check | head` outside the Terminal (which survives it itself): the
+        # reader went away; nothing more to say.
+        _silence_lost_stdout()
         return EXIT_INTERNAL
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, log file
+        if _is_bad_state_file(exc):
+            terminal.error(str(exc))
+            return EXIT_USAGE
         path = _write_crash_log(exc, terminal.secrets)
         where = f"; the details are in {path}" if path else ""
         terminal.error(

@@ -127,6 +127,10 @@ def parse_api_url(value: str, option: str = "--api-url") -> str:
     host = parts.hostname.lower()
     if not (_DOMAIN.match(host) or host == "localhost" or re.match(r"^\d{1,3}(\.\d{1,3}){3}$", host)):
         raise usage_error(option, expected, raw)
+    from cipp_setup.cloud import is_valid_host
+
+    if not is_valid_host(host):  # 999.999.999.999: four numbers that are no IPv4 address
+        raise usage_error(option, expected + " (the host is neither a DNS name nor an IP address)", raw)
     path = parts.path.rstrip("/")
     if path.lower() == "/api":
         path = ""
@@ -171,6 +175,13 @@ def parse_secret(value: str, source: str) -> str:
     secret = value.strip()
     if not secret:
         raise UsageError(f"{source}: expected the API client's secret value, got an empty value")
+    if not secret.isascii() or not secret.isprintable():
+        # Entra secrets are printable ASCII; anything else is a paste gone wrong (or bytes
+        # that are not text), which the identity platform would only answer with a 401.
+        raise UsageError(
+            f"{source}: the secret holds a character that is not printable ASCII (a client secret "
+            "value never does); copy the secret's Value column again"
+        )
     return secret
 
 
@@ -267,6 +278,15 @@ def parse_report_dir(value: str) -> str:
     path = Path(raw).expanduser()
     if path.exists() and not path.is_dir():
         raise UsageError(f"{REPORT_OPTION}: expected a directory, got {raw!r}, which is a file")
+    # The nearest folder that exists must be one this user can write in: found now, not
+    # after the run (an unwritable report directory is bad input, never exit 0).
+    existing = path.absolute()
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{REPORT_OPTION}: cannot create {raw!r}: {str(existing)!r} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{REPORT_OPTION}: cannot write in {str(existing)!r} (permission denied); choose another folder")
     return raw
 
 
@@ -381,7 +401,14 @@ def read_api_client_secret(from_stdin: bool, environ: dict[str, str] | None = No
     if from_stdin:
         if sys.stdin is None:
             raise UsageError("--client-secret-stdin: expected the secret on stdin, but there is no stdin")
-        return parse_secret(sys.stdin.readline(), "--client-secret-stdin")
+        try:
+            line = sys.stdin.readline()
+        except UnicodeDecodeError:
+            raise UsageError(
+                "--client-secret-stdin: the input is not text (a byte that is not UTF-8); "
+                "copy the secret's Value column again"
+            ) from None
+        return parse_secret(line, "--client-secret-stdin")
     if SECRET_ENV in env:
         return parse_secret(env[SECRET_ENV], SECRET_ENV)
     return None

@@ -89,10 +89,12 @@ def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, in
     marks = terminal.marks()
     outcomes: list[PlanOutcome] = []
     state: dict[str, Any] = {}
+    journal = Journal()
+    journal.preflight()  # an unusable journal: one line, before anything is signed in or changed
 
     async def main() -> int:
         session = await FixSession.open(
-            inputs, connection, journal=Journal(),
+            inputs, connection, journal=journal,
             on_progress=lambda event: terminal.status(event.text, "dim"),
             on_signed_in=lambda admin: terminal.report(
                 [signed_in_line(admin.user_principal_name, admin.tenant_id), ()]),
@@ -100,6 +102,10 @@ def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, in
         state["session"] = session
         try:
             plan, reverts = session.revert_plan()
+            if journal.damaged_lines:
+                terminal.status(
+                    f"The journal {journal.path} has {journal.damaged_lines} damaged line(s), skipped: "
+                    "revert works from the readable records.", "dim")
             if plan.interrupted:
                 terminal.write_lines(render_plans.interrupted_lines(plan.interrupted), terminal.stderr)
                 terminal.status("cipp-setup did not record creating these, so revert leaves them alone.")

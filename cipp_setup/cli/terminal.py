@@ -50,6 +50,37 @@ def colour_wanted(stream: IO[str] | None, environ: Mapping[str, str]) -> bool:
     return _isatty(stream)
 
 
+# Glyphs the renderers and messages use, as ASCII: what a cp1252 or ascii stream gets.
+_ASCII_GLYPHS = {
+    "\u2192": "->", "\u2190": "<-", "\u2713": "v", "\u2717": "x", "\u2026": "...",
+    "\u2014": "-", "\u2013": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+    "\u2022": "*", "\u00d7": "x", "\u2264": "<=", "\u2265": ">=", "\u2260": "!=",
+}
+
+
+def ascii_fallback(text: str, encoding: str | None) -> str:
+    """`text` with every character `encoding` cannot take replaced: known glyphs by
+    their ASCII look-alikes, anything else by '?'."""
+    target = encoding or "ascii"
+    out = []
+    for char in text:
+        try:
+            char.encode(target)
+            out.append(char)
+        except (UnicodeEncodeError, LookupError):
+            out.append(_ASCII_GLYPHS.get(char, "?"))
+    return "".join(out)
+
+
+def _encodes_all(stream: IO[str], lines: Iterable[Line]) -> bool:
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        "".join(chunk for line in lines for chunk, _ in line).encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
 class Terminal:
     """Where every byte for the user goes. Commands get one; nothing else prints."""
 
@@ -71,6 +102,8 @@ class Terminal:
         self.non_interactive = non_interactive
         self.report_stream = self.stderr if json_mode else self.stdout
         self._consoles: dict[int, Console] = {}
+        self._lost: set[int] = set()  # streams that went away (closed, broken pipe)
+        self.output_lost = False
         # Secret values known to this run: scrubbed from every byte written (defence in
         # depth; renderers never receive secrets in the first place).
         self.secrets: list[str] = []
@@ -147,29 +180,50 @@ class Terminal:
         except (OSError, ValueError, AttributeError):
             return None
 
+    def _write(self, target: IO[str] | None, text: str) -> None:
+        """Write to a stream that may not take every character (cp1252 or ascii when the
+        output is redirected on Windows) or may be gone (closed, a reader that left: `check
+        --json | true`). Glyphs fall back to ASCII; a lost stream is remembered and the
+        run goes on to its verdict (the exit code still says it), never to a crash."""
+        if target is None or id(target) in self._lost:
+            self.output_lost = self.output_lost or target is None
+            return
+        try:
+            try:
+                target.write(text)
+            except UnicodeEncodeError:
+                target.write(ascii_fallback(text, getattr(target, "encoding", None)))
+            target.flush()
+        except (BrokenPipeError, ValueError, OSError):  # ValueError: I/O on a closed file
+            self._lost.add(id(target))
+            self.output_lost = True
+
     def write_lines(self, lines: Iterable[Line], stream: IO[str] | None = None) -> None:
         from cipp_setup.render.text import plain, strip_nowrap, wrap_lines
 
         target = stream if stream is not None else self.report_stream
         lines = [tuple((self._scrub(chunk), style) for chunk, style in line) for line in lines]
-        width = self.width(target)
+        width = self.width(target) if target is not None else None
         if width is not None:
             # On a terminal, break at spaces ourselves: the terminal would break mid-word.
             lines = wrap_lines(lines, width)
         lines = [tuple((chunk, strip_nowrap(style)) for chunk, style in line) for line in lines]
-        if not colour_wanted(target, self.environ):
-            target.write(plain(lines))
-            target.flush()
+        if target is None or not colour_wanted(target, self.environ) or not _encodes_all(target, lines):
+            self._write(target, plain(lines))
             return
         from rich.text import Text
 
-        console = self._console(target)
-        for line in lines:
-            text = Text()
-            for chunk, style in line:
-                text.append(chunk, style=style or None)
-            console.print(text)
-        target.flush()
+        try:
+            console = self._console(target)
+            for line in lines:
+                text = Text()
+                for chunk, style in line:
+                    text.append(chunk, style=style or None)
+                console.print(text)
+            target.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            self._lost.add(id(target))
+            self.output_lost = True
 
     def report(self, lines: Iterable[Line]) -> None:
         """The human report: stdout, or stderr when stdout carries JSON."""
@@ -185,9 +239,20 @@ class Terminal:
         self.write_lines([((text, style),)], self.stderr)
 
     def machine(self, text: str) -> None:
-        """Machine output (JSON) — the only thing ever written to stdout in --json mode."""
-        self.stdout.write(self._scrub(text))
-        self.stdout.flush()
+        """Machine output (JSON) — the only thing ever written to stdout in --json mode.
+        A stream that cannot take every character gets the same JSON with \\u escapes."""
+        text = self._scrub(text)
+        encoding = getattr(self.stdout, "encoding", None) or "utf-8"
+        try:
+            text.encode(encoding)
+        except (UnicodeEncodeError, LookupError):
+            import json
+
+            try:
+                text = json.dumps(json.loads(text), indent=2, ensure_ascii=True) + "\n"
+            except ValueError:
+                text = ascii_fallback(text, "ascii")
+        self._write(self.stdout, text)
 
     def error(self, message: str) -> None:
         """One line: `cipp-setup: error: ...`. Never a traceback."""

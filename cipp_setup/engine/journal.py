@@ -59,6 +59,15 @@ class JournalValueError(ValueError):
     """A value offered to the journal is not a plain id/value (or looks like a secret)."""
 
 
+class JournalUnusable(Exception):
+    """The journal file cannot be read or written at all (a directory, no permission);
+    str() is one line naming the file and what to do (exit 2)."""
+
+    def __init__(self, path: Path, problem: str, remedy: str) -> None:
+        super().__init__(f"journal {path}: {problem}; {remedy}")
+        self.path = path
+
+
 def state_dir() -> Path:
     """Where cipp-setup keeps its state; created on first use."""
     override = os.environ.get(STATE_DIR_ENV)
@@ -99,6 +108,26 @@ def _check_plain(value: Any, where: str) -> Any:
             out[k] = _check_plain(v, f"{where}.{k}")
         return out
     raise JournalValueError(f"{where}: {type(value).__name__} is not a plain value")
+
+
+_INTENT_STRINGS = ("change_id", "run_id", "at", "tenant_id", "check_id", "action")
+_OUTCOME_STRINGS = ("change_id", "status")
+_OPTIONAL_STRINGS = ("reverts", "object_id", "error_cause", "error_code", "at", "run_id")
+
+
+def _well_formed(record: Mapping[str, Any]) -> bool:
+    """A record this version can use: the fields it reads have the types it wrote."""
+    kind = record.get("kind")
+    required = _INTENT_STRINGS if kind == "intent" else _OUTCOME_STRINGS if kind == "outcome" else None
+    if required is None:
+        return False
+    if kind == "outcome" and not (isinstance(record.get("status"), str) and record["status"] in OUTCOME_STATUSES):
+        return False
+    if not all(isinstance(record.get(name), str) for name in required if name in record or name == "change_id"):
+        return False
+    if kind == "intent" and not isinstance(record.get("target", {}), Mapping):
+        return False
+    return all(record.get(name) is None or isinstance(record.get(name), str) for name in _OPTIONAL_STRINGS)
 
 
 @dataclass(frozen=True)
@@ -145,19 +174,57 @@ class Journal:
         self.path = path if path is not None else default_journal_path()
         self._now = now
         self.run_id = str(uuid.uuid4())
+        self.damaged_lines = 0  # lines the last read skipped (see _records)
 
     # ----- writing -----
 
     def _append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # O_APPEND: each line lands whole at the end even if two runs overlap.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # O_APPEND: each line lands whole at the end even if two runs overlap.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise self._unusable(exc, "cannot be written") from None
+        try:
+            # A damaged last line (a crash mid-write) must not swallow this record.
+            if os.fstat(fd).st_size and not self._ends_with_newline():
+                line = "\n" + line
             os.write(fd, (line + "\n").encode("utf-8"))
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def _ends_with_newline(self) -> bool:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(-1, os.SEEK_END)
+                return handle.read(1) == b"\n"
+        except OSError:
+            return True
+
+    def _unusable(self, exc: OSError, what: str) -> JournalUnusable:
+        if self.path.is_dir():
+            return JournalUnusable(
+                self.path, "is a directory, not the journal file",
+                f"move it away (cipp-setup recreates the journal), or set {STATE_DIR_ENV} to another directory",
+            )
+        return JournalUnusable(
+            self.path, f"{what} ({exc.strerror or exc})",
+            f"check its permissions, or set {STATE_DIR_ENV} to a directory you can write",
+        )
+
+    def preflight(self) -> None:
+        """Before any write goes out: the journal must be usable, or nothing is changed
+        (a change the journal cannot record could never be reverted)."""
+        if self.path.is_dir():
+            raise self._unusable(IsADirectoryError(21, "Is a directory"), "cannot be written")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            os.close(fd)
+        except OSError as exc:
+            raise self._unusable(exc, "cannot be written") from None
 
     def record_intent(
         self,
@@ -233,22 +300,32 @@ class Journal:
     # ----- reading -----
 
     def _records(self) -> Iterator[dict[str, Any]]:
+        """The readable records. A damaged line (cut short by a crash, bytes that are not
+        UTF-8, a record of the wrong shape) is skipped and counted in `damaged_lines`, so
+        revert still works from the readable part; a journal that cannot be read at all
+        raises JournalUnusable."""
+        self.damaged_lines = 0
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return
-        for line in text.splitlines():
-            line = line.strip()
-            if not line:
+        except OSError as exc:
+            raise self._unusable(exc, "cannot be read") from None
+        for raw in data.splitlines():
+            raw = raw.strip()
+            if not raw:
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
                 # A line cut short by a crash mid-write: the intent it belonged to has
                 # no outcome, so it is reported as interrupted; skip the fragment.
+                self.damaged_lines += 1
                 continue
-            if isinstance(record, dict):
+            if isinstance(record, dict) and _well_formed(record):
                 yield record
+            else:
+                self.damaged_lines += 1
 
     def entries(self, tenant_id: str | None = None) -> list[JournalEntry]:
         """Every intent in file order, joined with its outcome (None when interrupted)."""

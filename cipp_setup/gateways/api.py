@@ -15,7 +15,6 @@ the consumption plan that was idle starts cold, which can take tens of seconds.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 import threading
 import time
@@ -38,8 +37,6 @@ TOKEN_TIMEOUT_S = 30.0
 # seconds to answer its first request after being idle.
 LIST_LOGS_TIMEOUT_S = 60.0
 MAX_BODY_BYTES = 2_000_000
-
-_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 def normalise_api_url(text: str) -> str:
@@ -72,13 +69,9 @@ def normalise_api_url(text: str) -> str:
 
 
 def _valid_host(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        pass
-    labels = host.split(".")
-    return len(host) <= 253 and all(_HOST_LABEL.match(label) for label in labels)
+    from cipp_setup.cloud import is_valid_host
+
+    return is_valid_host(host)
 
 
 # --- token ---------------------------------------------------------------------------

@@ -283,5 +283,22 @@ class ArmGateway:
                                   tuple(actions), tuple(not_actions))
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await asyncio.to_thread(client.close)
+        await close_clients(self._clients)
+
+
+def _close_each(clients: list[Any]) -> None:
+    for client in clients:
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001 - shutting down: one client's failure must not keep the others open
+            pass
+
+
+async def close_clients(clients: dict[str, Any]) -> None:
+    """Close SDK clients safely against concurrent use and cancellation: a worker thread
+    may still be creating one (a check cancelled by Ctrl-C), so the dict is snapshotted
+    and emptied first, and the closing thread is shielded from the caller's cancel."""
+    snapshot = list(clients.values())
+    clients.clear()
+    if snapshot:
+        await asyncio.shield(asyncio.to_thread(_close_each, snapshot))

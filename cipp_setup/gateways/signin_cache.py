@@ -1,7 +1,7 @@
 """A sign-in that sticks: azure-identity's persistent token cache plus an account record.
 
 `cipp-setup login` signs the admin in once with the token cache persisted
-(`TokenCachePersistenceOptions(name="cipp-setup")`) and keeps the `AuthenticationRecord`
+(`TokenCachePersistenceOptions(name=cache_name())`, one name per state directory) and keeps the `AuthenticationRecord`
 it returns in `sign-in.json` in the state directory. The record is an account pointer
 (authority, client id, tenant, home account id, user name), never a token: the tokens
 stay in the cache, which msal-extensions encrypts with the OS (DPAPI on Windows, the
@@ -42,7 +42,7 @@ from cipp_setup.cloud import Cloud
 if TYPE_CHECKING:
     from azure.identity import AuthenticationRecord, TokenCachePersistenceOptions
 
-CACHE_NAME = "cipp-setup"
+CACHE_NAME_PREFIX = "cipp-setup"
 RECORDS_FILE_NAME = "sign-in.json"
 UNENCRYPTED_ENV = "CIPP_SETUP_ALLOW_UNENCRYPTED_TOKEN_CACHE"
 RECORDS_VERSION = 1
@@ -108,10 +108,24 @@ def unencrypted_opt_in(flag: bool, environ: Any = None) -> bool:
     return flag or env_flag(UNENCRYPTED_ENV, environ)
 
 
+def cache_name() -> str:
+    """The token cache's name, one per state directory: azure-identity keeps every named
+    cache in one place (~/.IdentityService, the Keychain, DPAPI files), so a fixed name
+    would share tokens between installs with different state directories (a token from
+    one sandbox handed to another with the same tenant id), and `logout` in one would
+    delete the other's. The name is derived from where this install's state lives."""
+    import hashlib
+
+    from cipp_setup.engine.journal import state_dir
+
+    where = str(state_dir().expanduser().absolute()).encode("utf-8", "surrogatepass")
+    return f"{CACHE_NAME_PREFIX}-{hashlib.sha256(where).hexdigest()[:16]}"
+
+
 def persistence_options(allow_unencrypted: bool) -> TokenCachePersistenceOptions:
     from azure.identity import TokenCachePersistenceOptions
 
-    return TokenCachePersistenceOptions(name=CACHE_NAME, allow_unencrypted_storage=allow_unencrypted)
+    return TokenCachePersistenceOptions(name=cache_name(), allow_unencrypted_storage=allow_unencrypted)
 
 
 def cache_files() -> list[Path]:
@@ -124,7 +138,7 @@ def cache_files() -> list[Path]:
         base = Path(os.path.expanduser(os.path.join("~", ".IdentityService")))
     files = []
     for suffix in _CACHE_SUFFIXES:
-        path = base / f"{CACHE_NAME}{suffix}"
+        path = base / f"{cache_name()}{suffix}"
         files += [path, path.with_name(path.name + ".lockfile")]
     return files
 

@@ -314,7 +314,10 @@ def requests_session(
             if retry is None:
                 return super().request(method, url, *args, **kwargs)
             send = super().request
-            return retry.run_blocking(lambda: _identity_attempt(send, method, url, args, kwargs))
+            response: requests.Response = retry.run_blocking(
+                lambda: _identity_attempt(send, method, url, args, kwargs)
+            )
+            return response
 
     session = RoutedSession()
     session.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify`; proxies are ours

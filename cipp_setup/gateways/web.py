@@ -245,5 +245,6 @@ class WebGateway:
         return await self._call(f"app settings of {ref.name}", read)
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await asyncio.to_thread(client.close)
+        from cipp_setup.gateways.arm import close_clients
+
+        await close_clients(self._clients)
