@@ -220,11 +220,17 @@ class Journal:
         if self.path.is_dir():
             raise self._unusable(IsADirectoryError(21, "Is a directory"), "cannot be written")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            os.close(fd)
+            if self.path.exists():  # opened, never created: a dry run leaves no journal behind
+                os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND))
+                return
         except OSError as exc:
             raise self._unusable(exc, "cannot be written") from None
+        folder = self.path.parent
+        while not folder.exists() and folder.parent != folder:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise self._unusable(PermissionError(13, f"{folder} is not a folder this user can write in"),
+                                 "cannot be created")
 
     def record_intent(
         self,
