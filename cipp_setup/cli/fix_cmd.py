@@ -100,6 +100,10 @@ async def ask(question: str, terminal: Terminal, *, default: bool = False) -> bo
     return bool(answer)
 
 
+# How long a second run on the same tenant waits for the first (it says so at once).
+LOCK_WAIT_S = 120.0
+
+
 def run(args: argparse.Namespace, terminal: Terminal) -> int:
     require_decision(args, terminal)
     from cipp_setup.cli.check_cmd import known_check_ids
@@ -117,7 +121,7 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
     import asyncio
 
     from cipp_setup.engine.fix_session import FixSession
-    from cipp_setup.engine.journal import Journal
+    from cipp_setup.engine.journal import Journal, TenantLock
     from cipp_setup.engine.plan import declined_outcome, planned_outcome
     from cipp_setup.engine.diagnose import GenerationUndetermined
     from cipp_setup.gateways.errors import SignInFailed, SignInRequired
@@ -149,6 +153,15 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
                 [signed_in_line(admin.user_principal_name, admin.tenant_id), ()]),
         )
         state["session"] = session
+        # One run at a time changes a tenant: taken before the journal is read, so an
+        # intent another run has in flight is never reported as "interrupted".
+        lock = TenantLock(journal, session.tenant_id)
+        try:
+            if not getattr(args, "dry_run", False):
+                lock.acquire(LOCK_WAIT_S, lambda text: terminal.status(text, "dim"))
+        except BaseException:
+            await session.close()
+            raise
         # Current generation: a new client secret is shown once, on the terminal only.
         session.write_easy_auth = bool(getattr(args, "write_easy_auth", False))
         if terminal.can_show_secret():
@@ -157,7 +170,12 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
 
             session.on_new_secret = show_new_secret
         try:
-            interrupted = session.interrupted()
+            # A dry run only reads and reports; a real one first reads earlier runs'
+            # unconfirmed writes back, so the journal says what the tenant shows.
+            settled, interrupted = ([], session.interrupted()) if args.dry_run else await session.settle_interrupted()
+            if settled:
+                terminal.status(f"Read back {len(settled)} change(s) an earlier run left unconfirmed; "
+                                "the journal now records what the tenant shows.", "dim")
             if interrupted:
                 terminal.write_lines(render_plans.interrupted_lines(interrupted), terminal.stderr)
             with terminal.progress("Running checks…"):
@@ -193,6 +211,7 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
             failed = any(o.failed for o in outcomes)
             return EXIT_OK if after.ok and not failed else EXIT_CHECKS_FAILED
         finally:
+            lock.release()
             await session.close()
 
     async def _decide_and_apply(plan: FixPlan, session: FixSession, args: argparse.Namespace,
@@ -218,11 +237,13 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
 
         code, error = EXIT_USAGE, ("generation-undetermined", str(exc))
     except KeyboardInterrupt:
-        done = [c for o in outcomes for c in o.applied]
-        said = ("changed so far: " + ", ".join(f"{c.change.action} ({c.change.target})" for c in done)
-                if done else "nothing was changed")
-        code, error = EXIT_INTERRUPTED, ("interrupted", f"interrupted; {said}")
-    if error is not None:
+        from cipp_setup.engine.journal import interrupted_run_message
+
+        # Told from the journal: every change that landed, and the one in flight that
+        # may have. A cancel is the admin's choice, not an error (exit 130).
+        code, error = EXIT_INTERRUPTED, ("interrupted", interrupted_run_message(journal, "changed"))
+        terminal.status(error[1], "bold")
+    if error is not None and code != EXIT_INTERRUPTED:
         terminal.error(error[1])
     if code == EXIT_INTERRUPTED and any(o.applied for o in outcomes):
         session = state.get("session")

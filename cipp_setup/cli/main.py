@@ -122,9 +122,9 @@ def _uid() -> int:
 
 def _is_bad_state_file(exc: BaseException) -> bool:
     """A state file the run cannot use (its message names the file and what to do)."""
-    from cipp_setup.engine.journal import JournalUnusable
+    from cipp_setup.engine.journal import JournalUnusable, RunInProgress
 
-    return isinstance(exc, JournalUnusable)
+    return isinstance(exc, (JournalUnusable, RunInProgress))
 
 
 def _silence_lost_stdout() -> None:

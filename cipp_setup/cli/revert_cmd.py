@@ -59,6 +59,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+# How long a second run on the same tenant waits for the first (it says so at once).
+LOCK_WAIT_S = 120.0
+
+
 def run(args: argparse.Namespace, terminal: Terminal) -> int:
     require_decision(args, terminal)
     from cipp_setup.cli.suggested import fill_from_journal
@@ -79,7 +83,7 @@ def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, in
     import asyncio
 
     from cipp_setup.engine.fix_session import FixSession
-    from cipp_setup.engine.journal import Journal
+    from cipp_setup.engine.journal import Journal, TenantLock
     from cipp_setup.engine.plan import declined_outcome, planned_outcome
     from cipp_setup.engine.diagnose import GenerationUndetermined
     from cipp_setup.gateways.errors import SignInFailed, SignInRequired
@@ -100,7 +104,17 @@ def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, in
                 [signed_in_line(admin.user_principal_name, admin.tenant_id), ()]),
         )
         state["session"] = session
+        # One run at a time changes a tenant: taken before the journal is read, so an
+        # intent another run has in flight is never reported as "interrupted".
+        lock = TenantLock(journal, session.tenant_id)
         try:
+            if not getattr(args, "dry_run", False):
+                lock.acquire(LOCK_WAIT_S, lambda text: terminal.status(text, "dim"))
+        except BaseException:
+            await session.close()
+            raise
+        try:
+            await session.settle_interrupted()  # an earlier run's unconfirmed write, read back first
             plan, reverts = session.revert_plan()
             if journal.damaged_lines:
                 terminal.status(
@@ -142,6 +156,7 @@ def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, in
                 terminal.report([(), (("Done: the temporary rights are gone.", "bold green"),)])
             return EXIT_CHECKS_FAILED if any(o.failed for o in outcomes) else EXIT_OK
         finally:
+            lock.release()
             await session.close()
 
     error: tuple[str, str] | None = None
@@ -156,10 +171,13 @@ def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, in
 
         code, error = EXIT_USAGE, ("generation-undetermined", str(exc))
     except KeyboardInterrupt:
-        done = [c for o in outcomes for c in o.applied]
-        said = ("removed so far: " + ", ".join(c.change.target for c in done)) if done else "nothing was removed"
-        code, error = EXIT_INTERRUPTED, ("interrupted", f"interrupted; {said}")
-    if error is not None:
+        from cipp_setup.engine.journal import interrupted_run_message
+
+        # Told from the journal: every change that landed, and the one in flight that
+        # may have. A cancel is the admin's choice, not an error (exit 130).
+        code, error = EXIT_INTERRUPTED, ("interrupted", interrupted_run_message(journal, "removed"))
+        terminal.status(error[1], "bold")
+    if error is not None and code != EXIT_INTERRUPTED:
         terminal.error(error[1])
     if args.json:
         _emit_json(terminal, args, target, state, outcomes, code, error, command=NAME)

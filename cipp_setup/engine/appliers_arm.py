@@ -30,6 +30,10 @@ async def apply_arm_role_assignment(change: PlannedChange, params: Mapping[str, 
             str(params["arm_scope"]), str(params["role_definition_id"]), str(principal_id),
             str(params.get("principal_type", "User")),
         ),
+        # 409 RoleAssignmentExists names no id: the existing one is read back, so an
+        # earlier run's open intent for it can be closed (and revert can remove it).
+        on_exists=lambda: rt.writes.find_arm_role_assignment(
+            str(params["arm_scope"]), str(params["role_definition_id"]), str(principal_id)),
         applied_detail="role assignment created",
         present_detail="the role assignment already exists (409 RoleAssignmentExists)",
     )

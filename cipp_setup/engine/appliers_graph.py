@@ -107,7 +107,15 @@ async def _add_to_manifest(change: PlannedChange, params: Mapping[str, Any], rt:
         await rt.writes.set_required_resource_access(app_object_id, updated)
         return app_object_id
 
-    return await journaled_write(rt, change, params, write, previous=current, applied_detail=applied_detail)
+    async def landed() -> str | None:
+        """The manifest read back by content: every permission added is there."""
+        now = rra_summary(await rt.writes.get_required_resource_access(app_object_id))
+        have = {a["id"].lower() for e in now if e["resourceAppId"].lower() == resource_app_id
+                for a in e["resourceAccess"] if a["type"] == access_type}
+        return app_object_id if all(w in have for w in adding) else None
+
+    return await journaled_write(rt, change, params, write, previous=current, confirm=landed,
+                                 applied_detail=applied_detail)
 
 
 async def apply_required_resource_access(change: PlannedChange, params: Mapping[str, Any],
@@ -138,7 +146,11 @@ async def apply_identifier_uri(change: PlannedChange, params: Mapping[str, Any],
         await writes.set_identifier_uris(app_object_id, list(current) + [uri])
         return app_object_id
 
-    return await journaled_write(rt, change, params, write, previous=list(current),
+    async def landed() -> str | None:
+        now = await writes.get_identifier_uris(app_object_id)
+        return app_object_id if uri.lower() in (u.lower() for u in now) else None
+
+    return await journaled_write(rt, change, params, write, previous=list(current), confirm=landed,
                                  applied_detail=f"{uri} added; existing URIs kept")
 
 

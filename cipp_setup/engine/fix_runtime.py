@@ -46,6 +46,11 @@ class WaitPolicy:
     factor: float = 1.6
     max_delay_s: float = 20.0
     deadline_s: float = 180.0
+    # Revert: a 404 on an object the journal says this tool created within the last
+    # `replication_window_s` may mean "not replicated yet" (Graph answers so for tens of
+    # seconds); it counts as gone only once deletes have kept missing it for `gone_after_s`.
+    replication_window_s: float = 900.0
+    gone_after_s: float = 60.0
 
     def delay(self, attempt: int) -> float:
         """The wait after failed attempt number `attempt` (1-based)."""
@@ -104,6 +109,7 @@ class _Journaled:
                  previous: Any = None) -> None:
         self.rt = rt
         target = {k: v for k, v in sorted(params.items()) if k in p.TARGET_PARAMS}
+        self.target = target
         self.change_id = rt.journal.record_intent(
             tenant_id=rt.tenant_id, check_id=change.check_id, action=change.action,
             target=target, previous=previous,
@@ -116,17 +122,65 @@ class _Journaled:
         self.rt.journal.record_outcome(self.change_id, FAILED, error_cause=exc.cause, error_code=exc.code)
 
 
+# A write whose answer never came (a timeout or reset after the request went out): it
+# may have landed. Only reading the tenant back says which.
+NO_ANSWER = "no-answer"
+
+
+class OutcomeUnknown(WriteRefused):
+    """A write that may or may not have landed, and the read-back could not tell: the
+    intent stays open in the journal; the message names the object and how to settle it."""
+
+    def __init__(self, change: PlannedChange, target: Mapping[str, Any], detail: str) -> None:
+        where = ", ".join(f"{k} {v}" for k, v in target.items())
+        super().__init__(
+            "outcome-unknown",
+            f"{change.action} ({where}): no answer came ({detail}) and reading the tenant back did not "
+            f"settle whether it landed. Run the same fix again: it reads the tenant, journals what it "
+            f"finds and completes the change if it is missing.",
+        )
+
+
+async def _read_back(confirm: Callable[[], Awaitable[str | None]]) -> tuple[bool, str | None]:
+    """(settled, object id): settled False when the read-back itself got no answer."""
+    try:
+        return True, await confirm()
+    except WriteRefused:
+        return False, None
+    except Exception as exc:  # noqa: BLE001 - a read's ServiceFailure: the outcome stays unknown
+        if getattr(exc, "cause", None) is not None:
+            return False, None
+        raise
+
+
 async def journaled_write(
     rt: FixRuntime, change: PlannedChange, params: Mapping[str, Any],
     write: Callable[[], Awaitable[str | None]], *,
     previous: Any = None, on_exists: Callable[[], Awaitable[str | None]] | None = None,
+    confirm: Callable[[], Awaitable[str | None]] | None = None,
     applied_detail: str = "", present_detail: str = "already present",
 ) -> Applied:
-    """Journal, write, journal. 'Already exists' becomes already-present (object looked up)."""
+    """Journal, write, journal. 'Already exists' becomes already-present (object looked up).
+
+    No answer to the write (`no-answer`): the outcome is what the tenant says after it,
+    never a guess. `confirm` (default `on_exists`) reads it back: found → `applied`
+    (this write made it); not found → `failed` (it did not land); the read-back got no
+    answer either → the intent stays open and OutcomeUnknown says how to settle it."""
     entry = _Journaled(rt, change, params, previous)
     try:
         object_id = await write()
     except WriteRefused as exc:
+        if exc.cause == NO_ANSWER:
+            check = confirm or on_exists
+            settled, found = (False, None) if check is None else await _read_back(check)
+            if settled and found:
+                entry.done(APPLIED, found)
+                return Applied(ChangeStatus.APPLIED, found, f"{applied_detail} (no answer came; read back: it landed)")
+            if settled:
+                entry.failed(exc)
+                raise WriteRefused(exc.cause, f"{exc.message} Read back: it did not land.",
+                                   status=exc.status, code=exc.code) from None
+            raise OutcomeUnknown(change, entry.target, exc.message) from None
         existing = None
         # Graph answers a duplicate directory role assignment with a plain 400 whose
         # code says nothing more; whether it was a duplicate is read from the tenant.

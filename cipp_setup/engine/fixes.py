@@ -45,6 +45,7 @@ from cipp_setup.engine.plan import (
     service_of,
 )
 from cipp_setup.engine.planning import PlanningError
+from cipp_setup.engine.journal import APPLIED
 from cipp_setup.engine.writes import WRITE_GRAPH_PERMISSIONS, Grant, TenantWrites, WriteRefused
 
 __all__ = [
@@ -137,7 +138,23 @@ async def apply_change(change: PlannedChange, params: Mapping[str, Any], rt: Fix
         applied = await with_retries(change, rt, lambda: applier(change, params, rt))
     except WriteRefused as exc:
         return ChangeOutcome(change, ChangeStatus.FAILED, refusal_detail(change, exc), cause=exc.cause)
-    return ChangeOutcome(applied.actual or change, applied.status, applied.detail, object_id=applied.object_id)
+    made = applied.actual or change
+    if applied.status is ChangeStatus.ALREADY_PRESENT and applied.object_id:
+        close_open_intents(rt, made, params, applied.object_id)
+    return ChangeOutcome(made, applied.status, applied.detail, object_id=applied.object_id)
+
+
+def close_open_intents(rt: FixRuntime, change: PlannedChange, params: Mapping[str, Any], object_id: str) -> int:
+    """An earlier run's intent for this very change has no outcome (interrupted, or no
+    answer came) and the object is there now: that run's write landed. Its outcome is
+    recorded, so revert knows to remove it and the "interrupted change" warning stops."""
+    target = {k: v for k, v in sorted(params.items()) if k in p.TARGET_PARAMS}
+    closed = 0
+    for entry in rt.journal.interrupted(rt.tenant_id):
+        if entry.action == change.action and dict(entry.target) == target:
+            rt.journal.record_outcome(entry.change_id, APPLIED, object_id=object_id)
+            closed += 1
+    return closed
 
 
 def _passes(result: CheckResult) -> bool:

@@ -393,6 +393,80 @@ class Journal:
         return pending
 
 
+class RunInProgress(Exception):
+    """Another cipp-setup run holds this tenant's journal lock; str() is one line."""
+
+
+def _lock_name(tenant_id: str) -> str:
+    safe = re.sub(r"[^a-z0-9.-]", "_", tenant_id.lower())[:80] or "tenant"
+    return f".journal-{safe}.lock"
+
+
+class TenantLock:
+    """One run at a time may change a tenant (per journal): the second waits, saying so,
+    then gives up naming the other run, so a change is never applied twice and never
+    reported as "interrupted" while it is merely in flight in another process."""
+
+    def __init__(self, journal: Journal, tenant_id: str) -> None:
+        from filelock import FileLock
+
+        self.path = journal.path.parent / _lock_name(tenant_id)
+        self._lock = FileLock(str(self.path))
+
+    def acquire(self, wait_s: float, on_wait: Callable[[str], None] | None = None) -> None:
+        from filelock import Timeout
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._lock.acquire(timeout=0)
+                return
+            except Timeout:
+                pass
+            if on_wait is not None:
+                on_wait(f"Another cipp-setup run is changing this tenant; waiting up to {wait_s:.0f} s for it to finish "
+                        f"(lock: {self.path}).")
+            self._lock.acquire(timeout=wait_s)
+        except Timeout:
+            raise RunInProgress(
+                f"another cipp-setup run is still changing this tenant (lock {self.path}); "
+                "run again when it has finished"
+            ) from None
+        except OSError as exc:
+            raise JournalUnusable(self.path, f"the lock cannot be taken ({exc.strerror or exc})",
+                                  f"check the permissions of {self.path.parent}") from None
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            self._lock.release()
+
+
+def run_summary(journal: Journal, tenant_id: str | None = None) -> tuple[list[JournalEntry], list[JournalEntry]]:
+    """This run's writes as the journal has them: (landed, may have landed). For the
+    message of an interrupted run: every change that landed or may have, by name."""
+    mine = [e for e in journal.entries(tenant_id) if e.run_id == journal.run_id]
+    landed = [e for e in mine if e.outcome == APPLIED]
+    in_flight = [e for e in mine if e.outcome is None]
+    return landed, in_flight
+
+
+def interrupted_run_message(journal: Journal, verb: str = "changed") -> str:
+    """One line: what an interrupted run changed (or may have), named from the journal."""
+    landed, in_flight = run_summary(journal)
+
+    def name(entry: JournalEntry) -> str:
+        parts = ", ".join(f"{k} {v}" for k, v in entry.target.items())
+        return f"{entry.action} ({parts})" + (f" -> {entry.object_id}" if entry.object_id else "")
+
+    said = []
+    if landed:
+        said.append(f"{verb}: " + "; ".join(name(e) for e in landed))
+    if in_flight:
+        said.append("in flight, may have landed: " + "; ".join(name(e) for e in in_flight)
+                    + " (the next run reads it back)")
+    return "Interrupted; " + (". ".join(said) if said else f"nothing was {verb}") + "."
+
+
 def interrupted_messages(entries: Iterable[JournalEntry]) -> list[str]:
     """Lines for the admin: what may or may not have been written."""
     return [f"interrupted change: verify {e.describe()}" for e in entries]

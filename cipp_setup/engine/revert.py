@@ -126,6 +126,21 @@ def plan_revert(journal: Journal, tenant_id: str, *,
     return RevertPlan(tuple(_removal(e) for e in unique), interrupted), reverts
 
 
+def _recent(iso_time: str | None, window_s: float) -> bool:
+    """Was `iso_time` (a journal timestamp, UTC) less than `window_s` ago? Unknown: yes."""
+    from datetime import datetime, timezone
+
+    if not iso_time:
+        return True
+    try:
+        when = datetime.fromisoformat(iso_time.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - when).total_seconds() < window_s
+
+
 async def _exists(rt: FixRuntime, change: p.PlannedChange) -> bool:
     object_id = str(change.params["assignment_id"])
     if change.action == p.DELETE_ARM_ROLE_ASSIGNMENT:
@@ -153,6 +168,31 @@ async def apply_removal(plan: FixPlan, reverts: str, rt: FixRuntime) -> PlanOutc
     change = plan.changes[0]
     object_id = str(change.params["assignment_id"])
 
+    created = next((e for e in rt.journal.entries(rt.tenant_id) if e.change_id == reverts), None)
+    may_lag = created is not None and _recent(created.outcome_at, rt.wait.replication_window_s)
+
+    async def delete_once() -> bool:
+        if change.action == p.DELETE_ARM_ROLE_ASSIGNMENT:
+            return await rt.writes.delete_arm_role_assignment(object_id)
+        return await rt.writes.delete_directory_role_assignment(object_id)
+
+    async def delete_settled() -> bool:
+        """Delete; a 404 on an object created moments ago is tried again (backoff) until
+        the deletes have kept missing it for `gone_after_s`: only then is it gone."""
+        first_miss: float | None = None
+        attempt = 1
+        while True:
+            if await delete_once():
+                return True
+            now = rt.clock()
+            first_miss = now if first_miss is None else first_miss
+            if not may_lag or now - first_miss >= rt.wait.gone_after_s:
+                return False
+            delay = min(rt.wait.delay(attempt), max(0.5, rt.wait.gone_after_s - (now - first_miss)))
+            rt.progress(Progress(change.check_id, p.service_of(change.action), attempt, rt.wait.attempts))
+            await rt.sleep(delay)
+            attempt += 1
+
     async def delete() -> Applied:
         change_id = rt.journal.record_intent(
             tenant_id=rt.tenant_id, check_id=change.check_id, action=change.action,
@@ -160,11 +200,17 @@ async def apply_removal(plan: FixPlan, reverts: str, rt: FixRuntime) -> PlanOutc
             reverts=reverts,
         )
         try:
-            if change.action == p.DELETE_ARM_ROLE_ASSIGNMENT:
-                removed = await rt.writes.delete_arm_role_assignment(object_id)
-            else:
-                removed = await rt.writes.delete_directory_role_assignment(object_id)
+            removed = await delete_settled()
         except WriteRefused as exc:
+            if exc.cause == "no-answer":
+                # The DELETE may have landed: what the tenant shows now decides.
+                try:
+                    still_there = await _exists(rt, change)
+                except WriteRefused:
+                    raise exc from None  # unknown: the intent stays open, revert can run again
+                if not still_there:
+                    rt.journal.record_outcome(change_id, APPLIED, object_id=object_id)
+                    return Applied(ChangeStatus.APPLIED, object_id, "removed (no answer came; read back: gone)")
             rt.journal.record_outcome(change_id, FAILED, error_cause=exc.cause, error_code=exc.code)
             raise
         rt.journal.record_outcome(change_id, APPLIED if removed else ALREADY_GONE, object_id=object_id)

@@ -69,7 +69,10 @@ def classify_arm_write(what: str, exc: Exception) -> Exception:
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         from cipp_setup.gateways.transport import describe_connection_failure
 
-        return WriteRefused("network", f"While {what}: "
+        # ServiceResponseError: the request went out and no answer came (a read timeout,
+        # a reset) — it may have landed ("no-answer": the engine reads the tenant back).
+        cause = "no-answer" if isinstance(exc, ServiceResponseError) else "network"
+        return WriteRefused(cause, f"While {what}: "
                             + describe_connection_failure(exc, "Azure Resource Manager"))
     return exc
 
@@ -119,7 +122,23 @@ class ArmWrites(ArmGateway):
         def create() -> Any:
             return self._authorization(subscription_id).role_assignments.create(scope, name, parameters)
 
-        created = await self._write("creating the role assignment", create)
+        try:
+            created = await self._write("creating the role assignment", create)
+        except WriteRefused as exc:
+            if exc.cause != "no-answer":
+                raise
+            # No answer to the PUT: the assignment's name is ours alone, so reading it by
+            # name says whether this PUT landed.
+            def read_back() -> Any:
+                return self._authorization(subscription_id).role_assignments.get(scope, name)
+
+            try:
+                created = await self._write("reading the role assignment back", read_back)
+            except WriteRefused as again:
+                if again.cause == "not-found":
+                    raise WriteRefused("network", f"{exc.message} Read back by name: it did not land.",
+                                       status=exc.status, code=exc.code) from None
+                raise exc from None
         return str(created.id)
 
     async def delete_arm_role_assignment(self, assignment_id: str) -> bool:
@@ -136,6 +155,22 @@ class ArmWrites(ArmGateway):
             raise
         # ARM answers 204 with no body when there was nothing to delete.
         return removed is not None
+
+    async def find_arm_role_assignment(self, scope: str, role_definition_id: str, principal_id: str) -> str | None:
+        """The id of the assignment of this role to this principal made exactly at `scope`
+        (a 409 RoleAssignmentExists names none), or None."""
+        subscription_id = subscription_of(scope)
+        flt = f"assignedTo('{principal_id}')"
+
+        def read() -> list[Any]:
+            return list(self._authorization(subscription_id).role_assignments.list_for_scope(scope, filter=flt))
+
+        for a in await self._write("reading the role assignments back", read):
+            if (str(a.principal_id or "").lower() == principal_id.lower()
+                    and str(a.scope or "").lower().rstrip("/") == scope.lower().rstrip("/")
+                    and str(a.role_definition_id or "").lower().rstrip("/").endswith(role_definition_id.lower())):
+                return str(a.id)
+        return None
 
     async def arm_role_assignment_exists(self, assignment_id: str) -> bool:
         subscription_id = subscription_of(assignment_id)

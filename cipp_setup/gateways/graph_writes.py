@@ -77,7 +77,12 @@ def classify_graph_write(what: str, exc: Exception, *, references_other_object: 
     if isinstance(exc, httpx.TransportError):
         from cipp_setup.gateways.transport import describe_connection_failure
 
-        return WriteRefused("network", f"While {what}: " + describe_connection_failure(exc, "Microsoft Graph"))
+        # Refused, DNS, TLS, a full pool: the request never went out. Anything else (a
+        # read timeout, a reset) came after it did: it may have landed ("no-answer":
+        # the engine reads the tenant back before saying what happened).
+        not_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError))
+        return WriteRefused("network" if not_sent else "no-answer",
+                            f"While {what}: " + describe_connection_failure(exc, "Microsoft Graph"))
     if isinstance(exc, ClientAuthenticationError):
         from cipp_setup.gateways.auth import translate_auth_error
 

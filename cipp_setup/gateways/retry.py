@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, TypeVar
 
-from cipp_setup.engine.runner import TRANSIENT_CAUSES, ServiceFailure
+from cipp_setup.engine.model import TRANSIENT_CAUSES
+from cipp_setup.engine.runner import ServiceFailure
 
 T = TypeVar("T")
 

@@ -39,6 +39,7 @@ class Writes:
         self.create_arm_role_assignment = arm.create_arm_role_assignment
         self.delete_arm_role_assignment = arm.delete_arm_role_assignment
         self.arm_role_assignment_exists = arm.arm_role_assignment_exists
+        self.find_arm_role_assignment = arm.find_arm_role_assignment
         # Current generation (CIPP 7.2+): see cipp_setup.engine.writes.CurrentWrites.
         if isinstance(graph, GraphAppWrites):
             self.list_app_role_assignments = graph.list_app_role_assignments
