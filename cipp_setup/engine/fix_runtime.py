@@ -125,6 +125,8 @@ class _Journaled:
 # A write whose answer never came (a timeout or reset after the request went out): it
 # may have landed. Only reading the tenant back says which.
 NO_ANSWER = "no-answer"
+# ... and the read-back found it absent: it did not land, so it may be sent again.
+NOT_LANDED = "not-landed"
 
 
 class OutcomeUnknown(WriteRefused):
@@ -178,7 +180,8 @@ async def journaled_write(
                 return Applied(ChangeStatus.APPLIED, found, f"{applied_detail} (no answer came; read back: it landed)")
             if settled:
                 entry.failed(exc)
-                raise WriteRefused(exc.cause, f"{exc.message} Read back: it did not land.",
+                # Known not to have landed: safe to send again (with_retries does).
+                raise WriteRefused(NOT_LANDED, f"{exc.message} Read back: it did not land.",
                                    status=exc.status, code=exc.code) from None
             raise OutcomeUnknown(change, entry.target, exc.message) from None
         existing = None

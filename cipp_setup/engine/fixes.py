@@ -89,7 +89,7 @@ def plan_fixes(results: Iterable[CheckResult], ctx: CheckContext,
 # Retried here, with backoff until the deadline: a principal or object that has not
 # replicated yet. 429/503/504 are retried inside the gateways (Retry-After, one budget
 # shared with the reads); answering them again here would multiply the waits.
-_TRANSIENT = frozenset({"principal-not-found"})
+_TRANSIENT = frozenset({"principal-not-found", "not-landed"})
 
 
 async def with_retries(

@@ -136,7 +136,7 @@ class ArmWrites(ArmGateway):
                 created = await self._write("reading the role assignment back", read_back)
             except WriteRefused as again:
                 if again.cause == "not-found":
-                    raise WriteRefused("network", f"{exc.message} Read back by name: it did not land.",
+                    raise WriteRefused("not-landed", f"{exc.message} Read back by name: it did not land.",
                                        status=exc.status, code=exc.code) from None
                 raise exc from None
         return str(created.id)
