@@ -3,8 +3,8 @@
 A flag's value, when given, is taken without a question (`given_api_details`); a typed
 value is checked by the same parser the command line uses (`problem_of`); a list read
 from the tenant is offered with its suggestion said first and a way out to "enter an id"
-(`pick_from_tenant`); a step that needs every prerequisite asks before going on without
-them (`go_on_despite`).
+(`pick_from_tenant`). Going on despite a failing prerequisite is a recovery, in
+`recovery.go_on_despite`.
 """
 
 from __future__ import annotations
@@ -103,26 +103,6 @@ async def pick_from_tenant(env: WizardEnv, pick: TenantPick, lookups: TenantLook
 
 
 # --- going on, or not -------------------------------------------------------------------
-
-
-async def go_on_despite(state: WizardState, env: WizardEnv, failing: list[str], *, would_fail: str, question: str) -> bool:
-    """True when every prerequisite passes, or the admin fixed it by hand and it passes when
-    checked again, or they chose to continue anyway; False (the wizard stops) otherwise.
-    (`question` is kept for the callers' wording; the choice is a menu now.)"""
-    from cipp_setup.wizard.recovery import CONTINUE, RECHECK, recheck, recover_prerequisites
-    from cipp_setup.wizard.steps.checks import prerequisites_now
-
-    while failing:
-        env.screen.say(f"{would_fail} while these do not pass: {', '.join(failing)}.", "yellow")
-        choice = await recover_prerequisites(state, env, failing)
-        if choice == CONTINUE:
-            return True
-        if choice != RECHECK:
-            state.stopped = "a prerequisite still fails: " + ", ".join(failing)
-            return False
-        await recheck(state, env)
-        failing = [cid for cid, ok in prerequisites_now(state).items() if not ok]
-    return True
 
 
 # --- the API's details ------------------------------------------------------------------

@@ -157,3 +157,21 @@ async def recover_sam_app(state: WizardState, env: WizardEnv) -> bool:
     await identities._with_lookups(state, env, use)
     return True
 
+
+async def go_on_despite(state: WizardState, env: WizardEnv, failing: list[str], *, would_fail: str, question: str) -> bool:
+    """True when every prerequisite passes, or the admin fixed it by hand and it passes when
+    checked again, or they chose to continue anyway; False (the wizard stops) otherwise.
+    (`question` is kept for the callers' wording; the choice is a menu now.)"""
+    from cipp_setup.wizard.state import prerequisites_now
+
+    while failing:
+        env.screen.say(f"{would_fail} while these do not pass: {', '.join(failing)}.", "yellow")
+        choice = await recover_prerequisites(state, env, failing)
+        if choice == CONTINUE:
+            return True
+        if choice != RECHECK:
+            state.stopped = "a prerequisite still fails: " + ", ".join(failing)
+            return False
+        await recheck(state, env)
+        failing = [cid for cid, ok in prerequisites_now(state).items() if not ok]
+    return True

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cipp_setup.engine.model import Secret
+from cipp_setup.engine.model import CheckResult, Secret, Status
 
 if TYPE_CHECKING:
     from cipp_setup.engine.context import SignedInAdmin
@@ -133,3 +133,14 @@ class WizardState:
 # One step of the wizard: reads what the flags and earlier steps answered, asks what is
 # still open, and assigns its own answer into the state.
 Step = Callable[[WizardState, WizardEnv], Awaitable[None]]
+
+
+def passes(result: CheckResult | None) -> bool:
+    return result is not None and result.status in (Status.PASS, Status.WARN)
+
+
+def prerequisites_now(state: WizardState) -> dict[str, bool]:
+    """Each prerequisite: does it pass now (at the start, or verified after its fix)?"""
+    assert state.first_report is not None
+    fixed = {o.plan.check_id for o in state.fix_outcomes if o.passes}
+    return {r.check_id: passes(r) or r.check_id in fixed for r in state.first_report.results}

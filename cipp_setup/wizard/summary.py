@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cipp_setup.wizard.state import CURRENT, WizardEnv, WizardState
-from cipp_setup.wizard.steps.checks import passes
+from cipp_setup.wizard.state import CURRENT, WizardEnv, WizardState, passes
 
 
 def summary_lines(state: WizardState, env: WizardEnv) -> list[Any]:

@@ -16,9 +16,9 @@ from typing import Any
 
 from cipp_setup.cli.options import parse_api_url
 from cipp_setup.engine.model import Secret
-from cipp_setup.wizard.ask import ask_api_details, given_api_details, go_on_despite
-from cipp_setup.wizard.state import CURRENT, HOSTED, WizardEnv, WizardState
-from cipp_setup.wizard.steps.checks import prerequisites_now
+from cipp_setup.wizard.ask import ask_api_details, given_api_details
+from cipp_setup.wizard.recovery import go_on_despite
+from cipp_setup.wizard.state import CURRENT, HOSTED, WizardEnv, WizardState, prerequisites_now
 
 _SECRET_SHOWN = ("******** (kept out of every screen and log)", "")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cipp_setup.engine.model import CheckResult, Status
+from cipp_setup.engine.model import CheckResult
 from cipp_setup.wizard.ask import result_lines
 from cipp_setup.wizard.state import (
     CURRENT,
@@ -14,6 +14,7 @@ from cipp_setup.wizard.state import (
     SELF_HOSTED,
     WizardEnv,
     WizardState,
+    prerequisites_now,
 )
 
 
@@ -69,15 +70,6 @@ async def run_checks(state: WizardState, env: WizardEnv) -> None:
         await run_checks(state, env)
 
 
-def passes(result: CheckResult | None) -> bool:
-    return result is not None and result.status in (Status.PASS, Status.WARN)
-
-
-def prerequisites_now(state: WizardState) -> dict[str, bool]:
-    """Each prerequisite: does it pass now (at the start, or verified after its fix)?"""
-    assert state.first_report is not None
-    fixed = {o.plan.check_id for o in state.fix_outcomes if o.passes}
-    return {r.check_id: passes(r) or r.check_id in fixed for r in state.first_report.results}
 
 
 async def fix_failures(state: WizardState, env: WizardEnv) -> None:

@@ -6,8 +6,7 @@ from typing import Any
 
 from cipp_setup.cli.options import parse_api_url
 from cipp_setup.wizard.ask import api_url_problem
-from cipp_setup.wizard.state import CURRENT, HOSTED, WizardEnv, WizardState
-from cipp_setup.wizard.steps.checks import prerequisites_now
+from cipp_setup.wizard.state import CURRENT, HOSTED, WizardEnv, WizardState, prerequisites_now
 
 
 async def hosted_handoff(state: WizardState, env: WizardEnv) -> None:
