@@ -148,7 +148,7 @@ def cloud_from_document(doc: Any, source: str) -> Cloud:
     if ca_file is not None:
         if not isinstance(ca_file, str) or not Path(ca_file).is_file():
             raise CloudError(f"cloud file {source}: field 'ca_file' names no readable file: {ca_file!r}")
-        from cipp_setup.gateways.transport import TransportConfigError, validate_ca_bundle
+        from cipp_setup.trust import TransportConfigError, validate_ca_bundle
 
         try:
             validate_ca_bundle(ca_file)

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
-from cipp_setup.engine.result import CheckResult, Generation, Secret
+from cipp_setup.engine.result import CheckResult, Generation, Secret, ServiceFailure
 
 if TYPE_CHECKING:
     from cipp_setup.cloud import Cloud
@@ -77,8 +77,6 @@ class CheckContext:
         is forgotten, and each waiter asks once more, together (one new flight), so one
         slow answer does not become every check's `network` error.
         """
-        from cipp_setup.engine.runner import ServiceFailure
-
         for attempt in range(1, SHARED_ATTEMPTS + 1):
             future = self._shared.get(key)
             if future is None:

@@ -31,6 +31,7 @@ from cipp_setup.engine.result import (
     Remediation,
     Secret,
     Status,
+    TRANSIENT_CAUSES,
 )
 
 __all__ = [
@@ -73,7 +74,6 @@ _RETRY = (
     "behind TLS inspection, pass the proxy's CA with --ca-bundle."
 )
 
-TRANSIENT_CAUSES = frozenset({"throttled", "service-unavailable", "network", "timeout"})
 
 # Causes any check can end with: the engine produces them when a service cannot answer.
 COMMON_CAUSES: tuple[Cause, ...] = (

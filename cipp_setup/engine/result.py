@@ -122,3 +122,25 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+# Causes a later attempt may not see: never answered with a change to the tenant.
+TRANSIENT_CAUSES = frozenset({"throttled", "service-unavailable", "network", "timeout"})
+
+
+class ServiceFailure(Exception):
+    """Raised by gateways when a service could not answer; carries an engine cause code.
+
+    Gateways subclass or raise this so the runner can turn it into an `error` result
+    with `throttled`, `service-unavailable`, `network` or `permission-denied`.
+    """
+
+    def __init__(self, cause: str, message: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.message = message
+
+    @property
+    def transient(self) -> bool:
+        """A later attempt may not see it: throttling, an outage, no answer in time."""
+        return self.cause in TRANSIENT_CAUSES

@@ -13,28 +13,15 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from cipp_setup.engine.context import CheckContext
-from cipp_setup.engine.model import TRANSIENT_CAUSES, Check, CheckResult, Message, Status
+from cipp_setup.engine.model import Check, CheckResult, Message, Status
 from cipp_setup.engine.remediation import with_remediation
+# ServiceFailure lives with the plain values (context.py needs it without the runner);
+# gateways and checks still import it from here.
+from cipp_setup.engine.result import ServiceFailure as ServiceFailure
 
 ResultCallback = Callable[[CheckResult], None]
 
 
-class ServiceFailure(Exception):
-    """Raised by gateways when a service could not answer; carries an engine cause code.
-
-    Gateways subclass or raise this so the runner can turn it into an `error` result
-    with `throttled`, `service-unavailable`, `network` or `permission-denied`.
-    """
-
-    def __init__(self, cause: str, message: str) -> None:
-        super().__init__(message)
-        self.cause = cause
-        self.message = message
-
-    @property
-    def transient(self) -> bool:
-        """A later attempt may not see it: throttling, an outage, no answer in time."""
-        return self.cause in TRANSIENT_CAUSES
 
 
 

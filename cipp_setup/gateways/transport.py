@@ -52,6 +52,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from cipp_setup.engine.runner import ServiceFailure
 
+# Defined with the CA-bundle check (cipp_setup/trust.py) so cloud files can use them
+# without importing the transport; re-exported here for every other caller.
+from cipp_setup.trust import TransportConfigError as TransportConfigError
+from cipp_setup.trust import validate_ca_bundle as validate_ca_bundle
+
 if TYPE_CHECKING:
     import httpx
     import requests
@@ -60,10 +65,6 @@ if TYPE_CHECKING:
     from cipp_setup.gateways.retry import RetryPolicy
 
 PROXY_SCHEMES = ("http", "https")
-
-
-class TransportConfigError(ValueError):
-    """A proxy variable or CA bundle that cannot be used; str() is one line (exit 2)."""
 
 
 class IdentityPlatformUnavailable(ServiceFailure):
@@ -204,31 +205,6 @@ def proxy_settings() -> ProxySettings:
 
 
 # --- trust -----------------------------------------------------------------------------
-
-
-def validate_ca_bundle(path: str) -> str:
-    """`--ca-bundle FILE`: a readable PEM file with at least one CA certificate. Returns the
-    absolute path; raises TransportConfigError with one line otherwise."""
-    resolved = Path(path).expanduser()
-    try:
-        text = resolved.read_text(encoding="ascii", errors="replace")
-    except OSError as exc:
-        raise TransportConfigError(
-            f"--ca-bundle: cannot read {path}: {exc.strerror or exc}"
-        ) from None
-    if "-----BEGIN CERTIFICATE-----" not in text:
-        raise TransportConfigError(
-            f"--ca-bundle: expected a PEM file with one or more CA certificates "
-            f"(-----BEGIN CERTIFICATE-----), got {path}"
-        )
-    try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(resolved))
-    except (ssl.SSLError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
-        raise TransportConfigError(
-            f"--ca-bundle: {path} holds no usable CA certificate ({reason})"
-        ) from None
-    return str(resolved.resolve())
 
 
 _bundle_lock = threading.Lock()
