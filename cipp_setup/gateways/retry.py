@@ -86,16 +86,23 @@ class RetryPolicy:
             try:
                 return await operation()
             except Retryable as exc:
-                backoff = self.default_wait_s * (2 ** (attempt - 1))
-                wait = backoff if exc.retry_after_s is None else exc.retry_after_s
-                if attempt >= (self.max_no_answer_attempts if exc.status == 0 else self.max_attempts):
-                    raise exc.final from None
-                if wait > self.max_wait_s or waited + wait > self.budget_s:
-                    raise beyond_budget(exc.final, wait, self.budget_s - waited) from None
+                wait = self._wait_before_next(exc, attempt, waited)
                 attempt += 1
                 waited += wait
-                self.announce(RetryWait(wait, attempt, _reason(exc.status), str(exc.final)))
                 await self.sleep(wait)
+
+    def _wait_before_next(self, exc: Retryable, attempt: int, waited: float) -> float:
+        """The rule both loops share: how long to wait before attempt `attempt + 1` (the
+        wait announced), or the final failure raised when the attempts or the budget are
+        spent or the service asks for more than the budget."""
+        backoff = self.default_wait_s * (2 ** (attempt - 1))
+        wait = backoff if exc.retry_after_s is None else exc.retry_after_s
+        if attempt >= (self.max_no_answer_attempts if exc.status == 0 else self.max_attempts):
+            raise exc.final from None
+        if wait > self.max_wait_s or waited + wait > self.budget_s:
+            raise beyond_budget(exc.final, wait, self.budget_s - waited) from None
+        self.announce(RetryWait(wait, attempt + 1, _reason(exc.status), str(exc.final)))
+        return wait
 
     def announce(self, wait: RetryWait) -> None:
         if self.on_wait is not None and wait.seconds > self.show_after_s:
@@ -111,15 +118,9 @@ class RetryPolicy:
             try:
                 return operation()
             except Retryable as exc:
-                backoff = self.default_wait_s * (2 ** (attempt - 1))
-                wait = backoff if exc.retry_after_s is None else exc.retry_after_s
-                if attempt >= (self.max_no_answer_attempts if exc.status == 0 else self.max_attempts):
-                    raise exc.final from None
-                if wait > self.max_wait_s or waited + wait > self.budget_s:
-                    raise beyond_budget(exc.final, wait, self.budget_s - waited) from None
+                wait = self._wait_before_next(exc, attempt, waited)
                 attempt += 1
                 waited += wait
-                self.announce(RetryWait(wait, attempt, _reason(exc.status), str(exc.final)))
                 if sleep is not None:
                     sleep(wait)
                 elif self.sleep is asyncio.sleep:
