@@ -184,3 +184,13 @@ def test_the_journal_file_is_private_to_the_user(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "journal.jsonl")
     journal.record_intent(tenant_id=TENANT, check_id="c", action="create-service-principal", target={"app_id": "a"})
     assert (tmp_path / "journal.jsonl").stat().st_mode & 0o077 == 0
+
+
+def test_a_runs_options_are_read_back_and_not_counted_as_damage(tmp_path: Path) -> None:
+    # revert takes the options of the run that left rights in place from these records:
+    # the damaged-line reader must know them (it once skipped them, and `revert --yes`
+    # then asked for --tenant).
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.record_run(tenant_id="tid-1", options={"--tenant": "contoso.example", "--generation": "legacy"})
+    assert journal.run_options() == [("tid-1", {"--tenant": "contoso.example", "--generation": "legacy"})]
+    assert journal.damaged_lines == 0

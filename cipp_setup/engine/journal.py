@@ -118,6 +118,8 @@ _OPTIONAL_STRINGS = ("reverts", "object_id", "error_cause", "error_code", "at", 
 def _well_formed(record: Mapping[str, Any]) -> bool:
     """A record this version can use: the fields it reads have the types it wrote."""
     kind = record.get("kind")
+    if kind == "run":  # a run's options, for revert (record_run)
+        return isinstance(record.get("tenant_id"), str) and isinstance(record.get("options"), Mapping)
     required = _INTENT_STRINGS if kind == "intent" else _OUTCOME_STRINGS if kind == "outcome" else None
     if required is None:
         return False

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from cipp_setup.cli.terminal import CI_VARIABLES
 from cipp_setup.sandbox.control import RemoteControl
 
 CREATES = ("create-directory-role-assignment", "create-arm-role-assignment")
@@ -63,7 +64,10 @@ def _argv(served: dict[str, Any], *argv: str) -> list[str]:
 
 
 def _env(state: Path) -> dict[str, str]:
-    return {**os.environ, "CIPP_SETUP_STATE_DIR": str(state), "NO_COLOR": "1"}
+    # Not a CI run for the tool (CI runs never sign in interactively): these runs sign in
+    # with a device code that the served sandbox approves, as the other subprocess tests do.
+    outside_ci = {k: v for k, v in os.environ.items() if k not in CI_VARIABLES}
+    return {**outside_ci, "CIPP_SETUP_STATE_DIR": str(state), "NO_COLOR": "1"}
 
 
 def _journal(state: Path) -> list[dict[str, Any]]:
