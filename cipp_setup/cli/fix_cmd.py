@@ -100,10 +100,6 @@ async def ask(question: str, terminal: Terminal, *, default: bool = False) -> bo
     return bool(answer)
 
 
-# How long a second run on the same tenant waits for the first (it says so at once).
-LOCK_WAIT_S = 120.0
-
-
 def run(args: argparse.Namespace, terminal: Terminal) -> int:
     require_decision(args, terminal)
     from cipp_setup.cli.check_cmd import known_check_ids
@@ -121,7 +117,8 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
     import asyncio
 
     from cipp_setup.engine.fix_session import FixSession
-    from cipp_setup.engine.journal import Journal, TenantLock
+    from cipp_setup.cli.tenant_lock import lock_tenant
+    from cipp_setup.engine.journal import Journal
     from cipp_setup.engine.plan import declined_outcome, planned_outcome
     from cipp_setup.engine.diagnose import GenerationUndetermined
     from cipp_setup.gateways.errors import SignInFailed, SignInRequired
@@ -153,15 +150,8 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
                 [signed_in_line(admin.user_principal_name, admin.tenant_id), ()]),
         )
         state["session"] = session
-        # One run at a time changes a tenant: taken before the journal is read, so an
-        # intent another run has in flight is never reported as "interrupted".
-        lock = TenantLock(journal, session.tenant_id)
-        try:
-            if not getattr(args, "dry_run", False):
-                lock.acquire(LOCK_WAIT_S, lambda text: terminal.status(text, "dim"))
-        except BaseException:
-            await session.close()
-            raise
+        lock = await lock_tenant(
+            session, journal, dry_run=bool(getattr(args, "dry_run", False)), terminal=terminal)
         # Current generation: a new client secret is shown once, on the terminal only.
         session.write_easy_auth = bool(getattr(args, "write_easy_auth", False))
         if terminal.can_show_secret():
