@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from cipp_setup.cli.terminal import Terminal
     from cipp_setup.engine.context import CheckInputs
     from cipp_setup.engine.diagnose import ConnectionOptions
-    from cipp_setup.engine.model import CheckResult, CheckSpec, Generation
+    from cipp_setup.engine.model import CheckResult, CheckSpec, Generation, Profile
     from cipp_setup.gateways.retry import RetryWait
 
 NAME = "check"
@@ -125,6 +125,17 @@ class EarlyInputs(NamedTuple):
 def validate_early(args: argparse.Namespace, terminal: Terminal) -> EarlyInputs:
     """Generation, secrets and sign-in environment; every secret is registered for scrubbing."""
     generation = generation_from_flag(args.generation)
+    version = getattr(args, "cipp_version", None)
+    if version and generation is not None:
+        from cipp_setup.engine.result import generation_of_profile, profile_of_version, version_numbers
+
+        numbers = version_numbers(version)
+        implied = generation_of_profile(profile_of_version(numbers)) if numbers else None
+        if implied is not None and implied != generation:
+            raise UsageError(
+                f"--cipp-version {version} is a {implied} version, but --generation {generation} was given: "
+                "pass one of them"
+            )
     secret = read_api_client_secret(getattr(args, "client_secret_stdin", False), dict(terminal.environ))
     if secret:
         terminal.add_secret(secret)
@@ -198,6 +209,8 @@ def build_run(
         api_client_secret=Secret(secret) if secret else None,
         generation=early.generation,  # type: ignore[arg-type]
         generation_default=_scenario_generation(target),
+        cipp_version=getattr(args, "cipp_version", None),
+        profile_default=_scenario_profile(target),
         ignore=ignore,
     )
     sandbox_note = " (the sandbox approves it automatically)" if target.is_sandbox else ""
@@ -231,6 +244,25 @@ def _scenario_generation(target: Target) -> tuple[Generation, str] | None:
         return None
     return cipp.generation, (
         f"The tenant shows neither; the sandbox scenario '{target.scenario}' is a {cipp.generation} instance."
+    )
+
+
+def _scenario_profile(target: Target) -> tuple[Profile, str] | None:
+    """In a sandbox the scenario's version answers, as the admin reading it in CIPP would,
+    when neither the tenant nor GetVersion decides who writes the API clients."""
+    state = getattr(target.sandbox, "state", None)
+    cipp = getattr(state, "cipp", None)
+    if cipp is None or cipp.generation != "current":
+        return None
+    from cipp_setup.engine.result import PROFILE_LABELS, profile_of_version, version_numbers
+
+    numbers = version_numbers(str(cipp.version))
+    if numbers is None:
+        return None
+    profile = profile_of_version(numbers)
+    return profile, (
+        f"The tenant does not tell; the sandbox scenario '{target.scenario}' runs CIPP {cipp.version}: "
+        f"{PROFILE_LABELS[profile]}."
     )
 
 
@@ -269,6 +301,7 @@ def _diagnose(
     from cipp_setup.render import json_report
     from cipp_setup.render.text import (
         generation_lines,
+        profile_lines,
         report_lines,
         sam_user_lines,
         sam_user_undecided,
@@ -334,6 +367,8 @@ def _diagnose(
     from cipp_setup.cli.suggested import run_options
 
     terminal.report(generation_lines(diagnosis.generation, diagnosis.generation_evidence))
+    terminal.report(profile_lines(getattr(diagnosis, "profile", None), getattr(diagnosis, "profile_evidence", ()),
+                                  getattr(diagnosis, "profile_dependent", ())))
     terminal.report(sam_user_lines(report.results))
 
     options = run_options(args, inputs, generation=getattr(diagnosis, "generation", None), environ=terminal.environ)
@@ -363,6 +398,9 @@ def _diagnose(
             tenant_id=getattr(diagnosis, "tenant_id", None) or (admin.tenant_id if admin else args.tenant),
             generation=getattr(diagnosis, "generation", None) or generation,
             generation_evidence=getattr(diagnosis, "generation_evidence", ()),
+            profile=getattr(diagnosis, "profile", None) if getattr(diagnosis, "generation", None) == "current" else None,
+            profile_evidence=getattr(diagnosis, "profile_evidence", ()),
+            profile_dependent=getattr(diagnosis, "profile_dependent", ()),
             signed_in=admin.user_principal_name if admin else None,
             cloud=target.cloud.name,
             secrets=terminal.secrets,

@@ -112,11 +112,27 @@ def check_data(
         required=report.required if report is not None else frozenset(),
         tenant_id=getattr(diagnosis, "tenant_id", None) or (admin.tenant_id if admin else getattr(args, "tenant", None)),
         generation=generation,
-        generation_evidence=tuple(getattr(diagnosis, "generation_evidence", ()) or ()),
+        generation_evidence=tuple(getattr(diagnosis, "generation_evidence", ()) or ()) + profile_sentences(diagnosis),
         signed_in=admin.user_principal_name if admin else signed_in,
         cloud=cloud, error=RunError(*error) if error else None,
         generated_at=now_iso(), fix_command=_fix_command(),
     )
+
+
+def profile_sentences(diagnosis: Any) -> tuple[str, ...]:
+    """The current profile for a report's "why this generation" row: which, why, and the
+    checks that depend on it while it is unknown."""
+    if getattr(diagnosis, "generation", None) != "current":
+        return ()
+    from cipp_setup.engine.result import PROFILE_LABELS
+
+    profile = getattr(diagnosis, "profile", None)
+    out = [f"Profile: {PROFILE_LABELS.get(profile or '', 'undetermined')}."]
+    out.extend(getattr(diagnosis, "profile_evidence", ()) or ())
+    dependent = tuple(getattr(diagnosis, "profile_dependent", ()) or ())
+    if dependent:
+        out.append(f"Depend on the CIPP version (warnings, not counted): {', '.join(dependent)}; pass --cipp-version.")
+    return tuple(out)
 
 
 def _generation_word(args: argparse.Namespace) -> str | None:
