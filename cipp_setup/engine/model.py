@@ -129,6 +129,16 @@ COMMON_CAUSES: tuple[Cause, ...] = (
         ),
     ),
     Cause(
+        "sign-in-expired", "The service refused the sign-in's token, and a fresh one did not help: the sign-in is stale.",
+        Remediation(
+            steps=(
+                "Sign in again (the saved sign-in may come from another tenant instance, or was revoked): "
+                "run cipp-setup login, or az login with --auth azure-cli, then the same command. "
+                "Nothing in the tenant needs to change."
+            ),
+        ),
+    ),
+    Cause(
         "internal-error", "cipp-setup itself failed; please report it with the -v output.",
         Remediation(steps="Run the same command again with -v and report the output (it holds no secret)."),
     ),
