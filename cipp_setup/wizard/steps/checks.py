@@ -55,6 +55,8 @@ async def run_checks(state: WizardState, env: WizardEnv) -> None:
         checks=checks_for_run(state), journal=env.journal, timing=env.timing,
         on_progress=_progress_sink(env),
     )
+    # The sign-in's consent page, if Entra showed one, changed the tenant: journaled.
+    await state.fix_session.record_sign_in_consent()
     interrupted = state.fix_session.interrupted()
     if interrupted:
         s.lines(interrupted_lines(interrupted))
