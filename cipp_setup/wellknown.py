@@ -43,3 +43,14 @@ CIPP_API_CLIENT_SCOPE_ID = "ba7ffeff-96ea-4ac4-9822-1bcfee9adaa4"
 
 CIPP_SAM_APP_NAME = "CIPP-SAM"
 CIPP_LEGACY_API_APP_NAME = "CIPP-API"
+
+# CIPP-NG's single sign-on app (CIPP-API New-CIPPSSOApp, seen at 10.8.2): when present it is
+# Easy Auth's registration.clientId, so that client id is not an API client.
+CIPP_SSO_APP_NAME = "CIPP-SSO"
+# Visual Studio Code's first-party client id: CIPP adds it to Easy Auth's allowedApplications
+# when MCP is enabled (CIPP-API Get-CippMcpKnownClients, seen at 10.8.2). Not an API client.
+VS_CODE_CLIENT_ID = "aebc6443-996d-45c2-90f0-388ff96faa56"
+# Delegated Graph scopes the CIPP-SAM user's token creates app registrations with in CIPP
+# 7.2-7.3 (either suffices; both are in CIPP's SAM manifest).
+GRAPH_DELEGATED_APPLICATION_READWRITE_ALL = "Application.ReadWrite.All"
+GRAPH_DELEGATED_DIRECTORY_ACCESS_AS_USER = "Directory.AccessAsUser.All"

@@ -19,6 +19,7 @@ import pytest
 from test_wizard import ENTER, MAIN, SECRET_SHAPE, RecordingPrompter, journal_lines, run_with_keys, tty_terminal
 
 from cipp_setup.cli import wizard_cmd
+from cipp_setup.cli.inputs import from_namespace
 from cipp_setup.cli.main import build_parser
 from cipp_setup.wizard.prompts import Option
 
@@ -53,7 +54,7 @@ def test_current_self_hosted_enter_at_every_prompt_reaches_list_logs(tmp_path: P
 
 def run_recorded(argv: Sequence[str], prompter: RecordingPrompter) -> tuple[int, str, str]:
     terminal = tty_terminal()
-    code = wizard_cmd.run(build_parser().parse_args(list(argv)), terminal, prompter=prompter)
+    code = wizard_cmd.run(from_namespace(build_parser().parse_args(list(argv))), terminal, prompter=prompter)
     return code, terminal.stdout.getvalue(), terminal.stderr.getvalue()  # type: ignore[attr-defined]
 
 

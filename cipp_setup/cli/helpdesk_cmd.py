@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from cipp_setup.cli.options import EXIT_OK, PROG, parse_tenant, parse_user, validated
 
 if TYPE_CHECKING:
+    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cli.terminal import Terminal
 
 NAME = "helpdesk"
@@ -157,14 +158,16 @@ def _requirement_lines(generation: str, hosting: str) -> list[Any]:
     return lines
 
 
-def _generation_lines(args: argparse.Namespace, generation: str, *, label: bool) -> list[Any]:
+def _generation_lines(run_inputs: RunInputs, generation: str, *, label: bool) -> list[Any]:
     from cipp_setup.cli.suggested import RunOptions
     from cipp_setup.shell import user_shell
 
     shell = user_shell()
+    tenant, sam_user = run_inputs.identities.tenant, run_inputs.identities.sam_user
+    hosting, cloud = str(run_inputs.options.hosting), run_inputs.connection.cloud
     argv = client_argv(
-        tenant=args.tenant, sam_user=args.sam_user, generation=generation, hosting=args.hosting,
-        redact_ids=args.redact_ids, report_dir=args.report_dir, cloud=args.cloud,
+        tenant=tenant, sam_user=sam_user, generation=generation, hosting=hosting,
+        redact_ids=run_inputs.output.redact_ids, report_dir=str(run_inputs.options.report_dir), cloud=cloud,
     )
     lines: list[Any] = []
     if label:
@@ -175,14 +178,14 @@ def _generation_lines(args: argparse.Namespace, generation: str, *, label: bool)
         (),
         (("    " + _quote(argv, shell), "bold cyan nowrap"),),
         (),
-        *_requirement_lines(generation, args.hosting),
+        *_requirement_lines(generation, hosting),
     ]
-    if args.hosting == "hosted":
-        values = {"--tenant": args.tenant or TENANT_PLACEHOLDER, "--generation": generation}
-        if args.cloud:
-            values["--cloud"] = args.cloud
-        if args.sam_user:
-            values["--sam-user"] = args.sam_user
+    if hosting == "hosted":
+        values = {"--tenant": tenant or TENANT_PLACEHOLDER, "--generation": generation}
+        if cloud:
+            values["--cloud"] = cloud
+        if sam_user:
+            values["--sam-user"] = sam_user
         options = RunOptions(values, shell)
         ids = tenant_check_ids(generation, "hosted")
         fix = options.command("fix", "--only", *ids).replace(quote_placeholder(shell), TENANT_PLACEHOLDER)
@@ -212,22 +215,22 @@ def quote_placeholder(shell: str) -> str:
     return quote(TENANT_PLACEHOLDER, shell)  # type: ignore[arg-type]
 
 
-def run(args: argparse.Namespace, terminal: Terminal) -> int:
+def run(run_inputs: RunInputs, terminal: Terminal) -> int:
     generations: tuple[str, ...]
-    if args.generation:
-        generations = (args.generation,)
-    elif terminal.can_prompt() and not args.non_interactive:
+    if run_inputs.generation:
+        generations = (run_inputs.generation,)
+    elif terminal.can_prompt() and not run_inputs.connection.non_interactive:
         generations = (_ask_generation(terminal),)
     else:
         generations = GENERATION_NAMES
-    zip_name = args.report_dir.rstrip("/\\") + ".zip"  # a trailing \ too, as Windows users type it
+    zip_name = str(run_inputs.options.report_dir).rstrip("/\\") + ".zip"  # a trailing \ too, as Windows users type it
     lines: list[Any] = []
     for generation in generations:
-        lines += _generation_lines(args, generation, label=len(generations) > 1)
-    if args.tenant is None:
+        lines += _generation_lines(run_inputs, generation, label=len(generations) > 1)
+    if run_inputs.identities.tenant is None:
         lines.append((((f"Replace {TENANT_PLACEHOLDER} with the client's tenant domain "
                        "(contoso.onmicrosoft.com) or tenant id, or pass --tenant here."), "yellow"),))
-    if args.sam_user is None:
+    if run_inputs.identities.sam_user is None:
         lines.append(((("Without --sam-user the run finds the CIPP-SAM user in the tenant (named like "
                        "CIPP's service account, the CIPP-SAM app's owner, a per-user consent to it) and "
                        "names the one it tested; if several fit, it lists them and stops (exit 2): add "
@@ -245,7 +248,7 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
          (f"the file {zip_name}, written in the folder the command ran in. It holds "
           "report.md (paste into the ticket), report.html (open in any browser, works offline), "
           "report.json and junit.xml. No secret or token is ever written to it"
-          + ("; tenant ids, user names and object ids are replaced by placeholders." if args.redact_ids
+          + ("; tenant ids, user names and object ids are replaced by placeholders." if run_inputs.output.redact_ids
              else "; it does name the tenant and its users (add --redact-ids to hide them)."), ""),),
         (("Then: ", "bold"),
          (("the report's action plan lists what to do next, in order, each step with the portal path, "

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
-from cipp_setup.engine.result import CheckResult, Generation, Secret, ServiceFailure
+from cipp_setup.engine.result import CheckResult, Generation, Profile, Secret, ServiceFailure
 
 if TYPE_CHECKING:
     from cipp_setup.cloud import Cloud
@@ -33,6 +33,15 @@ class CheckInputs:
     # Auto, when the tenant shows neither generation: this one, and why (a sandbox run
     # takes its scenario's generation, as it takes the scenario's other identities).
     generation_default: tuple[Generation, str] | None = None
+    # The CIPP version the admin gave (--cipp-version, or read in CIPP and typed in the
+    # wizard): it decides the profile. None: decided from the tenant and GetVersion.
+    cipp_version: str | None = None
+    # The decided profile (set by the engine once the evidence says; None: unknown).
+    # Profile-dependent fixes plan only when this is set, never on a guess.
+    profile: Profile | None = None
+    # A sandbox run: the scenario's version answers when the tenant shows none, as its
+    # generation does.
+    profile_default: tuple[Profile, str] | None = None
     # The CIPP Function App: a name or a Microsoft.Web/sites resource id; None → derived
     # from api_url's {name}.azurewebsites.net host (current-generation checks).
     function_app: str | None = None

@@ -21,7 +21,14 @@ from cipp_setup import wellknown as wk
 from cipp_setup.engine.builtin import builtin_catalogue
 from cipp_setup.engine.catalogue import Catalogue
 from cipp_setup.engine.context import CheckContext, CheckInputs, SignedInAdmin
-from cipp_setup.engine.diagnose import decide_generation, fixed_generation, open_admin_session
+from cipp_setup.engine.diagnose import (
+    decide_generation,
+    decide_profile,
+    fixed_generation,
+    open_admin_session,
+    profile_dependent,
+    settle_profile,
+)
 from cipp_setup.engine.fix_runtime import FixRuntime, Progress, WaitPolicy
 from cipp_setup.engine.fixes import apply_plan, plan_fixes
 from cipp_setup.engine.journal import Journal, JournalEntry
@@ -68,6 +75,10 @@ class FixSession:
     write_easy_auth: bool = False
     # Why this generation (given, or what auto-detection found).
     generation_evidence: tuple[str, ...] = ()
+    # Who writes the API clients, and why; None: unknown (profile-dependent checks are then
+    # reported as warnings and never fixed).
+    profile: str | None = None
+    profile_evidence: tuple[str, ...] = ()
     # The checks a re-check looks ids up in, and whose planners plan (None: built-in).
     catalogue: Catalogue | None = None
     ctx: CheckContext = field(init=False)
@@ -109,23 +120,30 @@ class FixSession:
             connection.cloud, session, retry=connection.retry, api_timeout_s=connection.api_timeout_s
         )
         generation = fixed
-        if generation is None:
-            ctx = CheckContext(inputs=inputs, cloud=connection.cloud, gateways=gateways, admin=session.admin)
-            try:
+        ctx = CheckContext(inputs=inputs, cloud=connection.cloud, gateways=gateways, admin=session.admin)
+        try:
+            if generation is None:
                 generation, evidence = await decide_generation(ctx)
-            except BaseException:
-                await gateways.close()
-                raise
-        inputs = replace(inputs, generation=generation)
-        checks = known.for_generation(generation)
-        if only is not None:
-            checks = tuple(c for c in checks if c.spec.id in only)
+            ctx.inputs = inputs = replace(inputs, generation=generation)
+            checks = known.for_generation(generation)
+            if only is not None:
+                checks = tuple(c for c in checks if c.spec.id in only)
+            profile, profile_evidence = ("legacy", ()) if generation == "legacy" else (None, ())
+            if generation == "current" and any(profile_dependent(c) for c in checks):
+                profile, profile_evidence = await decide_profile(ctx, generation)
+        except BaseException:
+            await gateways.close()
+            raise
+        if profile is not None:
+            checks = tuple(c for c in checks if profile in c.spec.profiles)
+        inputs = replace(inputs, profile=profile)
         made = cls(
             inputs=inputs, connection=connection, session=session, gateways=gateways, checks=checks,
             journal=journal, timing=timing or Timing(), on_progress=on_progress,
             writes_factory=writes_factory, catalogue=catalogue,
         )
         made.generation_evidence = tuple(evidence)
+        made.profile, made.profile_evidence = profile, tuple(profile_evidence)
         return made
 
     @property
@@ -142,7 +160,10 @@ class FixSession:
         """Run every selected check afresh (nothing remembered from an earlier run)."""
         self._forget()
         self.ctx.results.clear()
-        return await run_checks(self.checks, self.ctx, on_result=on_result)
+        report = await run_checks(self.checks, self.ctx, on_result=on_result)
+        if self.profile is None:  # profile-dependent failures: shown, not counted, not fixed
+            report, _, _ = settle_profile(report, self.checks, None)
+        return report
 
     async def verify(self, check_id: str) -> CheckResult:
         """Re-run one check, re-reading everything (its dependencies count as satisfied)."""

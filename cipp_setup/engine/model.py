@@ -23,11 +23,13 @@ from cipp_setup.engine.context import CheckContext
 from cipp_setup.engine.plan import FixPlan
 from cipp_setup.engine.result import (
     ALL_GENERATIONS,
+    ALL_PROFILES,
     CheckResult,
     Evidence,
     Generation,
     Message,
     MessageKind,
+    Profile,
     Remediation,
     Secret,
     Status,
@@ -36,7 +38,7 @@ from cipp_setup.engine.result import (
 
 __all__ = [
     "ALL_GENERATIONS", "COMMON_CAUSES", "Cause", "Check", "CheckResult", "CheckSpec", "Evidence",
-    "FixableCheck", "Generation", "Message", "MessageKind", "Planner", "Remediation", "Secret",
+    "FixableCheck", "Generation", "Message", "MessageKind", "Planner", "Profile", "Remediation", "Secret",
     "Severity", "Status", "TRANSIENT_CAUSES", "with_remediations",
 ]
 
@@ -115,6 +117,28 @@ COMMON_CAUSES: tuple[Cause, ...] = (
         ),
     ),
     Cause(
+        "cipp-version-unknown",
+        "The check applies to some CIPP versions only, and neither the tenant nor the run says which "
+        "version this instance runs: its result is shown, not counted.",
+        Remediation(
+            steps=(
+                "Read the version in CIPP (the version shown at the bottom of CIPP's menu, or Settings → "
+                "Updates) and run the same command again with --cipp-version VERSION (for example "
+                "--cipp-version 7.3.1). Nothing in the tenant needs to change for this."
+            ),
+        ),
+    ),
+    Cause(
+        "sign-in-expired", "The service refused the sign-in's token, and a fresh one did not help: the sign-in is stale.",
+        Remediation(
+            steps=(
+                "Sign in again (the saved sign-in may come from another tenant instance, or was revoked): "
+                "run cipp-setup login, or az login with --auth azure-cli, then the same command. "
+                "Nothing in the tenant needs to change."
+            ),
+        ),
+    ),
+    Cause(
         "internal-error", "cipp-setup itself failed; please report it with the -v output.",
         Remediation(steps="Run the same command again with -v and report the output (it holds no secret)."),
     ),
@@ -134,6 +158,10 @@ class CheckSpec:
     causes: tuple[Cause, ...]
     depends_on: tuple[str, ...] = ()
     generations: frozenset[Generation] = ALL_GENERATIONS
+    # The CIPP profiles (who writes the API's app registrations) the check applies to. A
+    # current-generation check limited to one of the two current profiles is
+    # "profile-dependent": while the version is unknown its failure is reported, not counted.
+    profiles: frozenset[Profile] = ALL_PROFILES
     timeout_s: float = 120.0
     # Derived, never declared in a check's file: True exactly for a `FixableCheck`
     # (renderers read it from the spec, e.g. `explain` offers `cipp-setup fix --only`).

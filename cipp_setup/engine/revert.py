@@ -53,6 +53,7 @@ _UNDO_ACTION = {
 }
 _ROLE_NAMES = {
     wk.GLOBAL_ADMINISTRATOR: "Global Administrator",
+    wk.CLOUD_APPLICATION_ADMINISTRATOR: "Cloud Application Administrator",
     wk.CONTRIBUTOR: "Contributor",
     wk.OWNER: "Owner",
 }

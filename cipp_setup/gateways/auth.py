@@ -305,6 +305,14 @@ class AsyncCredentialAdapter:
                 self._tokens[key] = token
             return token
 
+    @property
+    def credential(self) -> TokenCredential:
+        return self._credential
+
+    def forget(self) -> None:
+        """Drop the kept tokens (one was refused: gateways/stale_token.py)."""
+        self._tokens.clear()
+
     async def close(self) -> None:
         return None
 

@@ -59,7 +59,11 @@ def classify_graph_write(what: str, exc: Exception, *, references_other_object: 
             final = WriteRefused(cause, f"Microsoft Graph kept answering {status} while {what}.",
                                  status=status, code=code, retry_after_s=retry_after)
             return Retryable(status, retry_after, final)
-        if status in (401, 403):
+        if status == 401:  # the token was not accepted: a stale sign-in, not a missing role
+            return WriteRefused("sign-in-required", f"Microsoft Graph did not accept the sign-in's token while "
+                                f"{what} ({label}): sign in again ('cipp-setup login --for fix').",
+                                status=status, code=code)
+        if status == 403:
             return WriteRefused("permission-denied", f"Microsoft Graph refused {what} ({label}).",
                                 status=status, code=code)
         if code in _EXISTS_CODES or status == 409:

@@ -19,7 +19,7 @@ from typing import Any
 from cipp_setup import __version__
 from cipp_setup.engine.model import CheckResult, CheckSpec
 
-SCHEMA_VERSION = "1.1"  # 1.1: generation_evidence
+SCHEMA_VERSION = "1.2"  # 1.1: generation_evidence; 1.2: profile, profile_evidence, profile_dependent
 REDACTED = "********"
 
 # status of the whole run, tied to the exit code
@@ -92,6 +92,9 @@ def build_envelope(
     tenant_id: str | None = None,
     generation: str | None = None,
     generation_evidence: Sequence[str] = (),
+    profile: str | None = None,
+    profile_evidence: Sequence[str] = (),
+    profile_dependent: Sequence[str] = (),
     signed_in: str | None = None,
     cloud: str | None = None,
     error: RunError | None = None,
@@ -119,6 +122,12 @@ def build_envelope(
         ],
         "error": {"code": error.code, "message": error.message} if error else None,
     }
+    if profile is not None or profile_evidence or profile_dependent:
+        # Current generation: who writes the API clients (clients-by-user 7.2-7.3,
+        # clients-by-app 7.4+), why, and the checks that depend on it while it is unknown.
+        envelope["profile"] = profile
+        envelope["profile_evidence"] = list(profile_evidence)
+        envelope["profile_dependent"] = list(profile_dependent)
     return _scrub(envelope, [s for s in secrets if s])  # type: ignore[no-any-return]
 
 

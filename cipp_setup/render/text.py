@@ -140,6 +140,23 @@ def generation_lines(generation: str | None, evidence: Sequence[str]) -> list[Li
     return [head, *(text_line(f"{INDENT}{sentence}", "dim") for sentence in evidence), ()]
 
 
+def profile_lines(profile: str | None, evidence: Sequence[str], dependent: Sequence[str]) -> list[Line]:
+    """Current generation: who writes the API clients and why; when unknown, which checks
+    depend on it. Nothing for legacy or API-only runs."""
+    if profile in (None, "legacy") and not evidence and not dependent:
+        return []
+    from cipp_setup.engine.result import PROFILE_LABELS
+
+    head: Line = (("CIPP profile: ", ""), (PROFILE_LABELS.get(profile or "", "undetermined"), "bold"))
+    lines: list[Line] = [head, *(text_line(f"{INDENT}{sentence}", "dim") for sentence in evidence)]
+    if dependent:
+        lines.append(text_line(
+            f"{INDENT}Depend on the CIPP version (shown as warnings, not counted, never fixed): "
+            f"{', '.join(dependent)}. Pass --cipp-version VERSION to decide them."
+        ))
+    return [*lines, ()]
+
+
 SAM_USER_UNDECIDED = frozenset({"sam-user-ambiguous", "sam-user-unknown"})
 
 
