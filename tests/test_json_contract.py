@@ -61,11 +61,11 @@ RESULTS = (
 
 ENVELOPE_FIELDS = {
     "schema_version", "tool", "command", "status", "exit_code", "tenant_id", "generation",
-    "generation_evidence", "signed_in", "cloud", "checks", "error",
+    "generation_evidence", "signed_in", "sam_user", "cloud", "checks", "error",
 }
 CHECK_FIELDS = {
     "id", "title", "status", "severity", "required", "summary", "cause", "ignored", "evidence",
-    "messages", "remediation", "fix_available", "duration_ms",
+    "messages", "remediation", "fix_available", "duration_ms", "needed",
 }
 
 
@@ -98,7 +98,8 @@ def test_envelope_validates_and_pins_its_fields() -> None:
     assert set(envelope) == ENVELOPE_FIELDS
     # 1.1 added generation_evidence; 1.2 the current profile (issue 11: three CIPP profiles),
     # present only when a run considered one, so a legacy envelope keeps its fields.
-    assert envelope["schema_version"] == "1.2"
+    # 1.3 the status not-needed, each check's `needed`, `sam_user` (issue 11: the lifecycle).
+    assert envelope["schema_version"] == "1.3"
     assert envelope["generation_evidence"] == []
     assert envelope["command"] == "check"
     assert envelope["status"] == "failed" and envelope["exit_code"] == 1
@@ -121,6 +122,7 @@ def test_envelope_validates_and_pins_its_fields() -> None:
         "remediation": {"portal": SPEC.remediation.portal, "cli": SPEC.remediation.cli, "powershell": "", "steps": ""},
         "fix_available": False,
         "duration_ms": 12.3,
+        "needed": "permanently",
     }
     # A check without a known spec still renders, with its own id as the title.
     assert second["status"] == "skip" and second["remediation"] is None and second["required"] is False

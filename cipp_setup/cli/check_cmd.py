@@ -52,7 +52,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         epilog=(
             "The API client secret is read from $CIPP_API_CLIENT_SECRET or, with "
             "--client-secret-stdin, from stdin; never from an argument. "
-            "Exit codes: 0 every required check passed (warnings allowed), 1 a required "
+            "Exit codes: 0 every required check passed (warnings allowed) or is not needed "
+            "any more, 1 a required "
             "check failed, 2 usage error, 3 internal error, 4 sign-in required, 130 interrupted."
         ),
     )
@@ -363,6 +364,7 @@ def _diagnose(
                 run_diagnosis(
                     inputs, connection, only=only, on_signed_in=on_signed_in, on_result=on_result,
                     catalogue=run_inputs.catalogue,
+                    journal=_journal_to_read(),
                 )
             )
         except SignInRequired as exc:
@@ -378,20 +380,22 @@ def _diagnose(
 
             return emit_error(EXIT_USAGE, "generation-undetermined", str(exc))
 
+    from cipp_setup.cli.suggested import run_options
+
+    options = run_options(run_inputs, inputs, generation=getattr(diagnosis, "generation", None),
+                          environ=terminal.environ)
+    diagnosis = _with_revert_command(diagnosis, options.command("revert"))
     report = diagnosis.report
     specs = _specs_by_id(getattr(diagnosis, "specs", None) or _registry_specs(run_inputs.catalogue))
     if not signed_in and diagnosis.admin is not None:  # the engine signed in without telling us
         terminal.report([signed_in_line(diagnosis.admin.user_principal_name, diagnosis.admin.tenant_id), ()])
     verbose = run_inputs.output.verbose
     from cipp_setup.cli.commands import fix_command
-    from cipp_setup.cli.suggested import run_options
 
     terminal.report(generation_lines(diagnosis.generation, diagnosis.generation_evidence))
     terminal.report(profile_lines(getattr(diagnosis, "profile", None), getattr(diagnosis, "profile_evidence", ()),
                                   getattr(diagnosis, "profile_dependent", ())))
     terminal.report(sam_user_lines(report.results))
-
-    options = run_options(run_inputs, inputs, generation=getattr(diagnosis, "generation", None), environ=terminal.environ)
     terminal.report(
         report_lines(
             report.results, specs, report.required,
@@ -434,6 +438,24 @@ def _diagnose(
 
         return exit_code or EXIT_USAGE  # the report asked for is missing: never exit 0
     return exit_code
+
+
+def _journal_to_read() -> Any:
+    """The journal, read only: which temporary rights cipp-setup granted and gave back
+    (check never writes it, and a missing one is simply empty)."""
+    from cipp_setup.engine.journal import Journal
+
+    return Journal()
+
+
+def _with_revert_command(diagnosis: Any, command: str) -> Any:
+    """The diagnosis with each still-held temporary right naming the exact revert command."""
+    from dataclasses import replace
+
+    from cipp_setup.engine.lifecycle import with_revert_command
+
+    report = diagnosis.report
+    return replace(diagnosis, report=replace(report, results=with_revert_command(report.results, command)))
 
 
 def known_check_ids(catalogue: Catalogue | None = None) -> Sequence[str]:

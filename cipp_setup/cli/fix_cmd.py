@@ -132,7 +132,8 @@ def _run_fix(run_inputs: RunInputs, terminal: Terminal, target: Target, inputs: 
     from cipp_setup.engine.diagnose import GenerationUndetermined
     from cipp_setup.gateways.errors import SignInFailed, SignInRequired
     from cipp_setup.render import plans as render_plans
-    from cipp_setup.render.text import report_lines, signed_in_line
+    from cipp_setup.cli.options import EXIT_USAGE
+    from cipp_setup.render.text import report_lines, sam_user_lines, sam_user_undecided, signed_in_line
 
     from cipp_setup.cli.suggested import run_options
     from cipp_setup.render.text import NOWRAP
@@ -163,6 +164,12 @@ def _run_fix(run_inputs: RunInputs, terminal: Terminal, target: Target, inputs: 
     if notice and connection.interactive:
         terminal.status(notice, "dim")
 
+    def _naming_revert(report: Any) -> Any:
+        """Each temporary right still held after the activation names the exact revert."""
+        from cipp_setup.engine.lifecycle import with_revert_command
+
+        return replace(report, results=with_revert_command(report.results, options().command("revert")))
+
     async def main() -> int:
         session = await FixSession.open(
             inputs, connection, journal=journal, only=only, on_progress=on_progress,
@@ -191,9 +198,16 @@ def _run_fix(run_inputs: RunInputs, terminal: Terminal, target: Target, inputs: 
             if interrupted:
                 terminal.write_lines(render_plans.interrupted_lines(interrupted), terminal.stderr)
             with terminal.progress("Running checks…"):
-                before = await session.check()
+                before = _naming_revert(await session.check())
             specs = {c.spec.id: c.spec for c in session.checks}
+            terminal.report(sam_user_lines(before.results))
             terminal.report(report_lines(before.results, specs, before.required, marks=marks))
+            undecided = sam_user_undecided(before.results)
+            if undecided is not None:
+                # A fix for an account nobody named could elevate the wrong one: ask first.
+                state["before"] = before
+                terminal.error(f"error: {undecided.summary} Nothing was changed.")
+                return EXIT_USAGE
             plans = session.plans(before.results)
             state["before"] = before
             if not plans:
@@ -211,7 +225,7 @@ def _run_fix(run_inputs: RunInputs, terminal: Terminal, target: Target, inputs: 
                 after = before
             else:
                 with terminal.progress("Re-running the checks…"):
-                    after = await session.check()
+                    after = _naming_revert(await session.check())
                 terminal.report([(), (("After the fixes:", "bold"),)])
                 terminal.report(report_lines(after.results, specs, after.required, marks=marks))
             state["after"] = after

@@ -7,7 +7,7 @@ parser) and `run(inputs, terminal) -> int` (imports its heavy stacks inside), wh
 words here, once. Common options come from `cipp_setup.cli.options` so they mean the
 same on every command.
 
-Exit codes: 0 ok; 1 a required check failed; 2 usage error / bad input / cannot prompt;
+Exit codes: 0 ok (or not needed any more); 1 a required check failed; 2 usage error / bad input / cannot prompt;
 3 internal error; 4 sign-in required and not possible; 130 interrupted.
 """
 

@@ -90,7 +90,7 @@ def _run_revert(run_inputs: RunInputs, terminal: Terminal, target: Target, input
     from cipp_setup.engine.diagnose import GenerationUndetermined
     from cipp_setup.gateways.errors import SignInFailed, SignInRequired
     from cipp_setup.render import plans as render_plans
-    from cipp_setup.render.text import result_lines, signed_in_line
+    from cipp_setup.render.text import result_lines, sam_user_lines, signed_in_line
 
     marks = terminal.marks()
     applying = run_inputs.applying
@@ -148,6 +148,7 @@ def _run_revert(run_inputs: RunInputs, terminal: Terminal, target: Target, input
             specs = {c.spec.id: c.spec for c in session.checks}
             given_back = {o.plan.check_id for o in outcomes if o.applied and not o.failed}
             terminal.report([(), (("After the revert:", "bold"),)])
+            terminal.report(sam_user_lines(after.results))
             for result in after.results:
                 if result.check_id in given_back and result.status.is_problem:
                     terminal.report([((marks.passed, "green"), (" ", ""), (result.check_id, "bold"),

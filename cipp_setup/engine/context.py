@@ -23,7 +23,9 @@ class CheckInputs:
     """What the user told us (flags, prompts, a profile), validated by the front end."""
 
     tenant: str  # tenant id or a verified domain
-    sam_user: str | None = None  # UPN or object id; None → the signed-in admin
+    sam_user: str | None = None  # UPN or object id; None → found in the tenant (checks/_lookups.py)
+    # Why `sam_user` is this user, for every output: "--sam-user", or the wizard's question.
+    sam_user_source: str = "--sam-user"
     sam_app_id: str | None = None  # appId; None → the application named CIPP-SAM
     subscription_id: str | None = None
     api_url: str | None = None  # normalised: https://host, no trailing slash, no /api

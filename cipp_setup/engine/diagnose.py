@@ -41,17 +41,21 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from cipp_setup.engine.builtin import builtin_catalogue
 from cipp_setup.engine.catalogue import Catalogue
 from cipp_setup.engine.context import CheckContext, CheckInputs, SignedInAdmin
 from cipp_setup.engine.fixes import plan_fix
+from cipp_setup.engine.lifecycle import apply_lifecycle, grants_from_journal
 from cipp_setup.engine.model import Check, CheckResult, CheckSpec, Generation, Message, Profile, Status
 from cipp_setup.engine.result import CURRENT_PROFILES, PROFILE_LABELS, generation_of_profile, profile_of_version, version_numbers
 from cipp_setup.engine.planning import PlanningError
 from cipp_setup.engine.runner import RunReport, run_checks
 from cipp_setup.engine.services import AdminSession, ConnectionOptions, ReadGateways
+
+if TYPE_CHECKING:
+    from cipp_setup.engine.journal import Journal
 
 __all__ = [
     "ConnectionOptions", "Diagnosis", "GenerationUndetermined", "decide_generation", "decide_profile",
@@ -265,10 +269,12 @@ async def run_diagnosis(
     on_result: Callable[[CheckResult], None] | None = None,
     session: AdminSession | None = None,
     catalogue: Catalogue | None = None,
+    journal: Journal | None = None,
 ) -> Diagnosis:
     """Run the checks of `catalogue` (the built-in ones when None). Pass `session` to
     reuse a sign-in (the wizard diagnoses several times with one sign-in); without it,
-    sign-in happens here when a check needs it."""
+    sign-in happens here when a check needs it. `journal` (read only) tells the
+    lifecycle which temporary rights cipp-setup granted and gave back (engine/lifecycle.py)."""
     known = builtin_catalogue(catalogue)
     if only is not None:
         for check_id in only:
@@ -343,6 +349,9 @@ async def run_diagnosis(
             profile, profile_evidence = await profile_task
             report, checks, undecided = settle_profile(report, checks, profile)
         ctx.inputs = replace(ctx.inputs, profile=profile)
+        # After activation, the activation-time prerequisites read "not needed any more".
+        tenant_for_journal = session.admin.tenant_id if session else inputs.tenant
+        report = apply_lifecycle(report, checks, ctx, grants_from_journal(journal, tenant_for_journal))
         report = with_fix_availability(report, ctx, known)
     except BaseException:
         await _abandon(early_task, None)

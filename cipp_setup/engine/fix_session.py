@@ -32,6 +32,7 @@ from cipp_setup.engine.diagnose import (
 from cipp_setup.engine.fix_runtime import FixRuntime, Progress, WaitPolicy
 from cipp_setup.engine.fixes import apply_plan, plan_fixes
 from cipp_setup.engine.journal import Journal, JournalEntry
+from cipp_setup.engine.lifecycle import apply_lifecycle, grants_from_journal
 from cipp_setup.engine.model import Check, CheckResult, FixableCheck
 from cipp_setup.engine import plan as p
 from cipp_setup.engine.plan import FixPlan, PlanOutcome
@@ -163,7 +164,8 @@ class FixSession:
         report = await run_checks(self.checks, self.ctx, on_result=on_result)
         if self.profile is None:  # profile-dependent failures: shown, not counted, not fixed
             report, _, _ = settle_profile(report, self.checks, None)
-        return report
+        # Once the API answers, no fix re-grants what only the activation needed.
+        return apply_lifecycle(report, self.checks, self.ctx, grants_from_journal(self.journal, self.tenant_id))
 
     async def verify(self, check_id: str) -> CheckResult:
         """Re-run one check, re-reading everything (its dependencies count as satisfied)."""

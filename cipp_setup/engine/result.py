@@ -57,6 +57,9 @@ class Status(str, enum.Enum):
     FAIL = "fail"
     SKIP = "skip"
     ERROR = "error"
+    # An activation-time prerequisite once the API answers: what it checks was needed only
+    # while the API was being activated, so its absence is no problem (engine/lifecycle.py).
+    NOT_NEEDED = "not-needed"
 
     @property
     def is_problem(self) -> bool:
@@ -124,6 +127,10 @@ class CheckResult:
     ignored: bool = False  # a failure demoted to a warning by --ignore
     # The cause's remediation, filled with what this run found (set by the runner).
     remediation: Remediation | None = None
+    # When CIPP needs what the check verifies: "permanently" or "during-activation"
+    # (stamped by engine/lifecycle.py from the check's declaration for this run); None:
+    # not stamped, the spec's declaration holds.
+    needed: str | None = None
 
     def __post_init__(self) -> None:
         # A lone Message or Evidence passed where a tuple belongs would only fail later,

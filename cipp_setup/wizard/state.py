@@ -102,6 +102,7 @@ class WizardState:
     generation_evidence: tuple[str, ...] = ()
     # pick_identities
     sam_user: str | None = None
+    sam_user_why: str = ""  # why this user, for every output ("--sam-user", your answer)
     sam_app_id: str | None = None
     subscription_id: str | None = None
     function_app: str | None = None

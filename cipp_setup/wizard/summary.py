@@ -26,6 +26,8 @@ def summary_lines(state: WizardState, env: WizardEnv) -> list[Any]:
         row("CIPP-SAM", f"app {state.sam_app_id}")
     elif state.sam_user or state.sam_app_id:
         row("CIPP-SAM", f"user {state.sam_user or '?'}, app {state.sam_app_id or '?'}")
+        if state.sam_user and state.sam_user_why:
+            row("CIPP-SAM user from", state.sam_user_why)
     if state.subscription_id:
         row("Subscription", state.subscription_id)
     outcomes = {o.plan.check_id: o for o in state.fix_outcomes}

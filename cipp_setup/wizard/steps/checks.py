@@ -45,7 +45,8 @@ async def run_checks(state: WizardState, env: WizardEnv) -> None:
     s = env.screen
     s.heading("Checking the prerequisites")
     inputs = CheckInputs(
-        tenant=state.tenant, sam_user=state.sam_user, sam_app_id=state.sam_app_id,
+        tenant=state.tenant, sam_user=state.sam_user, sam_user_source=state.sam_user_why or "--sam-user",
+        sam_app_id=state.sam_app_id,
         subscription_id=state.subscription_id, generation=state.generation,  # type: ignore[arg-type]
         function_app=state.function_app,
     )
