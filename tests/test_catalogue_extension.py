@@ -25,15 +25,7 @@ from cipp_setup.cli.main import main
 from cipp_setup.engine import plan as p
 from cipp_setup.engine.catalogue import Catalogue
 from cipp_setup.engine.context import CheckContext
-from cipp_setup.engine.model import (
-    Cause,
-    CheckResult,
-    CheckSpec,
-    Evidence,
-    FixableCheck,
-    Remediation,
-    Severity,
-)
+from cipp_setup.engine.model import Cause, CheckResult, CheckSpec, Evidence, FixableCheck, Remediation, Severity
 from cipp_setup.engine.plan import FixPlan, PlannedChange
 from cipp_setup.engine.planning import ROLES_FOR_DIRECTORY_ROLE_ASSIGNMENT, fact, sam_user_label
 from cipp_setup.engine.writes import GRAPH_ROLE_WRITE

@@ -33,7 +33,7 @@ from cipp_setup.engine.fix_runtime import FixRuntime, Progress, WaitPolicy
 from cipp_setup.engine.fixes import apply_plan, plan_fixes
 from cipp_setup.engine.journal import Journal, JournalEntry
 from cipp_setup.engine.lifecycle import apply_lifecycle, grants_from_journal
-from cipp_setup.engine.model import Check, CheckResult, FixableCheck
+from cipp_setup.engine.model import Check, CheckResult, FixableCheck, Profile
 from cipp_setup.engine import plan as p
 from cipp_setup.engine.plan import FixPlan, PlanOutcome
 from cipp_setup.engine.revert import RevertPlan, apply_consent_removal, apply_removal, plan_revert
@@ -129,7 +129,8 @@ class FixSession:
             checks = known.for_generation(generation)
             if only is not None:
                 checks = tuple(c for c in checks if c.spec.id in only)
-            profile, profile_evidence = ("legacy", ()) if generation == "legacy" else (None, ())
+            profile: Profile | None = "legacy" if generation == "legacy" else None
+            profile_evidence: tuple[str, ...] = ()
             if generation == "current" and any(profile_dependent(c) for c in checks):
                 profile, profile_evidence = await decide_profile(ctx, generation)
         except BaseException:

@@ -28,6 +28,7 @@ comes last, since the removals before it may need the scopes it takes away.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cipp_setup import wellknown as wk
 from cipp_setup.engine import plan as p
@@ -36,13 +37,14 @@ from cipp_setup.engine.fixes import refusal_detail, with_retries
 from cipp_setup.engine.journal import ALREADY_GONE, APPLIED, FAILED, Journal, JournalEntry
 from cipp_setup.engine.model import CheckResult
 from cipp_setup.engine.plan import ChangeOutcome, ChangeStatus, FixPlan, PlanOutcome
+from cipp_setup.engine.planning import ROLES_FOR_ARM_ASSIGNMENT, ROLES_FOR_DIRECTORY_ROLE_ASSIGNMENT
 from cipp_setup.engine.signin_consent import (
     RECORD_SIGN_IN_CONSENT,
     SIGN_IN_CONSENT_CHECK,
     consent_records,
     scope_after_removal,
 )
-from cipp_setup.engine.writes import WriteRefused
+from cipp_setup.engine.writes import ARM_USER_IMPERSONATION, GRAPH_ROLE_WRITE, WriteRefused
 
 # What "the temporary elevation" is: the creations revert undoes by default.
 ELEVATION_ACTIONS: frozenset[str] = frozenset({p.CREATE_DIRECTORY_ROLE_ASSIGNMENT, p.CREATE_ARM_ROLE_ASSIGNMENT})
@@ -76,37 +78,35 @@ def reverted_change_ids(entries: list[JournalEntry]) -> set[str]:
 
 
 def _removal(entry: JournalEntry) -> FixPlan:
+    """The plan that deletes one role assignment the tool created. A directory role and
+    an ARM role differ only in the API, where the assignment applies, who may delete it
+    and the permission; the plan around them is the same."""
     role_id = str(entry.target.get("role_definition_id", ""))
     role = _ROLE_NAMES.get(role_id.lower(), f"role {role_id}")
     principal = entry.target.get("principal_id", "?")
     object_id = str(entry.object_id)
+    params: dict[str, Any] = {"assignment_id": object_id, "principal_id": principal, "role_definition_id": role_id}
+    notes: tuple[str, ...] = ()
     if entry.action == p.CREATE_DIRECTORY_ROLE_ASSIGNMENT:
-        change = p.PlannedChange(
-            check_id=entry.check_id, action=p.DELETE_DIRECTORY_ROLE_ASSIGNMENT,
-            api=f"Microsoft Graph DELETE /roleManagement/directory/roleAssignments/{object_id}",
-            target=f"{role} assignment of user {principal} at {entry.target.get('directory_scope_id', '/')}",
-            before=f"{role} assigned (created by cipp-setup on {entry.at})", after="no such assignment",
-            admin_role_needed="Privileged Role Administrator or Global Administrator",
-            grants_privilege=False, reversible=False,
-            params={"assignment_id": object_id, "principal_id": principal, "role_definition_id": role_id},
-            permission="RoleManagement.ReadWrite.Directory",
-            notes=("If you are signed in as this user, you give up this role yourself.",),
-        )
-        title = f"Remove the {role} role cipp-setup gave user {principal}"
+        action = p.DELETE_DIRECTORY_ROLE_ASSIGNMENT
+        api = f"Microsoft Graph DELETE /roleManagement/directory/roleAssignments/{object_id}"
+        where, on = f"at {entry.target.get('directory_scope_id', '/')}", ""
+        admin_role, permission = ROLES_FOR_DIRECTORY_ROLE_ASSIGNMENT, GRAPH_ROLE_WRITE
+        notes = ("If you are signed in as this user, you give up this role yourself.",)
     else:
-        change = p.PlannedChange(
-            check_id=entry.check_id, action=p.DELETE_ARM_ROLE_ASSIGNMENT,
-            api=f"Azure Resource Manager DELETE {object_id}",
-            target=f"{role} assignment of user {principal} on {entry.target.get('arm_scope', '?')}",
-            before=f"{role} assigned (created by cipp-setup on {entry.at})", after="no such assignment",
-            admin_role_needed="Owner or User Access Administrator on the subscription",
-            grants_privilege=False, reversible=False,
-            params={"assignment_id": object_id, "principal_id": principal, "role_definition_id": role_id,
-                    "arm_scope": entry.target.get("arm_scope")},
-            permission="user_impersonation",
-        )
-        title = f"Remove the {role} role cipp-setup gave user {principal} on the subscription"
-    return FixPlan(entry.check_id, title, None, (change,))
+        action = p.DELETE_ARM_ROLE_ASSIGNMENT
+        api = f"Azure Resource Manager DELETE {object_id}"
+        where, on = f"on {entry.target.get('arm_scope', '?')}", " on the subscription"
+        admin_role, permission = ROLES_FOR_ARM_ASSIGNMENT, ARM_USER_IMPERSONATION
+        params["arm_scope"] = entry.target.get("arm_scope")
+    change = p.PlannedChange(
+        check_id=entry.check_id, action=action, api=api,
+        target=f"{role} assignment of user {principal} {where}",
+        before=f"{role} assigned (created by cipp-setup on {entry.at})", after="no such assignment",
+        admin_role_needed=admin_role, grants_privilege=False, reversible=False,
+        params=params, permission=permission, notes=notes,
+    )
+    return FixPlan(entry.check_id, f"Remove the {role} role cipp-setup gave user {principal}{on}", None, (change,))
 
 
 def _consent_removals(entries: list[JournalEntry], undone: set[str]) -> list[FixPlan]:
