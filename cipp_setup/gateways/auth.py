@@ -254,7 +254,8 @@ def translate_auth_error(
         # SignInFailed names the code itself: drop azure-identity's "Authentication failed:
         # AADSTSnnnn:" lead-in so the line does not say the code twice.
         first = _AADSTS_LEAD.sub("", first, count=1) if code else first
-        return SignInFailed(code, explain(code, first.strip(), tenant=tenant, authority=authority_url))
+        return SignInFailed(code, explain(code, first.strip(), tenant=tenant, authority=authority_url,
+                                          for_fix=login_for == "fix"))
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
