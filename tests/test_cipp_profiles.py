@@ -32,7 +32,10 @@ EXPECTED: dict[str, tuple[str, dict[str, tuple[str, str | None]]]] = {
     "current-app-writes": ("clients-by-app", {
         "sam-app-graph-application-permissions": ("fail", "consent-missing"),
         "function-app-managed-identity": PASS,
-        "api-client-app": PASS, "api-easy-auth": PASS, "api-token": PASS, "api-list-logs": PASS,
+        "api-client-app": PASS,
+        "api-easy-auth": ("fail", "easy-auth-disabled"),
+        "api-token": ("warn", "easy-auth-disabled"),
+        "api-list-logs": ("fail", "easy-auth-disabled"),
     }),
     "current-sso-easy-auth": ("clients-by-app", {
         "sam-app-graph-application-permissions": PASS,
@@ -75,7 +78,7 @@ def test_getversion_and_the_client_owner_decide_7_4_without_the_scenario(
     capsys: pytest.CaptureFixture[str], sandbox_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A served sandbox through --cloud is a tenant like any other: the evidence decides.
-    served = sandbox_factory("current-app-writes")
+    served = sandbox_factory("current-ready")
     ready = served.write_ready_file(tmp_path / "ready.json")
     ids = served.identities_document()
     monkeypatch.setenv("CIPP_API_CLIENT_SECRET", ids["api_client_secret"])
@@ -83,10 +86,24 @@ def test_getversion_and_the_client_owner_decide_7_4_without_the_scenario(
                  "--api-url", ids["api_url"], "--api-client-id", ids["api_client_id"],
                  "--function-app", ids["function_app_id"]])
     envelope = json.loads(capsys.readouterr().out)
-    assert code == 1 and envelope["profile"] == "clients-by-app"
+    assert code == 0 and envelope["profile"] == "clients-by-app"
     evidence = " ".join(envelope["profile_evidence"])
-    assert "GetVersion: this instance runs CIPP-API 7.4.0" in evidence
+    assert "GetVersion: this instance runs CIPP-API 8.5.2" in evidence
     assert "has no user owner" in evidence
+    assert "sam-app-graph-application-permissions" in _verdicts(envelope)
+
+
+def test_the_owner_less_client_decides_7_4_when_getversion_cannot_answer(
+    capsys: pytest.CaptureFixture[str], sandbox_factory: Any, tmp_path: Path,
+) -> None:
+    served = sandbox_factory("current-app-writes")
+    ready = served.write_ready_file(tmp_path / "ready.json")
+    ids = served.identities_document()
+    code, envelope, _ = _json(capsys, "check", "--cloud", str(ready), "--tenant", served.state.tenant_id,
+                              "--api-url", ids["api_url"], "--api-client-id", ids["api_client_id"],
+                              "--function-app", ids["function_app_id"])
+    assert code == 1 and envelope["profile"] == "clients-by-app"
+    assert any("has no user owner" in line for line in envelope["profile_evidence"])
     assert _verdicts(envelope)["sam-app-graph-application-permissions"] == ("fail", "consent-missing")
 
 
@@ -118,18 +135,22 @@ def test_without_a_version_the_dependent_checks_say_so_and_do_not_fail(
 
 @pytest.mark.parametrize(("scenario", "version", "actions"), [
     ("current-user-writes", "7.3.1", ["create-directory-role-assignment"]),
-    ("current-app-writes", "7.4.0", ["create-app-role-assignment"]),
+    ("current-app-writes", "7.4.0", ["create-app-role-assignment", "update-easy-auth"]),
 ])
 def test_fixes_converge(capsys: pytest.CaptureFixture[str], sandbox_factory: Any, tmp_path: Path,
-                        scenario: str, version: str, actions: list[str]) -> None:
+                        monkeypatch: pytest.MonkeyPatch, scenario: str, version: str, actions: list[str]) -> None:
     served = sandbox_factory(scenario)
     ready = served.write_ready_file(tmp_path / "ready.json")
+    ids = served.identities_document()
     base = ["--cloud", str(ready), "--tenant", served.state.tenant_id, "--cipp-version", version,
-            "--function-app", served.identities_document()["function_app_id"]]
+            "--function-app", ids["function_app_id"], "--write-easy-auth"]
+    if ids.get("api_client_id"):
+        monkeypatch.setenv("CIPP_API_CLIENT_SECRET", ids["api_client_secret"])
+        base += ["--api-url", ids["api_url"], "--api-client-id", ids["api_client_id"]]
     code, fixed, err = _json(capsys, "fix", *base, "--yes")
     assert code == 0, err[-2000:]
     assert [(c["action"], c["status"]) for c in fixed["changes"]] == [(a, "applied") for a in actions]
-    code, checked, err = _json(capsys, "check", *base)
+    code, checked, err = _json(capsys, "check", *[a for a in base if a != "--write-easy-auth"])
     assert code == 0, err[-2000:]
     code, again, _ = _json(capsys, "fix", *base, "--yes")
     assert code == 0 and again["changes"] == []

@@ -59,8 +59,15 @@ def run_recorded(argv: Sequence[str], prompter: RecordingPrompter) -> tuple[int,
 
 
 def test_a_current_instance_is_recognised_and_the_reason_said() -> None:
+    # The API client is named: the CIPP-SAM app's consented application permissions no longer
+    # count as current evidence (CIPP 7.1.3 consents its SAM manifest's application permissions
+    # too), and this upgraded tenant's Easy Auth still registers CIPP-API.
+    from cipp_setup.sandbox import load_scenario
+
+    client = load_scenario("current-identity-no-role").identities.api_client_id
     prompter = RecordingPrompter()
-    code, out, err = run_recorded(["wizard", "--sandbox", "current-identity-no-role"], prompter)
+    code, out, err = run_recorded(["wizard", "--sandbox", "current-identity-no-role", "--api-client-id", str(client)],
+                                  prompter)
     assert code == 0, err[-3000:]
     assert "Which CIPP do you run?" not in prompter.asked
     assert "Found current CIPP (7.2 and later: API clients), because:" in err

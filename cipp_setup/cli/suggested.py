@@ -39,6 +39,7 @@ _OPTIONS: tuple[tuple[str, str], ...] = (
     ("--ca-bundle", "ca_bundle"),
     ("--auth", "auth"),
     ("--generation", "generation"),
+    ("--cipp-version", "cipp_version"),
     ("--sam-user", "sam_user"),
     ("--sam-app", "sam_app"),
     ("--subscription", "subscription"),
@@ -132,7 +133,7 @@ def run_options(
             "--tenant": inputs.tenant, "--sam-user": inputs.sam_user, "--sam-app": inputs.sam_app_id,
             "--subscription": inputs.subscription_id, "--function-app": inputs.function_app,
             "--api-url": inputs.api_url, "--api-client-id": inputs.api_client_id,
-            "--generation": inputs.generation,
+            "--generation": inputs.generation, "--cipp-version": inputs.cipp_version,
         }
         for flag, value in resolved.items():
             if value and flag not in values:

@@ -116,6 +116,7 @@ def answers_from_inputs(run_inputs: RunInputs, secret: str | None, generation: s
         api_url=ids.api_url, api_client_id=ids.api_client_id,
         api_client_secret=Secret(secret) if secret else None, generation=generation,
         apply_fixes=apply_fixes, revert=revert, function_app=ids.function_app,
+        cipp_version=run_inputs.cipp_version,
     )
 
 
@@ -162,8 +163,20 @@ def suggestions_for(target: Target) -> dict[str, str]:
         "function_app": ids.get("function_app_id", ""),
         # The scenario's generation: the default answer when the tenant does not tell.
         "generation": str(getattr(getattr(getattr(sandbox, "state", None), "cipp", None), "generation", "") or ""),
+        # Its version decides who writes the API clients, as the admin reading it in CIPP would.
+        "profile": _scenario_profile_name(sandbox),
     }
     return {k: v for k, v in out.items() if v}
+
+
+def _scenario_profile_name(sandbox: Any) -> str:
+    cipp = getattr(getattr(sandbox, "state", None), "cipp", None)
+    if cipp is None or cipp.generation != "current":
+        return ""
+    from cipp_setup.engine.result import profile_of_version, version_numbers
+
+    numbers = version_numbers(str(cipp.version))
+    return profile_of_version(numbers) if numbers else ""
 
 
 class NoPrompter:
@@ -239,6 +252,9 @@ def launch(
         suggestions = suggestions_for(target) if target.is_sandbox else {}
         if demo and run_inputs.applying.yes:
             _answer_from_scenario(answers, suggestions)
+        # A sandbox's version answers "which version?" as its generation answers auto-detection
+        # in `check` (the scenario stands in for the admin reading it in CIPP).
+        answers.profile_if_unknown = suggestions.get("profile") or None
         can_prompt = terminal.can_prompt() and not run_inputs.connection.non_interactive
         missing = missing_flags(answers, sandbox=target.is_sandbox)
         if missing and not can_prompt:

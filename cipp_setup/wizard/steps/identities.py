@@ -38,15 +38,17 @@ async def _with_lookups(state: WizardState, env: WizardEnv, use: Callable[[Tenan
 
 
 async def pick_sam_user(state: WizardState, env: WizardEnv, lookups: TenantLookups) -> None:
-    if state.generation == CURRENT:
+    if state.generation == CURRENT and state.profile != "clients-by-user":
         state.sam_user, state.sam_user_why = None, ""
-        return  # current CIPP writes API clients as the CIPP-SAM app: no user's rights matter
+        return  # CIPP 7.4+ writes API clients as the CIPP-SAM app: no user's rights matter
     if state.answers.sam_user:
         state.sam_user, state.sam_user_why = state.answers.sam_user, "--sam-user"
         return
     s = env.screen
     s.heading("The CIPP-SAM user")
-    s.say("The account CIPP's SAM wizard signed in with: the activation runs as this user.", "dim")
+    s.say("The account CIPP's SAM wizard signed in with: " + (
+        "CIPP 7.2-7.3 create API clients as this user." if state.generation == CURRENT
+        else "the activation runs as this user."), "dim")
     with s.busy("Looking for users named CIPP…"):
         found = await lookups.sam_user_candidates(state.admin, env.suggestions.get("sam_user"))
     candidates = found
