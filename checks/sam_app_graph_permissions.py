@@ -26,6 +26,7 @@ from cipp_setup.engine.model import (
     CheckSpec,
     Evidence,
     FixableCheck,
+    Lifecycle,
     Message,
     Remediation,
     Severity,
@@ -56,6 +57,9 @@ SPEC = CheckSpec(
     generations=frozenset({"current"}),
     profiles=frozenset({"clients-by-app"}),
     services=frozenset({"graph"}),
+    # Used while API clients are created (and their secrets reset), not by calls to the API;
+    # a consent, not a role on a person: harmless to keep, never given back by revert.
+    lifecycle=Lifecycle(needed="during-activation", what="the CIPP-SAM app's Graph application permissions"),
     remediation=Remediation(
         portal=(
             "Microsoft Entra admin center → Identity → Applications → App registrations → CIPP-SAM → "

@@ -28,6 +28,7 @@ from cipp_setup.engine.model import (
     CheckSpec,
     Evidence,
     FixableCheck,
+    Lifecycle,
     Remediation,
     Severity,
     with_remediations,
@@ -59,6 +60,19 @@ SPEC = CheckSpec(
     generations=frozenset({"current"}),
     profiles=frozenset({"clients-by-user"}),
     services=frozenset({"graph"}),
+    # CIPP 7.2-7.3 act as the CIPP-SAM user only while they create API clients: afterwards
+    # the role is a standing administrator role on a service account, to give back.
+    lifecycle=Lifecycle(
+        needed="during-activation", give_back=True,
+        what="a role that lets the CIPP-SAM user create app registrations",
+        remove=Remediation(
+            portal=("Microsoft Entra admin center → Identity → Roles & admins → Cloud Application Administrator "
+                    "(or the role it holds) → Assignments → the CIPP-SAM user → Remove"),
+            powershell=("Get-MgRoleManagementDirectoryRoleAssignment -Filter \"principalId eq '{sam_user_id}' and "
+                        f"roleDefinitionId eq '{wellknown.CLOUD_APPLICATION_ADMINISTRATOR}'\" | "
+                        "Remove-MgRoleManagementDirectoryRoleAssignment"),
+        ),
+    ),
     remediation=Remediation(
         portal=(
             "Microsoft Entra admin center → Identity → Roles & admins → Cloud Application Administrator → "

@@ -18,6 +18,7 @@ import pytest
 from cipp_setup import wellknown
 from cipp_setup.cli.main import main
 from cipp_setup.sandbox.cipp_actions import CippActionError, create_api_client
+from test_fix_command_current import _state_dir  # noqa: F401 - autouse: an isolated state directory, no CI
 
 PASS = ("pass", None)
 SKIP = ("skip", None)
@@ -43,15 +44,6 @@ EXPECTED: dict[str, tuple[str, dict[str, tuple[str, str | None]]]] = {
         "api-client-app": PASS, "api-easy-auth": PASS, "api-token": PASS, "api-list-logs": PASS,
     }),
 }
-
-
-@pytest.fixture(autouse=True)
-def _state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    state = tmp_path / "state"
-    monkeypatch.setenv("CIPP_SETUP_STATE_DIR", str(state))
-    for name in ("CIPP_API_CLIENT_SECRET", "NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "CI", "GITHUB_ACTIONS"):
-        monkeypatch.delenv(name, raising=False)
-    return state
 
 
 def _json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:

@@ -127,6 +127,8 @@ class RunInputs:
         """An identity (or --generation) by its argparse dest, as the printed commands name them."""
         if dest == "generation":
             return self.generation
+        if dest == "cipp_version":
+            return self.cipp_version
         for group in (self.identities, self.connection):
             if dest in _FIELDS[type(group)]:
                 return getattr(group, dest)

@@ -188,6 +188,8 @@ def fill_from_journal(run_inputs: RunInputs, journal: Any) -> tuple[RunInputs, s
         if value and (current is None or (attr == "generation" and current == "auto")):
             if attr == "generation":
                 run_inputs = run_inputs.with_generation(value)
+            elif attr == "cipp_version":
+                run_inputs = replace(run_inputs, cipp_version=value)
             else:
                 filled["identities" if hasattr(run_inputs.identities, attr) else "connection"][attr] = value
     run_inputs = replace(run_inputs, identities=replace(run_inputs.identities, **filled["identities"]),

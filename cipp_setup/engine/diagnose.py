@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from cipp_setup.engine.builtin import builtin_catalogue
 from cipp_setup.engine.catalogue import Catalogue
@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 ADMIN_SERVICES = frozenset({"graph", "arm"})
+_Found = TypeVar("_Found")
 
 
 
@@ -132,12 +133,20 @@ async def decide_generation(ctx: CheckContext) -> tuple[Generation, tuple[str, .
     from cipp_setup.checks import detect_generation
 
     verdict = await detect_generation(ctx)
-    if verdict.generation is not None:
-        return verdict.generation, verdict.evidence
-    if ctx.inputs.generation_default is not None:
-        generation, why = ctx.inputs.generation_default
-        return generation, verdict.evidence + (why,)
-    raise GenerationUndetermined(verdict.evidence)
+    found = _or_default(verdict.generation, verdict.evidence, ctx.inputs.generation_default)
+    if found is None:
+        raise GenerationUndetermined(verdict.evidence)
+    return found
+
+
+def _or_default(found: _Found | None, evidence: tuple[str, ...],
+                default: tuple[_Found, str] | None) -> tuple[_Found, tuple[str, ...]] | None:
+    """What the evidence found, else the run's default and why (a sandbox's scenario), else None."""
+    if found is not None:
+        return found, evidence
+    if default is not None:
+        return default[0], evidence + (default[1],)
+    return None
 
 
 API_ONLY = frozenset({"api"})
@@ -158,11 +167,9 @@ async def decide_profile(ctx: CheckContext, generation: Generation | None) -> tu
     from cipp_setup.checks import detect_profile
 
     verdict = await detect_profile(ctx)
-    if verdict.profile is not None:
-        return verdict.profile, verdict.evidence
-    if ctx.inputs.profile_default is not None:
-        profile, why = ctx.inputs.profile_default
-        return profile, verdict.evidence + (why,)
+    found = _or_default(verdict.profile, verdict.evidence, ctx.inputs.profile_default)
+    if found is not None:
+        return found
     return None, verdict.evidence + (
         "Nothing shows whether this CIPP writes API clients as the CIPP-SAM user (7.2-7.3) or as the "
         "CIPP-SAM app (7.4+): pass --cipp-version.",

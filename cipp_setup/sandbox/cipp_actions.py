@@ -114,13 +114,16 @@ def _user_label(state: TenantState, user_id: str | None) -> str:
 
 def has_active_global_admin(state: TenantState, user_id: str) -> bool:
     """Active Global Administrator, directly or through a role-assignable group (PIM eligibility does not count)."""
+    return has_active_role(state, user_id, (wellknown.GLOBAL_ADMINISTRATOR,))
+
+
+def has_active_role(state: TenantState, user_id: str, role_ids: tuple[str, ...]) -> bool:
+    """One of these directory roles, active at '/', directly or through a role-assignable group."""
     now = state.clock.now()
     principals = [user_id] + [g.id for g in state.direct_groups_of(user_id) if g.is_assignable_to_role]
     for principal in principals:
         for ra in state.role_assignments_for(principal):
-            if ra.role_definition_id.lower() != wellknown.GLOBAL_ADMINISTRATOR:
-                continue
-            if ra.directory_scope_id not in ("/", ""):
+            if ra.role_definition_id.lower() not in role_ids or ra.directory_scope_id not in ("/", ""):
                 continue
             if ra.end_time is not None and ra.end_time <= now:
                 continue
@@ -163,20 +166,6 @@ APP_CREATING_ROLES = (
 )
 
 
-def _has_active_role(state: TenantState, user_id: str, role_ids: tuple[str, ...]) -> bool:
-    now = state.clock.now()
-    principals = [user_id] + [g.id for g in state.direct_groups_of(user_id) if g.is_assignable_to_role]
-    for principal in principals:
-        for ra in state.role_assignments_for(principal):
-            if ra.role_definition_id.lower() not in role_ids or ra.directory_scope_id not in ("/", ""):
-                continue
-            if ra.end_time is not None and ra.end_time <= now:
-                continue
-            if state.is_visible(ra.visibility):
-                return True
-    return False
-
-
 def _user_cannot_create_apps(state: TenantState, sam_app_id: str, user_id: str) -> str | None:
     """Why Graph refuses POST /applications with the CIPP-SAM user's delegated token, if it does."""
     if user_id not in state.users:
@@ -187,7 +176,7 @@ def _user_cannot_create_apps(state: TenantState, sam_app_id: str, user_id: str) 
     scopes = consented_scopes(state, sam_app_id, user_id, graph) if graph is not None else set()
     if not scopes & {wellknown.GRAPH_DELEGATED_APPLICATION_READWRITE_ALL, wellknown.GRAPH_DELEGATED_DIRECTORY_ACCESS_AS_USER}:
         return GRAPH_INSUFFICIENT_PRIVILEGES
-    if not _has_active_role(state, user_id, APP_CREATING_ROLES):
+    if not has_active_role(state, user_id, APP_CREATING_ROLES):
         return GRAPH_INSUFFICIENT_PRIVILEGES
     return None
 
