@@ -78,6 +78,11 @@ SPEC = CheckSpec(
             "Microsoft Entra admin center → Identity → Roles & admins → Cloud Application Administrator → "
             "Add assignments → the CIPP-SAM user (assignment type Active), while you create API clients."
         ),
+        cli=(
+            "Connect-MgGraph -Scopes RoleManagement.ReadWrite.Directory; "
+            "New-MgRoleManagementDirectoryRoleAssignment -PrincipalId <user-object-id> "
+            f"-RoleDefinitionId {wellknown.CLOUD_APPLICATION_ADMINISTRATOR} -DirectoryScopeId '/'"
+        ),
     ),
     docs=(
         "CIPP 7.2.x and 7.3.x create each API client — its app registration, secret, identifier URI "
