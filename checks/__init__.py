@@ -8,9 +8,7 @@ here changes when something else is imported.
 The current-generation checks (issue 5) are in REGISTRY with `generations={"current"}`;
 api-token and api-list-logs apply to both. `checks_for` picks a generation's checks,
 keeping catalogue order. `detect_generation` (auto) decides legacy or current from the
-tenant, through the same shared look-ups the checks use. Within current, `profiles` splits
-7.2-7.3 (sam-user-app-registration: the CIPP-SAM user writes the clients) from 7.4+
-(sam-app-graph-application-permissions: the CIPP-SAM app does); `detect_profile` decides.
+tenant, through the same shared look-ups the checks use.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from __future__ import annotations
 from cipp_setup.engine.catalogue import Catalogue
 from cipp_setup.engine.model import Check, Generation
 
-from ._generation import GenerationVerdict, ProfileVerdict, detect_generation, detect_profile
+from ._generation import GenerationVerdict, detect_generation
 from .api_client_app import ApiClientApp
 from .api_easy_auth import ApiEasyAuth
 from .api_list_logs import ApiListLogs
@@ -26,7 +24,6 @@ from .api_token import ApiTokenCheck
 from .function_app_identity import FunctionAppManagedIdentity
 from .sam_app_consent import SamAppAzureManagementConsent
 from .sam_app_graph_permissions import SamAppGraphApplicationPermissions
-from .sam_user_app_registration import SamUserAppRegistration
 from .sam_user_global_admin import SamUserGlobalAdmin
 from .subscription_contributor import SamUserSubscriptionContributor
 
@@ -34,7 +31,6 @@ REGISTRY: tuple[Check, ...] = (
     SamUserGlobalAdmin(),
     SamAppAzureManagementConsent(),
     SamUserSubscriptionContributor(),
-    SamUserAppRegistration(),
     SamAppGraphApplicationPermissions(),
     FunctionAppManagedIdentity(),
     ApiClientApp(),
@@ -61,6 +57,5 @@ def all_ids() -> tuple[str, ...]:
 
 
 __all__ = [
-    "CATALOGUE", "REGISTRY", "GenerationVerdict", "ProfileVerdict", "all_ids", "checks_for", "detect_generation",
-    "detect_profile", "get_check",
+    "CATALOGUE", "REGISTRY", "GenerationVerdict", "all_ids", "checks_for", "detect_generation", "get_check",
 ]

@@ -26,7 +26,6 @@ from cipp_setup.engine.model import (
     Evidence,
     FixableCheck,
     Message,
-    Lifecycle,
     Remediation,
     Severity,
     with_remediations,
@@ -54,9 +53,6 @@ SPEC = CheckSpec(
     required=True,
     generations=frozenset({"legacy"}),
     services=frozenset({"graph"}),
-    # Legacy CIPP asks for an ARM token with it only while activating. Harmless to keep (a
-    # delegated permission of CIPP's own app, not a role), and revert keeps it.
-    lifecycle=Lifecycle(needed="during-activation", what="the Azure Service Management consent"),
     remediation=Remediation(
         portal=(
             "Microsoft Entra admin center → Identity → Applications → App registrations → CIPP-SAM → "
@@ -76,9 +72,7 @@ SPEC = CheckSpec(
         "type Scope) in the CIPP-SAM app's requiredResourceAccess, the Azure Service Management "
         "service principal in the tenant, and an oauth2PermissionGrant from the CIPP-SAM service "
         "principal to it that includes user_impersonation, for all principals or for the CIPP-SAM "
-        "user. The app comes from --sam-app (app id), else the application named CIPP-SAM. "
-        "Needed during activation only: once ListLogs answers, a missing consent reads 'not "
-        "needed any more'; one in place is harmless to keep (cipp-setup revert keeps it)."
+        "user. The app comes from --sam-app (app id), else the application named CIPP-SAM."
     ),
     causes=with_remediations(_remediations.SAM_CONSENT, (
         Cause("app-not-found", "No CIPP-SAM application: no app with the --sam-app id, or none named CIPP-SAM."),

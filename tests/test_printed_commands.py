@@ -168,40 +168,6 @@ def test_legacy_check_fix_revert_and_ctrl_c_commands_run_as_printed(serve: Calla
     }
 
 
-@pytest.mark.parametrize(("scenario", "version", "failing"), [
-    ("current-user-writes", "7.3.1", "sam-user-app-registration"),
-    ("current-fresh", "7.4.0", "sam-app-graph-application-permissions"),
-])
-def test_helpdesk_commands_for_current_fail_when_its_prerequisites_fail(
-    serve: Callable[[str], dict[str, Any]], tmp_path: Path, scenario: str, version: str, failing: str,
-) -> None:
-    # Issue 12: the helpdesk's command for a current tenant reports the current prerequisites
-    # (per profile: 7.2-7.3 the CIPP-SAM user's role, 7.4+ the app's permissions) as failing.
-    sb = serve(scenario)
-    ids = sb["identities"]
-    code, out = run_plain(f"cipp-setup helpdesk --tenant {ids['tenant_id']} --sam-user {ids['sam_user_upn']} "
-                          f"--generation current --cipp-version {version} --cloud {sb['ready']}", tmp_path)
-    assert code == 0, out
-    check = next(c for c in printed(out) if c.startswith("cipp-setup check"))
-    assert f"--cipp-version {version}" in check
-    code, report_out = run_plain(check, tmp_path)
-    assert code == 1, report_out
-    assert _statuses(tmp_path / "cipp-report" / "report.json") == {failing: "fail"}
-    fix = next(c for c in printed(out) if c.startswith("cipp-setup fix"))
-    code, fix_out = run_in_terminal(fix, tmp_path)
-    assert code == 0, fix_out
-    code, report_out = run_plain(check, tmp_path)
-    assert code == 0, report_out
-    reverts = [c for c in printed(out) if c.startswith("cipp-setup revert")]
-    if failing == "sam-user-app-registration":  # temporary: the helpdesk says how to give it back
-        code, revert_out = run_in_terminal(reverts[0], tmp_path)
-        assert code == 0, revert_out
-        removed = [e.action for e in Journal(tmp_path / "state" / "journal.jsonl").entries() if e.action.startswith("delete-")]
-        assert removed == ["delete-directory-role-assignment"]
-    else:
-        assert reverts == []  # the 7.4+ permissions stay: CIPP uses them for every new client
-
-
 def test_helpdesk_commands_run_as_printed_for_legacy(serve: Callable[[str], dict[str, Any]], tmp_path: Path) -> None:
     sb = serve("legacy-fresh")
     ids = sb["identities"]

@@ -24,7 +24,6 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from cipp_setup.cli import wizard_cmd
-from cipp_setup.cli.inputs import from_namespace
 from cipp_setup.cli.main import _command_module, build_parser, main
 from cipp_setup.cli.options import UsageError
 from cipp_setup.cli.terminal import Terminal
@@ -64,7 +63,7 @@ def run_with_keys(argv: Sequence[str], keys: str, terminal: Terminal | None = No
     with create_pipe_input() as pipe:
         pipe.send_text(keys)
         with create_app_session(input=pipe, output=DummyOutput()):
-            args = from_namespace(build_parser().parse_args(list(argv)))
+            args = build_parser().parse_args(list(argv))
             code = _command_module(args.command).run(args, terminal, prompter=QuestionaryPrompter())
     out = terminal.stdout.getvalue()  # type: ignore[attr-defined]
     err = terminal.stderr.getvalue()  # type: ignore[attr-defined]
@@ -179,7 +178,7 @@ class RecordingPrompter:
 def run_recorded(argv: Sequence[str]) -> tuple[int, list[str], str]:
     terminal = tty_terminal()
     prompter = RecordingPrompter()
-    args = from_namespace(build_parser().parse_args(list(argv)))
+    args = build_parser().parse_args(list(argv))
     code = wizard_cmd.run(args, terminal, prompter=prompter)
     return code, prompter.asked, terminal.stdout.getvalue()  # type: ignore[attr-defined]
 
@@ -231,7 +230,7 @@ def test_no_command_without_a_terminal_is_a_usage_error(capsys: pytest.CaptureFi
 def test_ci_variables_or_non_interactive_keep_the_wizard_from_starting(environ: dict[str, str]) -> None:
     for argv, env in ((["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"], environ),
                       (["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy", "--non-interactive"], {"NO_COLOR": "1"})):
-        args = from_namespace(build_parser().parse_args(argv))
+        args = build_parser().parse_args(argv)
         with pytest.raises(UsageError, match="--hosting"):
             wizard_cmd.run(args, tty_terminal(env), prompter=RecordingPrompter())
 
@@ -244,7 +243,7 @@ def test_git_bash_without_a_console_buffer_gets_a_one_line_hint() -> None:
             raise no_console("No Windows console found. Are you running cmd.exe?")
 
     terminal = tty_terminal()
-    args = from_namespace(build_parser().parse_args(["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"]))
+    args = build_parser().parse_args(["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"])
     assert wizard_cmd.run(args, terminal, prompter=MinttyPrompter()) == 2
     assert "Windows Terminal" in terminal.stderr.getvalue()  # type: ignore[attr-defined]
 

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from cipp_setup.cli.options import CliParser
 
 if TYPE_CHECKING:
-    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cli.terminal import Terminal
     from cipp_setup.wizard.prompts import Prompter
 
@@ -55,12 +54,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def wizard_inputs(demo: RunInputs) -> RunInputs:
-    """The wizard's inputs for a demo run: the sandbox, and nothing else preset (parsed by
-    the wizard's own options, so every default is the wizard's)."""
-    from dataclasses import replace
-
-    from cipp_setup.cli.inputs import from_namespace
+def wizard_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The wizard's options for a demo run: the sandbox, and nothing else preset."""
     from cipp_setup.cli.options import add_cipp_options, add_connection_options
     from cipp_setup.cli.wizard_cmd import add_wizard_options
 
@@ -68,23 +63,21 @@ def wizard_inputs(demo: RunInputs) -> RunInputs:
     add_connection_options(parser)
     add_cipp_options(parser)
     add_wizard_options(parser)
-    argv = ["--sandbox", str(demo.options.scenario)]
-    if demo.applying.yes:
+    argv = ["--sandbox", args.scenario]
+    if args.yes:
         argv.append("--yes")
-    if demo.applying.keep_rights:
+    if args.keep_rights:
         argv.append("--keep-rights")
-    if demo.connection.non_interactive:
+    if args.non_interactive:
         argv.append("--non-interactive")
-    # No words of its own: the commands the demo prints repeat only --sandbox (and the
-    # generation), as a sandbox run's do.
-    return replace(from_namespace(parser.parse_args(argv), catalogue=demo.catalogue), command="wizard")
+    return parser.parse_args(argv)
 
 
 def _slow_replication(sandbox: Any) -> None:
     sandbox.control.set_replication(graph_seconds=DEMO_REPLICATION_S)
 
 
-def run(run_inputs: RunInputs, terminal: Terminal, *, prompter: Prompter | None = None) -> int:
+def run(args: argparse.Namespace, terminal: Terminal, *, prompter: Prompter | None = None) -> int:
     from cipp_setup.cli.wizard_cmd import launch
 
-    return launch(wizard_inputs(run_inputs), terminal, prompter=prompter, demo=True, prepare_sandbox=_slow_replication)
+    return launch(wizard_args(args), terminal, prompter=prompter, demo=True, prepare_sandbox=_slow_replication)

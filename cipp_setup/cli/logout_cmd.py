@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from cipp_setup.cli import login_cmd
 
 if TYPE_CHECKING:
-    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cli.terminal import Terminal
 
 
@@ -16,5 +15,5 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return login_cmd.register_logout(subparsers)
 
 
-def run(run_inputs: RunInputs, terminal: Terminal) -> int:
-    return login_cmd.run_logout(run_inputs, terminal)
+def run(args: argparse.Namespace, terminal: Terminal) -> int:
+    return login_cmd.run_logout(args, terminal)

@@ -28,7 +28,6 @@ from cipp_setup.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cli.terminal import Terminal
     from cipp_setup.profiles import Profile
 
@@ -85,31 +84,30 @@ def _line(text: str, style: str = "") -> tuple[tuple[str, str], ...]:
     return ((text, style),)
 
 
-def run(run_inputs: RunInputs, terminal: Terminal) -> int:
+def run(args: argparse.Namespace, terminal: Terminal) -> int:
     from cipp_setup.profiles import ProfileError
 
-    action = run_inputs.options.action
+    action = getattr(args, "profile_command", None)
     if action is None:
         raise UsageError("missing action: expected one of add, list, remove, use (see 'cipp-setup profile --help')")
     try:
         if action == "add":
-            return _add(run_inputs, terminal)
+            return _add(args, terminal)
         if action == "list":
-            return _list(run_inputs, terminal)
+            return _list(args, terminal)
         if action == "remove":
-            return _remove(run_inputs, terminal)
-        return _use(run_inputs, terminal)
+            return _remove(args, terminal)
+        return _use(args, terminal)
     except ProfileError as exc:
         raise UsageError(str(exc)) from None
 
 
-def _secret_for_add(run_inputs: RunInputs, terminal: Terminal) -> str | None:
-    stdin = run_inputs.connection.client_secret_stdin
-    if run_inputs.options.no_secret:
-        if stdin:
+def _secret_for_add(args: argparse.Namespace, terminal: Terminal) -> str | None:
+    if args.no_secret:
+        if args.client_secret_stdin:
             raise UsageError("--no-secret and --client-secret-stdin: expected one of them, not both")
         return None
-    secret = read_api_client_secret(stdin, dict(terminal.environ))
+    secret = read_api_client_secret(args.client_secret_stdin, dict(terminal.environ))
     if secret is None and terminal.can_prompt():
         import getpass
 
@@ -127,23 +125,21 @@ def _secret_for_add(run_inputs: RunInputs, terminal: Terminal) -> str | None:
     return secret
 
 
-def _add(run_inputs: RunInputs, terminal: Terminal) -> int:
+def _add(args: argparse.Namespace, terminal: Terminal) -> int:
     from cipp_setup import profiles
     from cipp_setup.cli.options import is_guid
 
-    name = str(run_inputs.options.name)
-    profiles.validate_name(name)
-    secret = _secret_for_add(run_inputs, terminal)
+    profiles.validate_name(args.name)
+    secret = _secret_for_add(args, terminal)
     if secret is not None and is_guid(secret):
         terminal.status(
             "warning: the secret looks like a GUID: that is usually the secret's ID, not its Value "
             "(copy the Value shown once when the secret is created)", "bold yellow",
         )
-    allow_file = run_inputs.options.insecure_store_secret or profiles.env_flag(profiles.INSECURE_STORE_ENV, terminal.environ)
-    ids = run_inputs.identities
+    allow_file = args.insecure_store_secret or profiles.env_flag(profiles.INSECURE_STORE_ENV, terminal.environ)
     saved = profiles.add_profile(
-        profiles.Profile(name, str(ids.tenant), str(ids.api_url), str(ids.api_client_id)),
-        secret, replace=run_inputs.options.replace, allow_file=allow_file,
+        profiles.Profile(args.name, args.tenant, args.api_url, args.api_client_id),
+        secret, replace=args.replace, allow_file=allow_file,
     )
     if saved.secret_store == profiles.STORE_FILE:
         terminal.status(
@@ -164,7 +160,7 @@ def _add(run_inputs: RunInputs, terminal: Terminal) -> int:
     return EXIT_OK
 
 
-def _list(run_inputs: RunInputs, terminal: Terminal) -> int:
+def _list(args: argparse.Namespace, terminal: Terminal) -> int:
     import json
 
     from cipp_setup import profiles
@@ -178,7 +174,7 @@ def _list(run_inputs: RunInputs, terminal: Terminal) -> int:
         }
         for p in sorted(config.profiles.values(), key=lambda p: p.name)
     ]
-    if run_inputs.output.json:
+    if args.json:
         terminal.machine(json.dumps({"config_file": str(profiles.config_path()),
                                      "default_profile": config.default_profile,
                                      "profiles": entries}, indent=2) + "\n")
@@ -198,19 +194,19 @@ def _list(run_inputs: RunInputs, terminal: Terminal) -> int:
     return EXIT_OK
 
 
-def _remove(run_inputs: RunInputs, terminal: Terminal) -> int:
+def _remove(args: argparse.Namespace, terminal: Terminal) -> int:
     from cipp_setup import profiles
 
-    removed = profiles.remove_profile(str(run_inputs.options.name))
+    removed = profiles.remove_profile(args.name)
     where = {"keyring": " and its secret from the OS keyring", "file": " and its secret from the secrets file"}
     terminal.report([_line(f"Removed profile '{removed.name}'{where.get(removed.secret_store, '')}.")])
     return EXIT_OK
 
 
-def _use(run_inputs: RunInputs, terminal: Terminal) -> int:
+def _use(args: argparse.Namespace, terminal: Terminal) -> int:
     from cipp_setup import profiles
 
-    chosen = profiles.use_profile(str(run_inputs.options.name))
+    chosen = profiles.use_profile(args.name)
     terminal.report([_line(f"'{chosen.name}' is now the default profile (tenant {chosen.tenant}).")])
     return EXIT_OK
 
@@ -232,7 +228,7 @@ def _validated_profile(profile: Profile) -> Profile:
     )
 
 
-def selected_profile(run_inputs: RunInputs, terminal: Terminal) -> tuple[Profile | None, bool]:
+def selected_profile(args: argparse.Namespace, terminal: Terminal) -> tuple[Profile | None, bool]:
     """The profile this run uses and whether it was asked for by name (--profile).
 
     The default profile applies only when no --profile is given, the run is not a
@@ -240,11 +236,11 @@ def selected_profile(run_inputs: RunInputs, terminal: Terminal) -> tuple[Profile
     """
     from cipp_setup import profiles
 
-    name = run_inputs.connection.profile
+    name = getattr(args, "profile", None)
     try:
         if name is not None:
             return _validated_profile(profiles.get_profile(name)), True
-        if run_inputs.connection.sandbox:
+        if getattr(args, "sandbox", None):
             return None, False
         config = profiles.load_config()
     except profiles.ProfileError as exc:
@@ -256,42 +252,40 @@ def selected_profile(run_inputs: RunInputs, terminal: Terminal) -> tuple[Profile
     if config.default_profile is None:
         return None, False
     profile = _validated_profile(config.profiles[config.default_profile])
-    tenant = run_inputs.identities.tenant
+    tenant = getattr(args, "tenant", None)
     if tenant is not None and tenant != profile.tenant:
         return None, False
     return profile, False
 
 
-def apply_profile(run_inputs: RunInputs, terminal: Terminal, secret: str | None) -> tuple[RunInputs, str | None]:
-    """The run's inputs with the empty flags filled from the selected profile (only the
-    options this command takes), and the secret to use."""
-    profile, explicit = selected_profile(run_inputs, terminal)
+def apply_profile(args: argparse.Namespace, terminal: Terminal, secret: str | None) -> str | None:
+    """Fill empty flags from the selected profile; return the secret to use."""
+    profile, explicit = selected_profile(args, terminal)
     if profile is None:
-        return run_inputs, secret
-    filled = {
-        dest: value
-        for dest, value in (("tenant", profile.tenant), ("api_url", profile.api_url),
-                            ("api_client_id", profile.api_client_id))
-        if dest in run_inputs.accepts and getattr(run_inputs.identities, dest) is None
-    }
-    run_inputs = run_inputs.with_identities(**filled)
+        return secret
+    filled = []
+    for dest, value in (("tenant", profile.tenant), ("api_url", profile.api_url),
+                        ("api_client_id", profile.api_client_id)):
+        if hasattr(args, dest) and getattr(args, dest) is None:
+            setattr(args, dest, value)
+            filled.append(dest)
     how = "" if explicit else " (the default profile; --profile NAME picks another)"
     terminal.status(f"Using profile '{profile.name}'{how}.", "dim")
-    if secret is None and run_inputs.identities.api_client_id == profile.api_client_id:
+    if secret is None and getattr(args, "api_client_id", None) == profile.api_client_id:
         from cipp_setup.profiles import read_secret
 
         saved = read_secret(profile)
         if saved:
             terminal.add_secret(saved)
             secret = saved
-    return run_inputs, secret
+    return secret
 
 
-def profile_secret_problem(run_inputs: RunInputs) -> str | None:
+def profile_secret_problem(args: argparse.Namespace) -> str | None:
     """Why the named profile gave no secret (for commands that need one), else None."""
     from cipp_setup import profiles
 
-    name = run_inputs.connection.profile
+    name = getattr(args, "profile", None)
     if name is None:
         return None
     try:
