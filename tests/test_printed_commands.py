@@ -205,21 +205,40 @@ def test_helpdesk_for_a_current_tenant_gives_a_command_whose_report_fails_on_cur
     assert "sam-user-global-admin" not in check
 
 
-def test_current_check_and_fix_commands_run_as_printed(serve: Callable[[str], dict[str, Any]], tmp_path: Path) -> None:
+def test_current_check_fix_revert_report_and_ctrl_c_commands_run_as_printed(
+        serve: Callable[[str], dict[str, Any]], tmp_path: Path) -> None:
     sb = serve("current-fresh")
     ids = sb["identities"]
     first = (f"cipp-setup check --cloud {sb['ready']} --tenant {ids['tenant_id']} "
-             f"--function-app {ids['function_app_id']} --generation current")
+             f"--function-app {ids['function_app_id']} --generation current --report {tmp_path / 'r1'}")
     code, out = run_plain(first, tmp_path)
     assert code == 1, out
     fixes = [c for c in printed(out) if c.startswith("cipp-setup fix")]
     assert {c.rsplit("--only ", 1)[1] for c in fixes} == {"sam-app-graph-application-permissions", "function-app-managed-identity"}
+    md = (tmp_path / "r1" / "report.md").read_text(encoding="utf-8")
+    assert f"| Command | `{first}` |" in md
+    assert {c for c in printed(md) if c.startswith("cipp-setup fix")} == set(fixes)
+
+    # Every fix at once, Ctrl-C at the second question: what the first added is no
+    # temporary right (CIPP needs the Graph permissions), so no revert is offered for it.
+    code, out = run_in_terminal(fixes[0].rsplit(" --only", 1)[0], tmp_path, interrupt_at=2)
+    assert code == 130, out
+    assert "error:" not in out
+    assert "Nothing temporary was added" in out
+    assert not [c for c in printed(out.split("Interrupted;")[1]) if c.startswith("cipp-setup revert")], out
+
     for command in fixes:
         assert "--function-app" in command and "--generation current" in command
         code, fix_out = run_in_terminal(command, tmp_path)
         assert code == 0, fix_out
-    code, out = run_plain(first, tmp_path)
-    assert "[✓] sam-app-graph-application-permissions" in out and "[✓] function-app-managed-identity" in out
+    # `revert --yes` as pasted, no flag: nothing temporary is outstanding, which is success.
+    code, out = run_plain("cipp-setup revert --yes", tmp_path)
+    assert code == 0, out
+    assert "Nothing to revert" in out
+    code, out = run_plain(first.replace(str(tmp_path / "r1"), str(tmp_path / "r2")), tmp_path)
+    statuses = _statuses(tmp_path / "r2" / "report.json")
+    assert statuses["sam-app-graph-application-permissions"] == "pass"
+    assert statuses["function-app-managed-identity"] == "pass"
 
 
 # --- the shell's syntax (no sandbox) ----------------------------------------------------------

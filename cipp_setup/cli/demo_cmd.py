@@ -9,6 +9,11 @@ to Azure, as the admin would in Integrations → CIPP-API → API Clients. `--ye
 runs it unattended: no question at all, no terminal needed (CI=true works, stdin may be
 closed) — it is what the README's Quick start runs.
 
+On a terminal (without `--yes`) the demo also shows the step most likely to go wrong:
+after the click in CIPP it types the client id, the secret and the API URL into the
+prompts as a person would, pasting the secret's ID once by mistake so the wizard catches
+it (`--no-type`: the details are taken from the click).
+
 The demo shows replication as it happens in a real tenant: the sandbox hides new
 directory objects for a few (sandbox-clock) seconds, and waiting moves that clock
 instead of sleeping. Its journal is a throwaway file in a new temporary directory, so
@@ -52,6 +57,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                         help=f"the sandbox scenario (default: {DEFAULT_SCENARIO})")
     parser.add_argument("--non-interactive", action="store_true",
                         help="never prompt (needs --yes)")
+    parser.add_argument("--type", action=argparse.BooleanOptionalAction, default=None, dest="type_details",
+                        help="type the client id, secret and URL into the prompts visibly, as you would "
+                             "(one secret ID pasted by mistake and caught); the default on a terminal "
+                             "without --yes. --no-type: take them from CIPP's click directly")
     return parser
 
 
@@ -84,7 +93,19 @@ def _slow_replication(sandbox: Any) -> None:
     sandbox.control.set_replication(graph_seconds=DEMO_REPLICATION_S)
 
 
+def secret_id_of(sandbox: Any, client_id: str) -> str:
+    """The Secret ID the Entra admin center lists beside the secret CIPP just created
+    (what the demo pastes by mistake)."""
+    app = sandbox.state.application_by_app_id(client_id)
+    credentials = list(getattr(app, "password_credentials", None) or [])
+    return str(credentials[-1].key_id) if credentials else "00000000-0000-0000-0000-000000000000"
+
+
 def run(run_inputs: RunInputs, terminal: Terminal, *, prompter: Prompter | None = None) -> int:
     from cipp_setup.cli.wizard_cmd import launch
 
-    return launch(wizard_inputs(run_inputs), terminal, prompter=prompter, demo=True, prepare_sandbox=_slow_replication)
+    typing = run_inputs.options.type_details
+    if typing is None:
+        typing = not run_inputs.applying.yes  # on a terminal, unless unattended
+    return launch(wizard_inputs(run_inputs), terminal, prompter=prompter, demo=True, prepare_sandbox=_slow_replication,
+                  secret_id_of=secret_id_of if typing else None)

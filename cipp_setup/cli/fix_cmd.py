@@ -271,11 +271,7 @@ def _run_fix(run_inputs: RunInputs, terminal: Terminal, target: Target, inputs: 
     if error is not None and code != EXIT_INTERRUPTED:
         terminal.error(error[1])
     if code == EXIT_INTERRUPTED and any(o.applied for o in outcomes):
-        session = state.get("session")
-        if session is not None:
-            session.journal.record_run(tenant_id=session.admin.tenant_id, options=options().values)
-        terminal.status("This gives back what was changed so far:")
-        terminal.status("    " + options().command("revert"), NOWRAP)
+        _say_what_is_in_place(terminal, state, options())
     if run_inputs.output.json:
         _emit_json(terminal, run_inputs, target, state, outcomes, code, error)
     from cipp_setup.cli import report_output
@@ -286,6 +282,30 @@ def _run_fix(run_inputs: RunInputs, terminal: Terminal, target: Target, inputs: 
         run_inputs=run_inputs, cloud=target.cloud.name, state=state, outcomes=outcomes, exit_code=code, error=error),
         options())
     return code if written else (code or EXIT_USAGE)  # the report asked for is missing: never exit 0
+
+
+def _say_what_is_in_place(terminal: Terminal, state: dict[str, Any], options: Any) -> None:
+    """After Ctrl-C: the temporary rights still in place, by name, and the command that gives
+    them back; or, when nothing applied is temporary, that the changes stay by design."""
+    from cipp_setup.cli.suggested import known_names, still_in_place
+    from cipp_setup.render.text import NOWRAP
+
+    session = state.get("session")
+    if session is None:
+        return
+    before = state.get("before")
+    in_place = still_in_place(session.journal, session.admin.tenant_id,
+                              known_names(session.admin, before.results if before is not None else ()))
+    if not in_place:
+        terminal.status("Nothing temporary was added: what was changed stays, as CIPP needs it "
+                        "('cipp-setup revert' leaves it).")
+        return
+    session.journal.record_run(tenant_id=session.admin.tenant_id, options=options.values)
+    terminal.status("Still in place, added by cipp-setup:", "bold yellow")
+    for item in in_place:
+        terminal.status(f"  - {item}")
+    terminal.status("This gives back what was changed so far:")
+    terminal.status("    " + options.command("revert"), NOWRAP)
 
 
 def _emit_json(terminal: Terminal, run_inputs: RunInputs, target: Target, state: dict[str, Any],

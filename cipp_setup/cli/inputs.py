@@ -96,6 +96,7 @@ class CommandOptions:
     allow_unencrypted_token_cache: bool = False  # login
     login_for: str = "check"
     report_dir: str | None = None  # helpdesk
+    type_details: bool | None = None  # demo --type / --no-type (None: type on a terminal)
 
 
 @dataclass(frozen=True)

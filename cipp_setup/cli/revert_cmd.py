@@ -71,9 +71,16 @@ def run(run_inputs: RunInputs, terminal: Terminal) -> int:
     from cipp_setup.engine.journal import Journal
 
     given = run_inputs.identities.tenant
-    run_inputs, tenant = fill_from_journal(run_inputs, Journal())
+    journal = Journal()
+    run_inputs, tenant = fill_from_journal(run_inputs, journal)
     if tenant and not given:
         terminal.status(f"The journal records temporary rights in tenant {tenant}: using that run's options.", "dim")
+    if not tenant and not given and journal.run_options():
+        # Runs are recorded, none left a temporary right: pasted `revert --yes` has
+        # nothing to do, which is a success, not a missing --tenant.
+        terminal.report([(("Nothing to revert: the journal records no temporary rights cipp-setup "
+                           "created that are still in place.", "bold"),)])
+        return 0
 
     with open_target(run_inputs) as target:
         prepared = prepare(run_inputs, terminal, target)

@@ -194,6 +194,16 @@ def fill_from_journal(run_inputs: RunInputs, journal: Any) -> tuple[RunInputs, s
     return run_inputs, str(run_inputs.identities.tenant or "") or None
 
 
+def known_names(admin: Any, results: Any, sam_user: str | None = None) -> dict[str, str]:
+    """Object id → the name to say (the admin, the CIPP-SAM user found by the checks)."""
+    names: dict[str, str] = {admin.object_id: admin.user_principal_name} if admin is not None else {}
+    for result in results or ():
+        user_id, upn = result.facts.get("sam_user_id"), result.facts.get("sam_user_upn") or sam_user
+        if user_id and upn:
+            names[str(user_id)] = str(upn)
+    return names
+
+
 def still_in_place(journal: Any, tenant_id: str, names: Mapping[str, str] | None = None) -> list[str]:
     """What cipp-setup created in `tenant_id` that is still in place, by name ("Global
     Administrator for cipp-sam@contoso.com", "Contributor for … on /subscriptions/…"),

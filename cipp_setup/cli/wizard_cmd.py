@@ -222,8 +222,11 @@ def launch(
     demo: bool = False,
     journal: Journal | None = None,
     prepare_sandbox: Callable[[Any], None] | None = None,
+    secret_id_of: Callable[[Any, str], str] | None = None,
 ) -> int:
-    """Validate, open the target, gate prompting, run the flow; map the outcome to an exit code."""
+    """Validate, open the target, gate prompting, run the flow; map the outcome to an exit code.
+    `secret_id_of` (the demo, on a terminal): the API details are pasted into the prompts by
+    the demo's typist, the Secret ID this gives (sandbox, client id) first, by mistake."""
     from cipp_setup.cli import check_cmd
     from cipp_setup.cli.sandbox_session import open_target
 
@@ -253,6 +256,7 @@ def launch(
             run_inputs, terminal, target, answers, suggestions,
             prompter=prompter if can_prompt else NoPrompter(), can_prompt=can_prompt, demo=demo,
             journal=journal, auth_client=(early.auth_client_id, early.auth_client_secret),
+            secret_id_of=secret_id_of if can_prompt and target.sandbox is not None else None,
         )
 
 
@@ -270,18 +274,14 @@ def _wizard_options(run_inputs: RunInputs, state: Any, terminal: Terminal) -> An
 def _say_what_is_in_place(terminal: Terminal, state: Any, env: Any, options: Any, sandbox: bool) -> bool:
     """What this tenant still holds from cipp-setup (by name) and the command that gives it
     back; the run's options are journaled so `revert` needs none of them. False: nothing."""
-    from cipp_setup.cli.suggested import still_in_place
+    from cipp_setup.cli.suggested import known_names, still_in_place
     from cipp_setup.render.text import NOWRAP
 
     admin = state.admin
     if admin is None:
         return False
-    names: dict[str, str] = {admin.object_id: admin.user_principal_name}
-    for result in state.first_report.results if state.first_report is not None else ():
-        user_id, upn = result.facts.get("sam_user_id"), result.facts.get("sam_user_upn") or state.sam_user
-        if user_id and upn:
-            names[str(user_id)] = str(upn)
-    in_place = still_in_place(env.journal, admin.tenant_id, names)
+    results = state.first_report.results if state.first_report is not None else ()
+    in_place = still_in_place(env.journal, admin.tenant_id, known_names(admin, results, state.sam_user))
     if not in_place:
         return False
     env.journal.record_run(tenant_id=admin.tenant_id, options=options.values)
@@ -329,6 +329,7 @@ def _run_flow(
     demo: bool,
     journal: Journal | None,
     auth_client: tuple[str | None, str | None],
+    secret_id_of: Callable[[Any, str], str] | None = None,
 ) -> int:
     import asyncio
 
@@ -344,10 +345,21 @@ def _run_flow(
 
     no_console = _no_console_error()
     try:
-        screen = Screen(terminal, prompter or QuestionaryPrompter.for_terminal(terminal))
+        prompter = prompter or QuestionaryPrompter.for_terminal(terminal)
     except no_console:
         raise UsageError(MINTTY_HINT) from None
     sandbox: Any = target.sandbox
+    type_details = None
+    if secret_id_of is not None and isinstance(prompter, QuestionaryPrompter):
+        from cipp_setup.wizard.typist import Typist
+
+        typist = Typist(prompter)
+        prompter = typist
+        find_secret_id = secret_id_of
+
+        def type_details(shown: Mapping[str, Any]) -> None:
+            typist.script_from({**shown, "secret_id": find_secret_id(sandbox, str(shown["client_id"]))})
+    screen = Screen(terminal, prompter)
     connection = ConnectionOptions(
         services=GatewayServices(),
         cloud=target.cloud,
@@ -370,12 +382,16 @@ def _run_flow(
         timing = Timing(clock=sandbox.state.clock.now, sleep=sandbox_sleep)
     if journal is None:
         journal = throwaway_journal() if sandbox is not None else Journal()
+    from cipp_setup.wizard.resume import progress_path
     env = WizardEnv(
         screen=screen, connection=connection, journal=journal, timing=timing,
         can_prompt=can_prompt, suggestions=suggestions,
         activate_in_cipp=sandbox.control.activate_legacy_api if sandbox is not None else None,
         create_api_client=functools.partial(sandbox_api_client, sandbox) if sandbox is not None else None,
+        type_details=type_details,
         sandbox_name=target.scenario, verbose=run_inputs.output.verbose,
+        # A sandbox in this process dies with the run: nothing to resume.
+        progress=progress_path(journal.path) if sandbox is None else None,
     )
     state = WizardState(answers=answers)
     try:

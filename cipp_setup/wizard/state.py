@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cipp_setup.engine.model import CheckResult, Secret, Status
@@ -62,6 +63,8 @@ class WizardAnswers:
     generation_if_unknown: str | None = None
     apply_fixes: bool | None = None  # True --yes, False --dry-run, None ask per fix
     revert: bool | None = None  # True --revert (or --yes), False --keep-rights
+    # The answers taken from an earlier run that stopped (wizard/resume.py), by field name.
+    resumed: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -80,11 +83,17 @@ class WizardEnv:
     # api_url}.
     activate_in_cipp: Callable[[], Mapping[str, Any]] | None = None
     create_api_client: Callable[[], Mapping[str, Any]] | None = None
+    # The demo's typist (wizard/typist.py): given what CIPP showed, it queues what a person
+    # types at the next prompts; the details are then asked, not taken from the click.
+    type_details: Callable[[Mapping[str, Any]], None] | None = None
     sandbox_name: str | None = None
     # Plans in full (-v); by default one line per change, so the question stays on a
     # 24-row screen.
     verbose: bool = False
     open_lookups: Callable[[AdminSession], TenantLookups] | None = None
+    # Where the run's progress is kept for a later run to resume (None: a sandbox run,
+    # whose tenant dies with it).
+    progress: Path | None = None
 
 
 @dataclass
@@ -96,6 +105,7 @@ class WizardState:
     hosting: str | None = None
     tenant: str | None = None
     session: AdminSession | None = None
+    signed_in_to: str | None = None  # the tenant `session` is for (going back keeps it when unchanged)
     # decide_generation
     generation: str = "legacy"
     generation_reason: str = ""
@@ -120,6 +130,8 @@ class WizardState:
     api_diagnosis: Diagnosis | None = None
     revert_outcomes: list[PlanOutcome] = field(default_factory=list)
     rights_kept: bool = False
+    # offer_profile: the profile the API details were saved as
+    profile: str | None = None
     stopped: str | None = None  # why the wizard ended before the API answered (any step)
 
     @property

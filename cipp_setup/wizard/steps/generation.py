@@ -46,7 +46,8 @@ async def decide_generation(state: WizardState, env: WizardEnv) -> None:
     s = env.screen
     given = state.answers.generation
     if given in (LEGACY, CURRENT):
-        state.generation, state.generation_reason = given, f"you passed --generation {given}"
+        reason = "the earlier run found it" if "generation" in state.answers.resumed else f"you passed --generation {given}"
+        state.generation, state.generation_reason = given, reason
         state.generation_evidence = ()
         s.say(f"CIPP generation: {GENERATION_NAMES[given]} — {state.generation_reason}.", "dim")
         return

@@ -42,6 +42,8 @@ async def sign_in(state: WizardState, env: WizardEnv) -> None:
 
     c = env.connection
     assert state.tenant is not None
+    if state.session is not None and state.signed_in_to == state.tenant:
+        return  # back to an earlier answer, same tenant: the sign-in holds
     env.screen.heading("Sign in")
     env.screen.say(f"Signing in to {state.tenant} with {_sign_in_method_reason(c.auth, env.sandbox_name is not None)}.")
     # The wizard goes on to fix: one sign-in asks the read and the write permissions, so
@@ -55,6 +57,7 @@ async def sign_in(state: WizardState, env: WizardEnv) -> None:
             device_code_callback=c.device_code_callback, client_id=c.client_id,
             client_secret=c.client_secret, for_fix=True,
         )
+    state.signed_in_to = state.tenant
     admin = state.session.admin
     env.screen.lines([signed_in_line(admin.user_principal_name, admin.tenant_id, state.tenant)])
     if admin.kind != "user":
