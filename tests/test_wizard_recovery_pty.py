@@ -53,7 +53,7 @@ def _wizard(sb: dict[str, Any], tmp_path: Path, *, sam_app: str | None = None) -
     argv = ["-m", "cipp_setup", "wizard", "--cloud", sb["ready"], "--tenant", ids["tenant_id"],
             "--sam-user", ids["sam_user_upn"], "--sam-app", sam_app or ids["sam_app_id"], "--subscription",
             ids["subscription_id"], "--generation", "legacy", "--hosting", "self-hosted", "--revert"]
-    child = pexpect.spawn(sys.executable, argv, env=_env(tmp_path), encoding="utf-8", timeout=int(__import__("os").environ.get("PTY_TIMEOUT", "180")),
+    child = pexpect.spawn(sys.executable, argv, env=_env(tmp_path), encoding="utf-8", timeout=180,
                           dimensions=(40, 160), cwd=str(tmp_path))
     child.logfile_read = io.StringIO()
     return child
@@ -203,13 +203,14 @@ def test_ctrl_c_at_the_step_names_what_is_in_place_and_the_command_gives_it_back
     upn = ids["sam_user_upn"]
     check = (f"cipp-setup check --cloud {sb['ready']} --tenant {ids['tenant_id']} --sam-user {upn} "
              f"--subscription {ids['subscription_id']} --generation legacy --report {tmp_path / 'after'}")
-    if mistake == "unknown-app":  # stopped before any fix: nothing to give back
-        assert "Stopped (Ctrl-C): nothing was changed in the tenant." in out
-        assert not [c for c in printed(out) if c.startswith("cipp-setup revert")]
+    if mistake == "unknown-app":  # stopped before any fix: no temporary right to give back
+        assert "Stopped (Ctrl-C)" in out
+        assert "Still in place, added by cipp-setup:" not in out and "Global Administrator for" not in out
     else:
         assert f"Global Administrator for {upn}" in out
         assert f"Contributor for {upn} on /subscriptions/" in out
-        revert = [c for c in printed(out) if c.startswith("cipp-setup revert")]
+        revert = [c for c in printed(out.split("Still in place, added by cipp-setup:")[-1])
+                  if c.startswith("cipp-setup revert")]
         assert len(revert) == 1, out
         code, revert_out = run_in_terminal(revert[0], tmp_path)
         assert code == 0, revert_out

@@ -75,7 +75,7 @@ def run(run_inputs: RunInputs, terminal: Terminal) -> int:
     run_inputs, tenant = fill_from_journal(run_inputs, journal)
     if tenant and not given:
         terminal.status(f"The journal records temporary rights in tenant {tenant}: using that run's options.", "dim")
-    if not tenant and not given and journal.run_options():
+    if not tenant and not given and not run_inputs.connection.sandbox and journal.run_options():
         # Runs are recorded, none left a temporary right: pasted `revert --yes` has
         # nothing to do, which is a success, not a missing --tenant.
         terminal.report([(("Nothing to revert: the journal records no temporary rights cipp-setup "
