@@ -117,7 +117,8 @@ class SamAppAzureManagementConsent(FixableCheck):
             )
         lk.reraise_unexpected(app_r)
         lk.reraise_unexpected(asm_r)
-        lk.reraise_unexpected(user_r, NotFound, lk.SamUserUnknown)
+        # The user only widens which grants count: an unknown or undecided one counts none.
+        lk.reraise_unexpected(user_r, NotFound, lk.SamUserUnknown, lk.SamUserAmbiguous)
         app = app_r.app
         sam_sp = app_r.service_principal
         asm_sp = asm_r

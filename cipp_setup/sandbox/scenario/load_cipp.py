@@ -8,7 +8,7 @@ from typing import Any
 from cipp_setup import wellknown
 from cipp_setup.sandbox.scenario.ids import b64_guid_bytes
 from cipp_setup.sandbox.scenario.resolve import DAY, FUNCTION_APP_IDENTITY_KEY, Resolver
-from cipp_setup.sandbox.state import ApiClient, CippInstance, LogEntry, ServicePrincipal, Site
+from cipp_setup.sandbox.state import ApiClient, CippInstance, LogEntry, ServicePrincipal, Site, UserAssignedIdentity
 
 # Generated log entries: (API, message, severity) as CIPP writes them.
 _LOG_SAMPLES = [
@@ -50,6 +50,20 @@ def load_function_app_identity(ctx: Resolver, cipp: dict[str, Any]) -> None:
         sp,
         "cipp.function_app (its managed identity)",
     )
+
+
+def _user_assigned_identity(ctx: Resolver, name: str, resource_id: str) -> UserAssignedIdentity:
+    """A user-assigned identity resource and its service principal, as Entra ID lists it."""
+    sp = ServicePrincipal(
+        id=ctx.derive_id("user_assigned_identity", name).lower(),
+        app_id=ctx.derive_id("user_assigned_identity_app", name).lower(),
+        display_name=name,
+        service_principal_type="ManagedIdentity",
+        app_owner_organization_id=None,
+    )
+    sp.service_principal_names = [sp.app_id, f"https://identity.azure.net/{resource_id}"]
+    ctx.state.add_service_principal(sp)
+    return UserAssignedIdentity(principal_id=sp.id, client_id=sp.app_id)
 
 
 def easy_auth_settings(
@@ -177,6 +191,10 @@ def load_cipp(ctx: Resolver, spec: dict[str, Any]) -> None:
     )
     identity = ctx.sps.get(FUNCTION_APP_IDENTITY_KEY)
     site.identity_principal_id = identity.id if identity else None
+    for name in fa.get("user_assigned_identities", []):
+        resource_id = (f"/subscriptions/{sub.subscription_id}/resourceGroups/{rg.name}/providers/"
+                       f"Microsoft.ManagedIdentity/userAssignedIdentities/{name}")
+        site.user_assigned_identities[resource_id] = _user_assigned_identity(ctx, name, resource_id)
     site.app_settings = {
         "FUNCTIONS_EXTENSION_VERSION": "~4",
         "FUNCTIONS_WORKER_RUNTIME": "powershell",
