@@ -190,28 +190,19 @@ class FixSession:
 
     async def settle_interrupted(self) -> tuple[list[JournalEntry], list[JournalEntry]]:
         """Earlier runs' intents without an outcome (killed, interrupted, no answer), read
-        back in the tenant: a role assignment found is journaled `applied` (that run made
-        it: revert removes it), one not found `failed` with cause `absent`. Returns
+        back in the tenant (engine/read_back.py): what is found is journaled `applied` (that
+        run made it: revert removes it), what is not `failed` with cause `absent`. Returns
         (settled, still open): what could not be read back stays open and is reported."""
-        from cipp_setup.engine import plan as p
         from cipp_setup.engine.journal import APPLIED, FAILED
+        from cipp_setup.engine.read_back import CannotReadBack, settled_landed_object
         from cipp_setup.engine.writes import WriteRefused
 
         settled: list[JournalEntry] = []
         still_open: list[JournalEntry] = []
         for entry in self.interrupted():
-            t = dict(entry.target)
             try:
-                if entry.action == p.CREATE_DIRECTORY_ROLE_ASSIGNMENT:
-                    found = await self.runtime().writes.find_directory_role_assignment(
-                        str(t["principal_id"]), str(t["role_definition_id"]), str(t.get("directory_scope_id", "/")))
-                elif entry.action == p.CREATE_ARM_ROLE_ASSIGNMENT:
-                    found = await self.runtime().writes.find_arm_role_assignment(
-                        str(t["arm_scope"]), str(t["role_definition_id"]), str(t["principal_id"]))
-                else:
-                    still_open.append(entry)
-                    continue
-            except (WriteRefused, KeyError):
+                found = await settled_landed_object(entry, self.runtime())
+            except (CannotReadBack, WriteRefused, KeyError):
                 still_open.append(entry)
                 continue
             if found:

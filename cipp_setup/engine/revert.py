@@ -179,7 +179,7 @@ def plan_revert(journal: Journal, tenant_id: str, *,
     return RevertPlan(tuple(removals), interrupted), reverts
 
 
-def _recent(iso_time: str | None, window_s: float) -> bool:
+def is_recent(iso_time: str | None, window_s: float) -> bool:
     """Was `iso_time` (a journal timestamp, UTC) less than `window_s` ago? Unknown: yes."""
     from datetime import datetime, timezone
 
@@ -222,7 +222,7 @@ async def apply_removal(plan: FixPlan, reverts: str, rt: FixRuntime) -> PlanOutc
     object_id = str(change.params["assignment_id"])
 
     created = next((e for e in rt.journal.entries(rt.tenant_id) if e.change_id == reverts), None)
-    may_lag = created is not None and _recent(created.outcome_at, rt.wait.replication_window_s)
+    may_lag = created is not None and is_recent(created.outcome_at, rt.wait.replication_window_s)
 
     async def delete_once() -> bool:
         if change.action == p.DELETE_ARM_ROLE_ASSIGNMENT:
