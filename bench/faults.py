@@ -1,8 +1,13 @@
 """The fault matrix (issue 14): fault kind x service x check/fix, transient and persistent,
 against the sandbox's own faults (the `--fault` grammar), in process.
 
-Each cell runs `check` (legacy-ready: every check passes without a fault) or `fix` then
-`check` (legacy-fresh: everything passes after the fix without a fault) and is judged:
+72 cells: 4 fault kinds (throttle 429, unavailable 503, reset, slow answer) x transient
+(one hit) and persistent, for `check` against the identity platform, Graph, ARM and the
+CIPP API (32), and for `fix` against the sign-in, Graph's reads, Graph's writes (POST,
+PATCH, DELETE), ARM's reads and ARM's writes (PUT, DELETE) (40): a slow write is the
+timeout at a write that landed, a reset one the write cut off in flight. Each cell runs
+`check` (legacy-ready: every check passes without a fault) or `fix` then `check`
+(legacy-fresh: everything passes after the fix without a fault) and is judged:
 
 - survived: the no-fault verdict (transient faults are within the retry budget);
 - degraded: an honest `error` (or a refused sign-in) whose cause matches the fault, and
@@ -92,23 +97,60 @@ def check_cell(kind: str, service: str, transient: bool) -> tuple[str, float, st
         sandbox.stop()
 
 
-def fix_cell(kind: str, service: str, transient: bool, work: Path) -> tuple[str, float, str]:
+# The fix runs' fault targets: the sign-in, Graph's and ARM's reads, and their writes
+# (a legacy fix POSTs the Global Administrator assignment and the grant, PATCHes the
+# grant and requiredResourceAccess, PUTs the ARM role assignment). `slow` on a write is
+# the timeout at a write that landed; `reset` the interruption of one in flight.
+FIX_TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "idp": ("idp", ("*",)),
+    "graph reads": ("graph", ("GET",)),
+    "graph writes": ("graph", ("POST", "PATCH", "DELETE")),
+    "arm reads": ("arm", ("GET",)),
+    "arm writes": ("arm", ("PUT", "DELETE")),
+}
+WRITE_CAUSES = {"outcome-unknown", "no-answer", "not-landed"}
+
+
+def fix_cell(kind: str, target: str, transient: bool, work: Path) -> tuple[str, float, str]:
     from fixsupport import check_and_fix_all, harness
 
     from cipp_setup.engine.journal import FAILED
+    from cipp_setup.gateways.errors import SignInFailed
+    from cipp_setup.gateways.retry import RetryPolicy, RetryWait
     from cipp_setup.sandbox import scenario
     from cipp_setup.sandbox.faults import parse_fault_spec
     from cipp_setup.sandbox.runtime import Sandbox
 
+    service, methods = FIX_TARGETS[target]
     sandbox = Sandbox(scenario.load_scenario("legacy-fresh")).start()
     try:
-        method = "POST" if service == "graph" else "PUT"
-        sandbox.control.add_fault(parse_fault_spec(_spec(kind, service, transient, method)))
+        for method in methods:
+            sandbox.control.add_fault(parse_fault_spec(_spec(kind, service, transient, method)))
         h = harness(sandbox, work)
+        # The retry rule's waits and the ones it showed; the engine's own waits (replication)
+        # are always shown ("waiting for Entra ID to replicate... 3/12") and not counted.
+        shown: list[RetryWait] = []
+        retry_waits: list[float] = []
+        plain_connection = h.connection
+
+        async def retry_sleep(seconds: float) -> None:
+            retry_waits.append(seconds)
+            await h.time.sleep(seconds)
+
+        def connection() -> Any:
+            from dataclasses import replace
+
+            return replace(plain_connection(), retry=RetryPolicy(sleep=retry_sleep, on_wait=shown.append))
+
+        h.connection = connection  # type: ignore[method-assign]
         try:
             _, outcomes, after = h.run(check_and_fix_all)
+        except SignInFailed as exc:
+            honest = not transient and SIGN_IN_WORDS[kind] in str(exc) and "tenant name" not in str(exc)
+            return ("degraded" if honest else "wrong"), _silent(retry_waits, shown), str(exc)[:80]
         except Exception as exc:  # noqa: BLE001 - judged below
             return "wrong", 0.0, f"{type(exc).__name__}: {exc}"[:80]
+        silent = _silent(retry_waits, shown)
         # A write journaled `failed` must not exist in the tenant: compare with a clean read.
         sandbox.control.clear_faults()
         final = h.run(lambda session: session.check())
@@ -120,16 +162,24 @@ def fix_cell(kind: str, service: str, transient: bool, work: Path) -> tuple[str,
             and _passes(final, e.check_id) and (e.action, repr(sorted(e.target.items()))) not in applied
         ]
         if failed_but_landed:
-            return "wrong", 0.0, f"journaled failed but landed: {failed_but_landed[0].action}"
+            return "wrong", silent, f"journaled failed but landed: {failed_but_landed[0].action}"
         if after.ok:
-            return "survived", 0.0, ""
+            return "survived", silent, ""
         causes = {c.cause for o in outcomes for c in o.changes if c.cause}
-        honest = HONEST[kind] | {"outcome-unknown", "no-answer", "not-landed"}
-        if not transient and causes and causes <= honest:
-            return "degraded", 0.0, ", ".join(sorted(c for c in causes if c))
-        return "wrong", 0.0, ", ".join(sorted(c for c in causes if c)) or "fix did not converge"
+        errors = {(r.status.value, r.cause) for r in after.results if r.status.value == "error"}
+        honest = HONEST[kind] | WRITE_CAUSES
+        detail = ", ".join(sorted({c for c in causes if c} | {f"{s}/{c}" for s, c in errors}))
+        if not transient and (causes or errors) and causes <= honest and {c for _, c in errors} <= HONEST[kind]:
+            return "degraded", silent, detail
+        return "wrong", silent, detail or "fix did not converge"
     finally:
         sandbox.stop()
+
+
+def _silent(waits: list[float], shown: list[Any]) -> float:
+    """The longest retry wait the user was not told about."""
+    told = [s.seconds for s in shown]
+    return max([w for w in waits if w not in told] or [0.0])
 
 
 def _passes(report: Any, check_id: str) -> bool:
@@ -146,7 +196,7 @@ def main() -> str:
     longest_silent = 0.0
     started = time.perf_counter()
     for mode in ("check", "fix"):
-        services = SERVICES if mode == "check" else ("graph", "arm")
+        services = SERVICES if mode == "check" else tuple(FIX_TARGETS)
         for service in services:
             for kind in KINDS:
                 for transient in (True, False):

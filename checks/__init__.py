@@ -8,7 +8,9 @@ here changes when something else is imported.
 The current-generation checks (issue 5) are in REGISTRY with `generations={"current"}`;
 api-token and api-list-logs apply to both. `checks_for` picks a generation's checks,
 keeping catalogue order. `detect_generation` (auto) decides legacy or current from the
-tenant, through the same shared look-ups the checks use.
+tenant, through the same shared look-ups the checks use. Within current, `profiles` splits
+7.2-7.3 (sam-user-app-registration: the CIPP-SAM user writes the clients) from 7.4+
+(sam-app-graph-application-permissions: the CIPP-SAM app does); `detect_profile` decides.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from cipp_setup.engine.catalogue import Catalogue
 from cipp_setup.engine.model import Check, Generation
 
-from ._generation import GenerationVerdict, detect_generation
+from ._generation import GenerationVerdict, ProfileVerdict, detect_generation, detect_profile
 from .api_client_app import ApiClientApp
 from .api_easy_auth import ApiEasyAuth
 from .api_list_logs import ApiListLogs
@@ -24,6 +26,7 @@ from .api_token import ApiTokenCheck
 from .function_app_identity import FunctionAppManagedIdentity
 from .sam_app_consent import SamAppAzureManagementConsent
 from .sam_app_graph_permissions import SamAppGraphApplicationPermissions
+from .sam_user_app_registration import SamUserAppRegistration
 from .sam_user_global_admin import SamUserGlobalAdmin
 from .subscription_contributor import SamUserSubscriptionContributor
 
@@ -31,6 +34,7 @@ REGISTRY: tuple[Check, ...] = (
     SamUserGlobalAdmin(),
     SamAppAzureManagementConsent(),
     SamUserSubscriptionContributor(),
+    SamUserAppRegistration(),
     SamAppGraphApplicationPermissions(),
     FunctionAppManagedIdentity(),
     ApiClientApp(),
@@ -57,5 +61,6 @@ def all_ids() -> tuple[str, ...]:
 
 
 __all__ = [
-    "CATALOGUE", "REGISTRY", "GenerationVerdict", "all_ids", "checks_for", "detect_generation", "get_check",
+    "CATALOGUE", "REGISTRY", "GenerationVerdict", "ProfileVerdict", "all_ids", "checks_for", "detect_generation",
+    "detect_profile", "get_check",
 ]

@@ -238,6 +238,30 @@ def easy_auth_verdict(ea: EasyAuth, *, client_id: str, aud: str, tid: str) -> Ea
     return EasyAuthVerdict(None, "Easy Auth accepts it.")
 
 
+@dataclass(frozen=True)
+class EasyAuthLayout:
+    """What Easy Auth's client lists hold, told apart as CIPP writes them at HEAD."""
+
+    sso_app_id: str | None  # registration.clientId when it is CIPP-NG's CIPP-SSO app
+    mcp: bool  # MCP audiences (https://{host}...) or VS Code's client id are present
+    client_ids: tuple[str, ...]  # allowed applications that can be API clients
+
+
+async def easy_auth_layout(ctx: CheckContext, ea: EasyAuth) -> EasyAuthLayout:
+    s = ea.settings
+    sso: str | None = None
+    if s.client_id:
+        apps = await applications_by_app_id(ctx, s.client_id)
+        if apps and apps[0].display_name == wellknown.CIPP_SSO_APP_NAME:
+            sso = s.client_id.lower()
+    not_clients = {wellknown.VS_CODE_CLIENT_ID} | ({sso} if sso else set())
+    mcp = wellknown.VS_CODE_CLIENT_ID in {a.lower() for a in s.allowed_applications} or any(
+        a.lower().startswith("https://") for a in s.allowed_audiences
+    )
+    clients = tuple(a.lower() for a in s.allowed_applications if a.lower() not in not_clients)
+    return EasyAuthLayout(sso, mcp, clients)
+
+
 def expected_audience(client_id: str, token_version: int) -> str:
     """The aud of a client-credentials token for api://{id}/.default: v1 tokens carry the
     resource as requested, v2 tokens (requestedAccessTokenVersion 2) the bare app id."""

@@ -118,7 +118,11 @@ async def sam_user(ctx: CheckContext) -> SamUser:
     ref = sam_user_reference(ctx)
     if ref is not None:
         async def look_up() -> SamUser:
-            return SamUser(await graph(ctx).get_user(ref), "--sam-user")
+            user = await graph(ctx).get_user(ref)
+            admin_id = (ctx.admin.object_id or "").lower() if ctx.admin is not None else ""
+            is_admin = bool(admin_id) and user.id.lower() == admin_id
+            return SamUser(user, ctx.inputs.sam_user_source + (" (the signed-in admin)" if is_admin else ""),
+                           from_signed_in_admin=is_admin)
 
         return await ctx.shared(f"sam-user:{ref.lower()}", look_up)
     return await ctx.shared("sam-user:discovered", lambda: discover_sam_user(ctx))

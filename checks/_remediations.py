@@ -223,6 +223,48 @@ GRAPH_PERMISSIONS: Mapping[str, Remediation] = {
     ),
 }
 
+CLOUD_APP_ADMIN = wellknown.CLOUD_APPLICATION_ADMINISTRATOR
+
+APP_REGISTRATION: Mapping[str, Remediation] = {
+    "no-app-registration-role": Remediation(
+        steps=(
+            "While you create or re-create API clients in CIPP 7.2-7.3, {sam_user} needs a role that may "
+            "create app registrations: Cloud Application Administrator is the least that works "
+            "(Application Administrator or Global Administrator also do). Remove it afterwards."
+        ),
+        portal=(
+            "Microsoft Entra admin center → Identity → Roles & admins → Cloud Application Administrator → "
+            "Add assignments → {sam_user} (assignment type Active)."
+        ),
+        cli=(
+            "az rest --method POST --url {graph}/v1.0/roleManagement/directory/roleAssignments "
+            f"--body '{{\"principalId\":\"{{sam_user_id}}\",\"roleDefinitionId\":\"{CLOUD_APP_ADMIN}\",\"directoryScopeId\":\"/\"}}'"
+        ),
+        powershell=(
+            "Connect-MgGraph -TenantId {tenant} -Scopes RoleManagement.ReadWrite.Directory; "
+            f"New-MgRoleManagementDirectoryRoleAssignment -PrincipalId {{sam_user_id}} -RoleDefinitionId {CLOUD_APP_ADMIN} "
+            "-DirectoryScopeId '/'"
+        ),
+    ),
+    "delegated-permission-missing": Remediation(
+        steps=(
+            "CIPP-SAM's delegated Graph consent lacks Application.ReadWrite.All (and Directory.AccessAsUser.All): "
+            "run CIPP's SAM setup wizard again (CIPP → Settings → SAM setup), or grant admin consent on "
+            "CIPP-SAM's API permissions page."
+        ),
+        portal=f"{_ENTRA_APPS} → CIPP-SAM → API permissions → Grant admin consent for the tenant.",
+        cli="az ad app permission admin-consent --id {sam_app_id}",
+    ),
+    "account-disabled": Remediation(
+        portal="Microsoft Entra admin center → Identity → Users → {sam_user} → Edit properties → Settings → Account enabled.",
+        cli="az ad user update --id {sam_user_id} --account-enabled true",
+        powershell="Update-MgUser -UserId {sam_user_id} -AccountEnabled:$true",
+    ),
+    "user-not-found": _USER_NOT_FOUND,
+    "app-not-found": _APP_NOT_FOUND,
+    "app-ambiguous": _APP_AMBIGUOUS,
+}
+
 # --- the Function App (current generation) -----------------------------------------------------
 
 _FUNCTION_APP_UNKNOWN = Remediation(

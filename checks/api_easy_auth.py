@@ -194,6 +194,19 @@ class ApiEasyAuth(FixableCheck):
                 "Easy Auth lets requests without a token through; CIPP sets Return401.",
                 evidence=evidence, facts=facts, messages=tuple(notes) + (Message("hint", SAVE_TO_AZURE),),
             )
+        if s.unauthenticated_action.lower() == "redirecttologinpage":
+            layout = await cur.easy_auth_layout(ctx, ea)
+            if layout.sso_app_id:
+                # CIPP-NG's single sign-on: browsers are sent to sign in, as CIPP writes it;
+                # a call with an accepted token is not affected.
+                notes.append(Message("info", (
+                    f"Easy Auth's registered client is CIPP-NG's single sign-on app ({layout.sso_app_id}), which "
+                    "sends requests without a token to the sign-in page: that is how CIPP-NG sets it up."
+                )))
+                return self.passed(
+                    f"Easy Auth accepts client {client_id} (aud {aud}) from tenant {tenant}, beside CIPP-NG's single sign-on.",
+                    evidence=evidence, facts=facts, messages=tuple(notes),
+                )
         if s.unauthenticated_action and s.unauthenticated_action.lower() != "return401":
             notes.append(Message(
                 "info", f"Requests without a token get {s.unauthenticated_action} instead of 401; CIPP sets Return401."

@@ -31,6 +31,8 @@ SPEC = CheckSpec(
     required=True,
     depends_on=("api-token",),
     services=frozenset({"api"}),
+    # ListLogs answering a client's token is what "the API is activated" means.
+    proves_activation=True,
     timeout_s=LIST_LOGS_TIMEOUT_S + 30,
     remediation=Remediation(
         portal=(

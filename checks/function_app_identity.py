@@ -27,6 +27,7 @@ from cipp_setup.engine.model import (
     Evidence,
     FixableCheck,
     Message,
+    PERMANENT,
     Remediation,
     Severity,
     with_remediations,
@@ -57,6 +58,9 @@ SPEC = CheckSpec(
     required=True,
     generations=frozenset({"current"}),
     services=frozenset({"arm"}),
+    # Needed for good, in every current profile: CIPP writes Easy Auth with this identity at
+    # every Save to Azure (the default lifecycle, said here because it is a decision).
+    lifecycle=PERMANENT,
     remediation=Remediation(
         portal=(
             "Azure portal → Function App (the CIPP API, <name>.azurewebsites.net) → Settings → Identity → "

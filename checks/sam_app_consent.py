@@ -26,6 +26,7 @@ from cipp_setup.engine.model import (
     Evidence,
     FixableCheck,
     Message,
+    Lifecycle,
     Remediation,
     Severity,
     with_remediations,
@@ -53,6 +54,9 @@ SPEC = CheckSpec(
     required=True,
     generations=frozenset({"legacy"}),
     services=frozenset({"graph"}),
+    # Legacy CIPP asks for an ARM token with it only while activating. Harmless to keep (a
+    # delegated permission of CIPP's own app, not a role), and revert keeps it.
+    lifecycle=Lifecycle(needed="during-activation", what="the Azure Service Management consent"),
     remediation=Remediation(
         portal=(
             "Microsoft Entra admin center → Identity → Applications → App registrations → CIPP-SAM → "
@@ -72,7 +76,9 @@ SPEC = CheckSpec(
         "type Scope) in the CIPP-SAM app's requiredResourceAccess, the Azure Service Management "
         "service principal in the tenant, and an oauth2PermissionGrant from the CIPP-SAM service "
         "principal to it that includes user_impersonation, for all principals or for the CIPP-SAM "
-        "user. The app comes from --sam-app (app id), else the application named CIPP-SAM."
+        "user. The app comes from --sam-app (app id), else the application named CIPP-SAM. "
+        "Needed during activation only: once ListLogs answers, a missing consent reads 'not "
+        "needed any more'; one in place is harmless to keep (cipp-setup revert keeps it)."
     ),
     causes=with_remediations(_remediations.SAM_CONSENT, (
         Cause("app-not-found", "No CIPP-SAM application: no app with the --sam-app id, or none named CIPP-SAM."),
@@ -111,7 +117,8 @@ class SamAppAzureManagementConsent(FixableCheck):
             )
         lk.reraise_unexpected(app_r)
         lk.reraise_unexpected(asm_r)
-        lk.reraise_unexpected(user_r, NotFound, lk.SamUserUnknown)
+        # The user only widens which grants count: an unknown or undecided one counts none.
+        lk.reraise_unexpected(user_r, NotFound, lk.SamUserUnknown, lk.SamUserAmbiguous)
         app = app_r.app
         sam_sp = app_r.service_principal
         asm_sp = asm_r

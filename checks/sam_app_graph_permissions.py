@@ -26,6 +26,7 @@ from cipp_setup.engine.model import (
     CheckSpec,
     Evidence,
     FixableCheck,
+    Lifecycle,
     Message,
     Remediation,
     Severity,
@@ -54,7 +55,11 @@ SPEC = CheckSpec(
     severity=Severity.CRITICAL,
     required=True,
     generations=frozenset({"current"}),
+    profiles=frozenset({"clients-by-app"}),
     services=frozenset({"graph"}),
+    # Used while API clients are created (and their secrets reset), not by calls to the API;
+    # a consent, not a role on a person: harmless to keep, never given back by revert.
+    lifecycle=Lifecycle(needed="during-activation", what="the CIPP-SAM app's Graph application permissions"),
     remediation=Remediation(
         portal=(
             "Microsoft Entra admin center → Identity → Applications → App registrations → CIPP-SAM → "
@@ -69,14 +74,19 @@ SPEC = CheckSpec(
         ),
     ),
     docs=(
-        "Since CIPP 7.2 the API clients are written by the CIPP-SAM app itself, with an app-only "
-        "token: it creates each client's app registration, secret and service principal. An "
+        "Since CIPP 7.4.0 the API clients are written by the CIPP-SAM app itself, with an app-only "
+        "token: it creates each client's app registration, secret and service principal, and CIPP "
+        "checks the app token's roles for both permissions first. CIPP 7.2-7.3 create clients as "
+        "the CIPP-SAM user instead (sam-user-app-registration), so this check applies to 7.4+ "
+        "only, and its fix is planned only when the evidence (--cipp-version, GetVersion, the "
+        "tenant) shows 7.4+: these are tenant-wide high-privilege permissions. They are needed "
+        "while API clients are created or their secrets reset, not for calls to the API. An "
         "app-only token carries only the application permissions that were consented, that is "
         "the app role assignments the CIPP-SAM service principal holds on Microsoft Graph's "
         "service principal — listing them in the manifest (requiredResourceAccess) is not "
         f"enough. Needed: Application.ReadWrite.All ({wellknown.GRAPH_APPLICATION_READWRITE_ALL}) "
         f"and Directory.ReadWrite.All ({wellknown.GRAPH_DIRECTORY_READWRITE_ALL}), type Role. "
-        "Deployments whose SAM wizard ran before 7.2 lack them. The app comes from --sam-app "
+        "Deployments whose SAM consent predates 7.4 often lack them. The app comes from --sam-app "
         "(app id), else the application named CIPP-SAM. Consented but absent from the manifest "
         "is a warning: the token works, but the portal does not show why."
     ),
@@ -192,6 +202,10 @@ GRAPH_APPLICATION_PERMISSIONS: Mapping[str, str] = {
 def plan_graph_application_permissions(result: CheckResult, ctx: CheckContext) -> FixPlan | None:
     if result.cause not in ("permission-not-in-manifest", "consent-missing"):
         return None  # no CIPP-SAM app (or several), no Graph service principal: not for a fix
+    if ctx.inputs.profile != "clients-by-app":
+        # Two tenant-wide high-privilege application permissions: consented only with
+        # evidence that the instance is 7.4+ (7.2-7.3 never use them for clients).
+        return None
     app_object_id = str(fact(result, "sam_app_object_id"))
     sam_app_id = str(fact(result, "sam_app_id"))
     sam_sp_id = result.facts.get("sam_sp_id")

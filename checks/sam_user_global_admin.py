@@ -16,6 +16,7 @@ from cipp_setup.engine.model import (
     CheckSpec,
     Evidence,
     FixableCheck,
+    Lifecycle,
     Message,
     Remediation,
     Severity,
@@ -48,6 +49,17 @@ SPEC = CheckSpec(
     required=True,
     generations=frozenset({"legacy"}),
     services=frozenset({"graph"}),
+    # Legacy CIPP acts as the CIPP-SAM user only while it activates the API: afterwards the
+    # role is a standing Global Administrator on a service account, to give back.
+    lifecycle=Lifecycle(
+        needed="during-activation", give_back=True, what="Global Administrator for the CIPP-SAM user",
+        remove=Remediation(
+            portal=("Microsoft Entra admin center → Identity → Roles & admins → Global Administrator → "
+                    "Assignments → the CIPP-SAM user → Remove"),
+            powershell=("Get-MgRoleManagementDirectoryRoleAssignment -Filter \"principalId eq '{sam_user_id}' and "
+                        f"roleDefinitionId eq '{GA}'\" | Remove-MgRoleManagementDirectoryRoleAssignment"),
+        ),
+    ),
     remediation=Remediation(
         portal=(
             "Microsoft Entra admin center → Identity → Roles & admins → Global Administrator → "
@@ -67,8 +79,12 @@ SPEC = CheckSpec(
         "asks for the Global Administrator role for that (template "
         f"{GA}), active at directory scope '/', held directly or through a role-assignable "
         "group. A PIM eligibility does not count until it is activated. The user comes from "
-        "--sam-user (UPN or object id); without it the signed-in admin is checked, and the "
-        "evidence says so. The role can be removed once the API is enabled."
+        "--sam-user (UPN or object id); without it, the tenant's evidence finds it (an account "
+        "named like CIPP's service account, an owner of the CIPP-SAM app, a per-user consent to "
+        "it): exactly one candidate is tested and the output says why, several or none end the "
+        "run naming --sam-user. The signed-in admin is tested only when the evidence picks them. "
+        "The role is needed during activation only: once ListLogs answers, a missing role reads "
+        "'not needed any more' and one still in place warns, naming cipp-setup revert."
     ),
     causes=with_remediations(_remediations.GLOBAL_ADMIN, (
         Cause("not-global-admin", "The user holds no Global Administrator assignment, active or eligible."),

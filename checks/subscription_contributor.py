@@ -22,6 +22,7 @@ from cipp_setup.engine.model import (
     Evidence,
     FixableCheck,
     Message,
+    Lifecycle,
     Remediation,
     Severity,
     with_remediations,
@@ -44,6 +45,19 @@ SPEC = CheckSpec(
     required=True,
     generations=frozenset({"legacy"}),
     services=frozenset({"graph", "arm"}),
+    # Needed to write Easy Auth while legacy CIPP activates the API, as the CIPP-SAM user.
+    lifecycle=Lifecycle(
+        needed="during-activation", give_back=True,
+        what="Contributor on the subscription for the CIPP-SAM user",
+        remove=Remediation(
+            portal=("Azure portal → Subscriptions → {subscription_id} → Access control (IAM) → Role assignments → "
+                    "the CIPP-SAM user's Contributor → Remove"),
+            cli=("az role assignment delete --assignee {sam_user_id} --role Contributor "
+                 "--scope /subscriptions/{subscription_id}"),
+            powershell=("Remove-AzRoleAssignment -ObjectId {sam_user_id} -RoleDefinitionName Contributor "
+                        "-Scope /subscriptions/{subscription_id}"),
+        ),
+    ),
     remediation=Remediation(
         portal=(
             "Azure portal → Subscriptions → the subscription that hosts CIPP → Access control (IAM) → "
@@ -64,7 +78,9 @@ SPEC = CheckSpec(
         "subscription; an assignment on a resource group or resource below it does not count. "
         "The subscription comes from --subscription, else the only one the admin can see; "
         "with several, the check lists them and asks for --subscription. An Azure PIM "
-        "eligibility (not activated) is reported as contributor-eligible-only."
+        "eligibility (not activated) is reported as contributor-eligible-only. The role is "
+        "needed during activation only: once ListLogs answers, a missing role reads 'not needed "
+        "any more' and one still in place warns, naming cipp-setup revert."
     ),
     causes=with_remediations(_remediations.SUBSCRIPTION_CONTRIBUTOR, (
         Cause("no-contributor", "Neither Contributor nor Owner applies to the user on the subscription."),

@@ -15,6 +15,9 @@ AZURE_SERVICE_MANAGEMENT_USER_IMPERSONATION = "41094075-9dad-400e-a0bd-54e686782
 # Line Tools supports incremental (dynamic) consent, so `check` can ask for read scopes
 # only and `fix` for write scopes only when a fix is about to be applied.
 TOOL_PUBLIC_CLIENT_ID = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
+# Microsoft Azure CLI: first-party, pre-authorized for Azure Service Management in every
+# tenant (no consent). ARM goes through it where a tenant forbids consenting the tool's client.
+AZURE_CLI_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 
 # Entra ID directory role templates.
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
@@ -40,3 +43,14 @@ CIPP_API_CLIENT_SCOPE_ID = "ba7ffeff-96ea-4ac4-9822-1bcfee9adaa4"
 
 CIPP_SAM_APP_NAME = "CIPP-SAM"
 CIPP_LEGACY_API_APP_NAME = "CIPP-API"
+
+# CIPP-NG's single sign-on app (CIPP-API New-CIPPSSOApp, seen at 10.8.2): when present it is
+# Easy Auth's registration.clientId, so that client id is not an API client.
+CIPP_SSO_APP_NAME = "CIPP-SSO"
+# Visual Studio Code's first-party client id: CIPP adds it to Easy Auth's allowedApplications
+# when MCP is enabled (CIPP-API Get-CippMcpKnownClients, seen at 10.8.2). Not an API client.
+VS_CODE_CLIENT_ID = "aebc6443-996d-45c2-90f0-388ff96faa56"
+# Delegated Graph scopes the CIPP-SAM user's token creates app registrations with in CIPP
+# 7.2-7.3 (either suffices; both are in CIPP's SAM manifest).
+GRAPH_DELEGATED_APPLICATION_READWRITE_ALL = "Application.ReadWrite.All"
+GRAPH_DELEGATED_DIRECTORY_ACCESS_AS_USER = "Directory.AccessAsUser.All"

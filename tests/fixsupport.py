@@ -15,6 +15,7 @@ from cipp_setup.engine.diagnose import ConnectionOptions
 from cipp_setup.engine.fix_session import FixSession, Timing
 from cipp_setup.engine.fixes import Progress, WaitPolicy
 from cipp_setup.engine.journal import Journal
+from cipp_setup.engine.result import profile_of_version, version_numbers
 from cipp_setup.gateways.retry import RetryPolicy
 from cipp_setup.gateways.services import GatewayServices
 
@@ -36,6 +37,16 @@ class SandboxTime:
         self.sandbox.control.advance_clock(seconds)
 
 
+def scenario_profile(sandbox: Any) -> tuple[Any, str] | None:
+    """As a sandbox CLI run does: the scenario's CIPP version answers for the admin when the
+    tenant does not tell who writes the API clients."""
+    cipp = sandbox.state.cipp
+    numbers = version_numbers(str(cipp.version)) if cipp is not None else None
+    if numbers is None:
+        return None
+    return profile_of_version(numbers), f"the scenario runs CIPP {cipp.version}"
+
+
 @dataclass
 class Harness:
     sandbox: Any
@@ -48,6 +59,7 @@ class Harness:
         base = CheckInputs(
             tenant=ids["tenant_id"], sam_user=ids.get("sam_user_upn"),
             subscription_id=ids.get("subscription_id"), generation="legacy",
+            profile_default=scenario_profile(self.sandbox),
         )
         return replace(base, **overrides)
 

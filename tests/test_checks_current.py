@@ -30,11 +30,13 @@ from cipp_setup.engine.diagnose import (
 from cipp_setup.engine.model import Secret, Status
 from cipp_setup.gateways.retry import RetryPolicy
 from cipp_setup.gateways.services import GatewayServices
+from fixsupport import scenario_profile
 
 CURRENT_IDS = [
     "sam-app-graph-application-permissions", "function-app-managed-identity", "api-client-app",
     "api-easy-auth", "api-token", "api-list-logs",
 ]
+PROFILE_SCENARIOS = ("current-user-writes", "current-app-writes", "current-sso-easy-auth")
 SCENARIOS = Path(__file__).resolve().parents[1] / "cipp_setup" / "sandbox" / "scenarios"
 
 
@@ -61,6 +63,9 @@ def inputs_for(sandbox: Any, **overrides: Any) -> CheckInputs:
         api_client_secret=Secret(secret) if secret else None,
         generation="current",
         function_app=ids.get("function_app_id"),
+        # As a sandbox CLI run: the scenario's version answers when the tenant does not tell
+        # who writes the API clients (tests/test_cipp_profiles.py covers the unknown case).
+        profile_default=scenario_profile(sandbox),
     )
     return replace(inputs, **overrides)
 
@@ -192,7 +197,8 @@ EXPECTED: dict[str, dict[str, tuple[str, str | None]]] = {
 
 
 def test_the_table_covers_every_current_scenario() -> None:
-    on_disk = {p.stem for p in SCENARIOS.glob("current-*.yaml")} - {"current-fresh"}
+    # The three profile scenarios have their own table (their check lists differ by profile).
+    on_disk = {p.stem for p in SCENARIOS.glob("current-*.yaml")} - {"current-fresh", *PROFILE_SCENARIOS}
     assert on_disk <= set(EXPECTED), f"scenarios without an expected verdict: {sorted(on_disk - set(EXPECTED))}"
 
 

@@ -33,6 +33,7 @@ CONVERGES_IN: dict[str, tuple[str, str, bool]] = {
     "sam-app-azure-management-consent": ("legacy-consent-missing", "legacy", False),
     "sam-user-subscription-contributor": ("legacy-fresh", "legacy", False),
     "sam-app-graph-application-permissions": ("current-fresh", "current", False),
+    "sam-user-app-registration": ("current-user-writes", "current", False),
     "function-app-managed-identity": ("current-no-managed-identity", "current", False),
     "api-client-app": ("current-identifier-uri-missing", "current", False),
     "api-easy-auth": ("current-not-saved", "current", True),

@@ -86,7 +86,9 @@ def test_fix_yes_applies_everything_journals_it_and_keeps_secrets_out(
     assert envelope["status"] == "passed" and envelope["exit_code"] == 0
     journal_text = (_state_dir / "journal.jsonl").read_text(encoding="utf-8")
     entries = Journal(_state_dir / "journal.jsonl").entries()
-    assert [e.outcome for e in entries] == ["applied"] * 4
+    # The sign-in's own consent (the tool's client, for the organization) is journaled first.
+    assert [e.action for e in entries][0] == "record-sign-in-consent"
+    assert [e.outcome for e in entries[1:]] == ["applied"] * 4
     assert envelope["journal"] == str(_state_dir / "journal.jsonl")
     for text in (journal_text, out, err):
         assert canary not in text
@@ -200,4 +202,5 @@ def test_on_a_terminal_each_plan_is_asked_for(tmp_path: Path) -> None:
     assert "skipped: add-required-resource-access" in output
     assert "verified: sam-user-subscription-contributor passes" in output
     entries = Journal(tmp_path / "state" / "journal.jsonl").entries()
-    assert [e.action for e in entries] == ["create-directory-role-assignment", "create-arm-role-assignment"]
+    assert [e.action for e in entries] == [
+        "record-sign-in-consent", "create-directory-role-assignment", "create-arm-role-assignment"]

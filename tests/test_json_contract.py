@@ -61,11 +61,11 @@ RESULTS = (
 
 ENVELOPE_FIELDS = {
     "schema_version", "tool", "command", "status", "exit_code", "tenant_id", "generation",
-    "generation_evidence", "signed_in", "cloud", "checks", "error",
+    "generation_evidence", "signed_in", "sam_user", "cloud", "checks", "error",
 }
 CHECK_FIELDS = {
     "id", "title", "status", "severity", "required", "summary", "cause", "ignored", "evidence",
-    "messages", "remediation", "fix_available", "duration_ms",
+    "messages", "remediation", "fix_available", "duration_ms", "needed",
 }
 
 
@@ -79,11 +79,27 @@ def _envelope(**overrides: Any) -> dict[str, Any]:
     return json_report.build_envelope(**kwargs)
 
 
+def test_a_current_envelope_says_the_profile_and_what_depends_on_it() -> None:
+    envelope = json.loads(json_report.dumps(_envelope(
+        generation="current", profile=None, profile_evidence=["Nothing shows it."],
+        profile_dependent=["sam-user-app-registration", "sam-app-graph-application-permissions"],
+    )))
+    _validate(envelope)
+    assert set(envelope) == ENVELOPE_FIELDS | {"profile", "profile_evidence", "profile_dependent"}
+    assert envelope["profile"] is None and envelope["profile_dependent"][0] == "sam-user-app-registration"
+    decided = json.loads(json_report.dumps(_envelope(generation="current", profile="clients-by-user")))
+    _validate(decided)
+    assert decided["profile"] == "clients-by-user" and decided["profile_dependent"] == []
+
+
 def test_envelope_validates_and_pins_its_fields() -> None:
     envelope = json.loads(json_report.dumps(_envelope()))
     _validate(envelope)
     assert set(envelope) == ENVELOPE_FIELDS
-    assert envelope["schema_version"] == "1.1"  # 1.1 added generation_evidence
+    # 1.1 added generation_evidence; 1.2 the current profile (issue 11: three CIPP profiles),
+    # present only when a run considered one, so a legacy envelope keeps its fields.
+    # 1.3 the status not-needed, each check's `needed`, `sam_user` (issue 11: the lifecycle).
+    assert envelope["schema_version"] == "1.3"
     assert envelope["generation_evidence"] == []
     assert envelope["command"] == "check"
     assert envelope["status"] == "failed" and envelope["exit_code"] == 1
@@ -106,6 +122,7 @@ def test_envelope_validates_and_pins_its_fields() -> None:
         "remediation": {"portal": SPEC.remediation.portal, "cli": SPEC.remediation.cli, "powershell": "", "steps": ""},
         "fix_available": False,
         "duration_ms": 12.3,
+        "needed": "permanently",
     }
     # A check without a known spec still renders, with its own id as the title.
     assert second["status"] == "skip" and second["remediation"] is None and second["required"] is False

@@ -168,6 +168,40 @@ def test_legacy_check_fix_revert_and_ctrl_c_commands_run_as_printed(serve: Calla
     }
 
 
+@pytest.mark.parametrize(("scenario", "version", "failing"), [
+    ("current-user-writes", "7.3.1", "sam-user-app-registration"),
+    ("current-fresh", "7.4.0", "sam-app-graph-application-permissions"),
+])
+def test_helpdesk_commands_for_current_fail_when_its_prerequisites_fail(
+    serve: Callable[[str], dict[str, Any]], tmp_path: Path, scenario: str, version: str, failing: str,
+) -> None:
+    # Issue 12: the helpdesk's command for a current tenant reports the current prerequisites
+    # (per profile: 7.2-7.3 the CIPP-SAM user's role, 7.4+ the app's permissions) as failing.
+    sb = serve(scenario)
+    ids = sb["identities"]
+    code, out = run_plain(f"cipp-setup helpdesk --tenant {ids['tenant_id']} --sam-user {ids['sam_user_upn']} "
+                          f"--generation current --cipp-version {version} --cloud {sb['ready']}", tmp_path)
+    assert code == 0, out
+    check = next(c for c in printed(out) if c.startswith("cipp-setup check"))
+    assert f"--cipp-version {version}" in check
+    code, report_out = run_plain(check, tmp_path)
+    assert code == 1, report_out
+    assert _statuses(tmp_path / "cipp-report" / "report.json") == {failing: "fail"}
+    fix = next(c for c in printed(out) if c.startswith("cipp-setup fix"))
+    code, fix_out = run_in_terminal(fix, tmp_path)
+    assert code == 0, fix_out
+    code, report_out = run_plain(check, tmp_path)
+    assert code == 0, report_out
+    reverts = [c for c in printed(out) if c.startswith("cipp-setup revert")]
+    if failing == "sam-user-app-registration":  # temporary: the helpdesk says how to give it back
+        code, revert_out = run_in_terminal(reverts[0], tmp_path)
+        assert code == 0, revert_out
+        removed = [e.action for e in Journal(tmp_path / "state" / "journal.jsonl").entries() if e.action.startswith("delete-")]
+        assert removed == ["delete-directory-role-assignment"]
+    else:
+        assert reverts == []  # the 7.4+ permissions stay: CIPP uses them for every new client
+
+
 def test_helpdesk_commands_run_as_printed_for_legacy(serve: Callable[[str], dict[str, Any]], tmp_path: Path) -> None:
     sb = serve("legacy-fresh")
     ids = sb["identities"]
@@ -205,21 +239,40 @@ def test_helpdesk_for_a_current_tenant_gives_a_command_whose_report_fails_on_cur
     assert "sam-user-global-admin" not in check
 
 
-def test_current_check_and_fix_commands_run_as_printed(serve: Callable[[str], dict[str, Any]], tmp_path: Path) -> None:
+def test_current_check_fix_revert_report_and_ctrl_c_commands_run_as_printed(
+        serve: Callable[[str], dict[str, Any]], tmp_path: Path) -> None:
     sb = serve("current-fresh")
     ids = sb["identities"]
     first = (f"cipp-setup check --cloud {sb['ready']} --tenant {ids['tenant_id']} "
-             f"--function-app {ids['function_app_id']} --generation current")
+             f"--function-app {ids['function_app_id']} --generation current --report {tmp_path / 'r1'}")
     code, out = run_plain(first, tmp_path)
     assert code == 1, out
     fixes = [c for c in printed(out) if c.startswith("cipp-setup fix")]
     assert {c.rsplit("--only ", 1)[1] for c in fixes} == {"sam-app-graph-application-permissions", "function-app-managed-identity"}
+    md = (tmp_path / "r1" / "report.md").read_text(encoding="utf-8")
+    assert f"| Command | `{first}` |" in md
+    assert {c for c in printed(md) if c.startswith("cipp-setup fix")} == set(fixes)
+
+    # Every fix at once, Ctrl-C at the second question: what the first added is no
+    # temporary right (CIPP needs the Graph permissions), so no revert is offered for it.
+    code, out = run_in_terminal(fixes[0].rsplit(" --only", 1)[0], tmp_path, interrupt_at=2)
+    assert code == 130, out
+    assert "error:" not in out
+    assert "Nothing temporary was added" in out
+    assert not [c for c in printed(out.split("Interrupted;")[1]) if c.startswith("cipp-setup revert")], out
+
     for command in fixes:
         assert "--function-app" in command and "--generation current" in command
         code, fix_out = run_in_terminal(command, tmp_path)
         assert code == 0, fix_out
-    code, out = run_plain(first, tmp_path)
-    assert "[✓] sam-app-graph-application-permissions" in out and "[✓] function-app-managed-identity" in out
+    # `revert --yes` as pasted, no flag: nothing temporary is outstanding, which is success.
+    code, out = run_plain("cipp-setup revert --yes", tmp_path)
+    assert code == 0, out
+    assert "Nothing to revert" in out
+    code, out = run_plain(first.replace(str(tmp_path / "r1"), str(tmp_path / "r2")), tmp_path)
+    statuses = _statuses(tmp_path / "r2" / "report.json")
+    assert statuses["sam-app-graph-application-permissions"] == "pass"
+    assert statuses["function-app-managed-identity"] == "pass"
 
 
 # --- the shell's syntax (no sandbox) ----------------------------------------------------------

@@ -144,6 +144,6 @@ def test_a_check_is_marked_fixable_exactly_when_cipp_setup_fix_has_a_planner_for
     assert {c.spec.id for c in REGISTRY if c.spec.fixable} == {c.spec.id for c in REGISTRY
                                                               if isinstance(c, FixableCheck)} == {
         "sam-user-global-admin", "sam-app-azure-management-consent", "sam-user-subscription-contributor",
-        "sam-app-graph-application-permissions", "function-app-managed-identity", "api-client-app",
+        "sam-app-graph-application-permissions", "sam-user-app-registration", "function-app-managed-identity", "api-client-app",
         "api-easy-auth",
     }

@@ -398,11 +398,15 @@ def test_helpdesk_without_a_tenant_uses_a_placeholder_the_shell_refuses(capsys: 
 
 
 def test_helpdesk_that_cannot_ask_prints_both_generations(capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 11: current CIPP is two version ranges with different prerequisites, so a
+    # helpdesk that cannot ask prints one command per range (7.4+ first: most instances).
     assert main(["helpdesk", "--tenant", "contoso.onmicrosoft.com"]) == 0
     out = capsys.readouterr().out
     commands = [line.strip() for line in out.splitlines() if line.strip().startswith("cipp-setup check")]
-    assert [build_parser().parse_args(c.split()[1:]).generation for c in commands] == ["legacy", "current"]
+    parsed = [build_parser().parse_args(c.split()[1:]) for c in commands]
+    assert [(a.generation, a.cipp_version) for a in parsed] == [("legacy", None), ("current", "7.4.0"), ("current", "7.2.0")]
     assert "--only sam-app-graph-application-permissions" in commands[1]
+    assert "--only sam-user-app-registration" in commands[2]
     # Legacy hosted: the temporary rights go back once the helpdesk has enabled the API.
     assert "Once you have enabled the API: the client gives the temporary rights back" in out
     assert "cipp-setup revert --tenant contoso.onmicrosoft.com --generation legacy" in out

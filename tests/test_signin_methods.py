@@ -367,3 +367,15 @@ def test_azure_cli_not_installed_exits_4_with_one_line_naming_another_auth(
     assert len(lines) == 1, err
     assert "sign-in required: Azure CLI not found on path" in lines[0], lines[0]
     assert "--auth device-code" in lines[0], lines[0]
+
+
+def test_advice_to_use_azure_cli_says_what_it_cannot_do_for_fix() -> None:
+    """No advice points a run that will fix to a mode without saying what that mode cannot do."""
+    from cipp_setup.gateways.signin_advice import explain
+
+    for code in ("53003", "530003", "700016"):
+        for_check = explain(code, "raw", tenant="contoso.com")
+        for_fix = explain(code, "raw", tenant="contoso.com", for_fix=True)
+        assert "--auth azure-cli" in for_check and "Global Administrator change is not offered" not in for_check
+        assert "Global Administrator change is not offered" in for_fix, for_fix
+    assert "not offered" not in explain("65001", "raw", tenant="contoso.com", for_fix=True)

@@ -24,6 +24,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from cipp_setup.cli import wizard_cmd
+from cipp_setup.cli.inputs import from_namespace
 from cipp_setup.cli.main import _command_module, build_parser, main
 from cipp_setup.cli.options import UsageError
 from cipp_setup.cli.terminal import Terminal
@@ -63,7 +64,7 @@ def run_with_keys(argv: Sequence[str], keys: str, terminal: Terminal | None = No
     with create_pipe_input() as pipe:
         pipe.send_text(keys)
         with create_app_session(input=pipe, output=DummyOutput()):
-            args = build_parser().parse_args(list(argv))
+            args = from_namespace(build_parser().parse_args(list(argv)))
             code = _command_module(args.command).run(args, terminal, prompter=QuestionaryPrompter())
     out = terminal.stdout.getvalue()  # type: ignore[attr-defined]
     err = terminal.stderr.getvalue()  # type: ignore[attr-defined]
@@ -128,6 +129,22 @@ def test_declined_fix_changes_nothing_for_that_check_and_stops_before_activation
     assert "Not done yet: a prerequisite still fails: sam-user-global-admin" in out
 
 
+def test_a_way_back_to_an_earlier_answer_keeps_the_others() -> None:
+    # Decline fix 1 (GA); at "What now?" change an earlier answer: the CIPP-SAM user. Only
+    # that question comes again (app and subscription kept, no new sign-in); the fix that
+    # is still needed is offered again, applied, and the wizard goes on to ListLogs.
+    keys = (ENTER * 5 + "n" + ENTER * 2 + DOWN * 3 + ENTER  # "Change an earlier answer…"
+            + DOWN * 3 + ENTER  # hosting, tenant, generation, [the CIPP-SAM user]
+            + ENTER + ENTER + ENTER)  # the user (suggested), fix 1/1, give the rights back
+    code, out, err = run_with_keys(["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"], keys)
+    assert code == 0, err[-3000:]
+    assert "Back to the cipp-sam user; every other answer stays." in err
+    assert err.count("\nThe CIPP-SAM user\n") == 2 and err.count("\nThe CIPP-SAM application\n") == 1
+    assert err.count("Waiting for the sign-in") == 1
+    assert "Fix 1/1 sam-user-global-admin" in err
+    assert "The CIPP API answers." in out
+
+
 def test_ctrl_c_mid_way_exits_130_naming_what_changed() -> None:
     keys = ENTER * 6 + CTRL_C  # fix 1 applied, then Ctrl-C at the question for fix 2
     code, out, err = run_with_keys(["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"], keys)
@@ -178,7 +195,7 @@ class RecordingPrompter:
 def run_recorded(argv: Sequence[str]) -> tuple[int, list[str], str]:
     terminal = tty_terminal()
     prompter = RecordingPrompter()
-    args = build_parser().parse_args(list(argv))
+    args = from_namespace(build_parser().parse_args(list(argv)))
     code = wizard_cmd.run(args, terminal, prompter=prompter)
     return code, prompter.asked, terminal.stdout.getvalue()  # type: ignore[attr-defined]
 
@@ -230,7 +247,7 @@ def test_no_command_without_a_terminal_is_a_usage_error(capsys: pytest.CaptureFi
 def test_ci_variables_or_non_interactive_keep_the_wizard_from_starting(environ: dict[str, str]) -> None:
     for argv, env in ((["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"], environ),
                       (["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy", "--non-interactive"], {"NO_COLOR": "1"})):
-        args = build_parser().parse_args(argv)
+        args = from_namespace(build_parser().parse_args(argv))
         with pytest.raises(UsageError, match="--hosting"):
             wizard_cmd.run(args, tty_terminal(env), prompter=RecordingPrompter())
 
@@ -243,7 +260,7 @@ def test_git_bash_without_a_console_buffer_gets_a_one_line_hint() -> None:
             raise no_console("No Windows console found. Are you running cmd.exe?")
 
     terminal = tty_terminal()
-    args = build_parser().parse_args(["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"])
+    args = from_namespace(build_parser().parse_args(["wizard", "--sandbox", "legacy-fresh", "--generation", "legacy"]))
     assert wizard_cmd.run(args, terminal, prompter=MinttyPrompter()) == 2
     assert "Windows Terminal" in terminal.stderr.getvalue()  # type: ignore[attr-defined]
 
@@ -299,6 +316,13 @@ def test_demo_yes_runs_unattended_without_stdin_and_in_ci(tmp_path: Path) -> Non
     assert not SECRET_SHAPE.search(proc.stdout + proc.stderr)
     assert list(tmp_path.glob("cipp-setup-sandbox-*/journal.jsonl"))  # a throwaway journal
     assert not (tmp_path / "s").exists()  # the real journal is untouched
+
+
+def test_demo_yes_non_interactive_works_as_its_help_says(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--yes", "--non-interactive"]) == 0
+    out = capsys.readouterr().out
+    assert "[✓] api-list-logs:" in out
+    assert "For your tenant: cipp-setup wizard; to watch it again: cipp-setup demo" in out
 
 
 def test_demo_without_yes_and_without_a_terminal_names_yes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,6 +19,7 @@ import pytest
 from test_wizard import ENTER, MAIN, SECRET_SHAPE, RecordingPrompter, journal_lines, run_with_keys, tty_terminal
 
 from cipp_setup.cli import wizard_cmd
+from cipp_setup.cli.inputs import from_namespace
 from cipp_setup.cli.main import build_parser
 from cipp_setup.wizard.prompts import Option
 
@@ -53,13 +54,20 @@ def test_current_self_hosted_enter_at_every_prompt_reaches_list_logs(tmp_path: P
 
 def run_recorded(argv: Sequence[str], prompter: RecordingPrompter) -> tuple[int, str, str]:
     terminal = tty_terminal()
-    code = wizard_cmd.run(build_parser().parse_args(list(argv)), terminal, prompter=prompter)
+    code = wizard_cmd.run(from_namespace(build_parser().parse_args(list(argv))), terminal, prompter=prompter)
     return code, terminal.stdout.getvalue(), terminal.stderr.getvalue()  # type: ignore[attr-defined]
 
 
 def test_a_current_instance_is_recognised_and_the_reason_said() -> None:
+    # The API client is named: the CIPP-SAM app's consented application permissions no longer
+    # count as current evidence (CIPP 7.1.3 consents its SAM manifest's application permissions
+    # too), and this upgraded tenant's Easy Auth still registers CIPP-API.
+    from cipp_setup.sandbox import load_scenario
+
+    client = load_scenario("current-identity-no-role").identities.api_client_id
     prompter = RecordingPrompter()
-    code, out, err = run_recorded(["wizard", "--sandbox", "current-identity-no-role"], prompter)
+    code, out, err = run_recorded(["wizard", "--sandbox", "current-identity-no-role", "--api-client-id", str(client)],
+                                  prompter)
     assert code == 0, err[-3000:]
     assert "Which CIPP do you run?" not in prompter.asked
     assert "Found current CIPP (7.2 and later: API clients), because:" in err

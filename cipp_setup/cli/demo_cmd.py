@@ -9,6 +9,11 @@ to Azure, as the admin would in Integrations → CIPP-API → API Clients. `--ye
 runs it unattended: no question at all, no terminal needed (CI=true works, stdin may be
 closed) — it is what the README's Quick start runs.
 
+On a terminal (without `--yes`) the demo also shows the step most likely to go wrong:
+after the click in CIPP it types the client id, the secret and the API URL into the
+prompts as a person would, pasting the secret's ID once by mistake so the wizard catches
+it (`--no-type`: the details are taken from the click).
+
 The demo shows replication as it happens in a real tenant: the sandbox hides new
 directory objects for a few (sandbox-clock) seconds, and waiting moves that clock
 instead of sleeping. Its journal is a throwaway file in a new temporary directory, so
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from cipp_setup.cli.options import CliParser
 
 if TYPE_CHECKING:
+    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cli.terminal import Terminal
     from cipp_setup.wizard.prompts import Prompter
 
@@ -51,11 +57,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                         help=f"the sandbox scenario (default: {DEFAULT_SCENARIO})")
     parser.add_argument("--non-interactive", action="store_true",
                         help="never prompt (needs --yes)")
+    parser.add_argument("--type", action=argparse.BooleanOptionalAction, default=None, dest="type_details",
+                        help="type the client id, secret and URL into the prompts visibly, as you would "
+                             "(one secret ID pasted by mistake and caught); the default on a terminal "
+                             "without --yes. --no-type: take them from CIPP's click directly")
     return parser
 
 
-def wizard_args(args: argparse.Namespace) -> argparse.Namespace:
-    """The wizard's options for a demo run: the sandbox, and nothing else preset."""
+def wizard_inputs(demo: RunInputs) -> RunInputs:
+    """The wizard's inputs for a demo run: the sandbox, and nothing else preset (parsed by
+    the wizard's own options, so every default is the wizard's)."""
+    from dataclasses import replace
+
+    from cipp_setup.cli.inputs import from_namespace
     from cipp_setup.cli.options import add_cipp_options, add_connection_options
     from cipp_setup.cli.wizard_cmd import add_wizard_options
 
@@ -63,21 +77,35 @@ def wizard_args(args: argparse.Namespace) -> argparse.Namespace:
     add_connection_options(parser)
     add_cipp_options(parser)
     add_wizard_options(parser)
-    argv = ["--sandbox", args.scenario]
-    if args.yes:
+    argv = ["--sandbox", str(demo.options.scenario)]
+    if demo.applying.yes:
         argv.append("--yes")
-    if args.keep_rights:
+    if demo.applying.keep_rights:
         argv.append("--keep-rights")
-    if args.non_interactive:
+    if demo.connection.non_interactive:
         argv.append("--non-interactive")
-    return parser.parse_args(argv)
+    # No words of its own: the commands the demo prints repeat only --sandbox (and the
+    # generation), as a sandbox run's do.
+    return replace(from_namespace(parser.parse_args(argv), catalogue=demo.catalogue), command="wizard")
 
 
 def _slow_replication(sandbox: Any) -> None:
     sandbox.control.set_replication(graph_seconds=DEMO_REPLICATION_S)
 
 
-def run(args: argparse.Namespace, terminal: Terminal, *, prompter: Prompter | None = None) -> int:
+def secret_id_of(sandbox: Any, client_id: str) -> str:
+    """The Secret ID the Entra admin center lists beside the secret CIPP just created
+    (what the demo pastes by mistake)."""
+    app = sandbox.state.application_by_app_id(client_id)
+    credentials = list(getattr(app, "password_credentials", None) or [])
+    return str(credentials[-1].key_id) if credentials else "00000000-0000-0000-0000-000000000000"
+
+
+def run(run_inputs: RunInputs, terminal: Terminal, *, prompter: Prompter | None = None) -> int:
     from cipp_setup.cli.wizard_cmd import launch
 
-    return launch(wizard_args(args), terminal, prompter=prompter, demo=True, prepare_sandbox=_slow_replication)
+    typing = run_inputs.options.type_details
+    if typing is None:
+        typing = not run_inputs.applying.yes  # on a terminal, unless unattended
+    return launch(wizard_inputs(run_inputs), terminal, prompter=prompter, demo=True, prepare_sandbox=_slow_replication,
+                  secret_id_of=secret_id_of if typing else None)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from cipp_setup.cli.options import EXIT_OK, usage_error
 
 if TYPE_CHECKING:
+    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cli.terminal import Terminal
 
 NAME = "explain"
@@ -24,18 +25,18 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace, terminal: Terminal) -> int:
-    from cipp_setup.checks import REGISTRY
+def run(run_inputs: RunInputs, terminal: Terminal) -> int:
     from cipp_setup.render.text import catalogue_lines, explain_lines
 
-    specs = [getattr(entry, "spec", entry) for entry in REGISTRY]
-    if args.check_id is None:
+    specs = [check.spec for check in run_inputs.checks()]
+    check_id = run_inputs.options.check_id
+    if check_id is None:
         terminal.report(catalogue_lines(specs))
         return EXIT_OK
     by_id = {spec.id: spec for spec in specs}
-    spec = by_id.get(args.check_id.strip())
+    spec = by_id.get(check_id.strip())
     if spec is None:
-        raise usage_error("explain ID", f"a check id, one of {', '.join(by_id)}", args.check_id)
+        raise usage_error("explain ID", f"a check id, one of {', '.join(by_id)}", check_id)
     from cipp_setup.cli.commands import fix_command
 
     terminal.report(explain_lines(spec, marks=terminal.marks(), fix_command=fix_command()))

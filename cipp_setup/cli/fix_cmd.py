@@ -28,6 +28,8 @@ from cipp_setup.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from cipp_setup.cli.check_cmd import PreparedRun
+    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cli.sandbox_session import Target
     from cipp_setup.cli.terminal import Terminal
     from cipp_setup.engine.fix_session import FixSession
@@ -72,22 +74,30 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def require_decision(args: argparse.Namespace, terminal: Terminal) -> None:
+def require_decision(run_inputs: RunInputs, terminal: Terminal) -> None:
     """--yes / --dry-run / a terminal to ask on: one of them, decided before any sign-in."""
-    if args.yes and args.dry_run:
+    applying = run_inputs.applying
+    if applying.yes and applying.dry_run:
         raise UsageError("--yes and --dry-run: expected one of them, not both")
-    if not args.yes and not args.dry_run and not terminal.can_prompt():
+    if not applying.yes and not applying.dry_run and not terminal.can_prompt():
         raise UsageError(
             "not running interactively: pass --yes to apply the changes without asking "
             "(or --dry-run to only show them)"
         )
 
 
-def prepare(args: argparse.Namespace, terminal: Terminal, target: Target) -> tuple[Any, Any]:
+def prepare(run_inputs: RunInputs, terminal: Terminal, target: Target) -> PreparedRun:
     """CheckInputs and ConnectionOptions from the common options, exactly as `check` reads them."""
     from cipp_setup.cli.check_cmd import build_run, validate_early
 
-    return build_run(args, terminal, target, validate_early(args, terminal))
+    return build_run(terminal, target, validate_early(run_inputs, terminal))
+
+
+def consent_notice_for(connection: Any, *, for_fix: bool) -> str | None:
+    """What the sign-in's consent step will ask (which app, permissions, for whom)."""
+    from cipp_setup.gateways.auth import consent_notice
+
+    return consent_notice(connection.cloud, connection.auth, for_fix=for_fix)
 
 
 async def ask(question: str, terminal: Terminal, *, default: bool = False) -> bool:
@@ -100,19 +110,18 @@ async def ask(question: str, terminal: Terminal, *, default: bool = False) -> bo
     return bool(answer)
 
 
-def run(args: argparse.Namespace, terminal: Terminal) -> int:
-    require_decision(args, terminal)
-    from cipp_setup.cli.check_cmd import known_check_ids
-    from cipp_setup.cli.options import parse_check_ids
+def run(run_inputs: RunInputs, terminal: Terminal) -> int:
+    require_decision(run_inputs, terminal)
+    from cipp_setup.cli.check_cmd import selected_ids
     from cipp_setup.cli.sandbox_session import open_target
 
-    with open_target(args) as target:
-        inputs, connection = prepare(args, terminal, target)
-        only = parse_check_ids(args.only, "--only", known_check_ids()) if args.only is not None else None
-        return _run_fix(args, terminal, target, inputs, connection, only)
+    with open_target(run_inputs) as target:
+        prepared = prepare(run_inputs, terminal, target)
+        only, _ = selected_ids(prepared.run)
+        return _run_fix(prepared.run, terminal, target, prepared.inputs, prepared.connection, only)
 
 
-def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, inputs: Any,
+def _run_fix(run_inputs: RunInputs, terminal: Terminal, target: Target, inputs: Any,
              connection: Any, only: frozenset[str] | None) -> int:
     import asyncio
 
@@ -123,12 +132,14 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
     from cipp_setup.engine.diagnose import GenerationUndetermined
     from cipp_setup.gateways.errors import SignInFailed, SignInRequired
     from cipp_setup.render import plans as render_plans
-    from cipp_setup.render.text import report_lines, signed_in_line
+    from cipp_setup.cli.options import EXIT_USAGE
+    from cipp_setup.render.text import report_lines, sam_user_lines, sam_user_undecided, signed_in_line
 
     from cipp_setup.cli.suggested import run_options
     from cipp_setup.render.text import NOWRAP
 
     marks = terminal.marks()
+    applying = run_inputs.applying
     outcomes: list[PlanOutcome] = []
     state: dict[str, Any] = {}
     journal = Journal()
@@ -137,23 +148,41 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
     def options() -> Any:
         """The run's options, with the generation the session decided."""
         session_inputs = getattr(state.get("session"), "inputs", None)
-        return run_options(args, inputs, generation=getattr(session_inputs, "generation", None),
+        return run_options(run_inputs, inputs, generation=getattr(session_inputs, "generation", None),
                            environ=terminal.environ)
 
     def on_progress(event: Any) -> None:
         terminal.status(event.text, "dim")
 
+    from dataclasses import replace
+
+    if not applying.dry_run:
+        # fix will apply: the interactive sign-in asks the write permissions too, so their
+        # consent is the same step (said first), never a second sign-in before applying.
+        connection = replace(connection, sign_in_for="fix")
+    notice = consent_notice_for(connection, for_fix=not applying.dry_run)
+    if notice and connection.interactive:
+        terminal.status(notice, "dim")
+
+    def _naming_revert(report: Any) -> Any:
+        """Each temporary right still held after the activation names the exact revert."""
+        from cipp_setup.engine.lifecycle import with_revert_command
+
+        return replace(report, results=with_revert_command(report.results, options().command("revert")))
+
     async def main() -> int:
         session = await FixSession.open(
             inputs, connection, journal=journal, only=only, on_progress=on_progress,
+            catalogue=run_inputs.catalogue,
             on_signed_in=lambda admin: terminal.report(
                 [signed_in_line(admin.user_principal_name, admin.tenant_id), ()]),
         )
         state["session"] = session
-        lock = await lock_tenant(
-            session, journal, dry_run=bool(getattr(args, "dry_run", False)), terminal=terminal)
+        lock = await lock_tenant(session, journal, dry_run=applying.dry_run, terminal=terminal)
+        if not applying.dry_run:
+            await session.record_sign_in_consent()  # the consent is a change: journaled
         # Current generation: a new client secret is shown once, on the terminal only.
-        session.write_easy_auth = bool(getattr(args, "write_easy_auth", False))
+        session.write_easy_auth = applying.write_easy_auth
         if terminal.can_show_secret():
             def show_new_secret(new: Any) -> None:
                 terminal.show_secret_once(render_plans.new_secret_lines(new), new.value.reveal())
@@ -162,34 +191,41 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
         try:
             # A dry run only reads and reports; a real one first reads earlier runs'
             # unconfirmed writes back, so the journal says what the tenant shows.
-            settled, interrupted = ([], session.interrupted()) if args.dry_run else await session.settle_interrupted()
+            settled, interrupted = ([], session.interrupted()) if applying.dry_run else await session.settle_interrupted()
             if settled:
                 terminal.status(f"Read back {len(settled)} change(s) an earlier run left unconfirmed; "
                                 "the journal now records what the tenant shows.", "dim")
             if interrupted:
                 terminal.write_lines(render_plans.interrupted_lines(interrupted), terminal.stderr)
             with terminal.progress("Running checks…"):
-                before = await session.check()
+                before = _naming_revert(await session.check())
             specs = {c.spec.id: c.spec for c in session.checks}
+            terminal.report(sam_user_lines(before.results))
             terminal.report(report_lines(before.results, specs, before.required, marks=marks))
+            undecided = sam_user_undecided(before.results)
+            if undecided is not None:
+                # A fix for an account nobody named could elevate the wrong one: ask first.
+                state["before"] = before
+                terminal.error(f"error: {undecided.summary} Nothing was changed.")
+                return EXIT_USAGE
             plans = session.plans(before.results)
             state["before"] = before
             if not plans:
                 terminal.report([(("Nothing to fix automatically.", "bold"),)])
-            if not args.dry_run and any(p.applicable for p in plans):
+            if not applying.dry_run and any(p.applicable for p in plans):
                 # Once, up front: a missing write permission stops here, before any change.
                 with terminal.progress("Signing in for the write permissions…"):
                     await session.obtain_write_permissions()
             for plan in plans:
                 terminal.report([()] + render_plans.plan_lines(plan, marks))
-                outcome = await _decide_and_apply(plan, session, args, terminal)
+                outcome = await _decide_and_apply(plan, session, terminal)
                 outcomes.append(outcome)
                 terminal.report(render_plans.outcome_lines(outcome, marks))
-            if args.dry_run or not plans:
+            if applying.dry_run or not plans:
                 after = before
             else:
                 with terminal.progress("Re-running the checks…"):
-                    after = await session.check()
+                    after = _naming_revert(await session.check())
                 terminal.report([(), (("After the fixes:", "bold"),)])
                 terminal.report(report_lines(after.results, specs, after.required, marks=marks))
             state["after"] = after
@@ -204,11 +240,10 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
             lock.release()
             await session.close()
 
-    async def _decide_and_apply(plan: FixPlan, session: FixSession, args: argparse.Namespace,
-                                terminal: Terminal) -> PlanOutcome:
-        if args.dry_run:
+    async def _decide_and_apply(plan: FixPlan, session: FixSession, terminal: Terminal) -> PlanOutcome:
+        if applying.dry_run:
             return planned_outcome(plan)
-        if plan.applicable and not args.yes:
+        if plan.applicable and not applying.yes:
             if not await ask(f"Apply this fix for {plan.check_id}?", terminal):
                 return declined_outcome(plan)
         with terminal.progress(f"Applying the fix for {plan.check_id}…"):
@@ -236,24 +271,44 @@ def _run_fix(args: argparse.Namespace, terminal: Terminal, target: Target, input
     if error is not None and code != EXIT_INTERRUPTED:
         terminal.error(error[1])
     if code == EXIT_INTERRUPTED and any(o.applied for o in outcomes):
-        session = state.get("session")
-        if session is not None:
-            session.journal.record_run(tenant_id=session.admin.tenant_id, options=options().values)
-        terminal.status("This gives back what was changed so far:")
-        terminal.status("    " + options().command("revert"), NOWRAP)
-    if args.json:
-        _emit_json(terminal, args, target, state, outcomes, code, error)
+        _say_what_is_in_place(terminal, state, options())
+    if run_inputs.output.json:
+        _emit_json(terminal, run_inputs, target, state, outcomes, code, error)
     from cipp_setup.cli import report_output
 
     from cipp_setup.cli.options import EXIT_USAGE
 
-    written = report_output.write_reports(args, terminal, report_output.fix_data(
-        args=args, cloud=target.cloud.name, state=state, outcomes=outcomes, exit_code=code, error=error),
+    written = report_output.write_reports(run_inputs, terminal, report_output.fix_data(
+        run_inputs=run_inputs, cloud=target.cloud.name, state=state, outcomes=outcomes, exit_code=code, error=error),
         options())
     return code if written else (code or EXIT_USAGE)  # the report asked for is missing: never exit 0
 
 
-def _emit_json(terminal: Terminal, args: argparse.Namespace, target: Target, state: dict[str, Any],
+def _say_what_is_in_place(terminal: Terminal, state: dict[str, Any], options: Any) -> None:
+    """After Ctrl-C: the temporary rights still in place, by name, and the command that gives
+    them back; or, when nothing applied is temporary, that the changes stay by design."""
+    from cipp_setup.cli.suggested import known_names, still_in_place
+    from cipp_setup.render.text import NOWRAP
+
+    session = state.get("session")
+    if session is None:
+        return
+    before = state.get("before")
+    in_place = still_in_place(session.journal, session.admin.tenant_id,
+                              known_names(session.admin, before.results if before is not None else ()))
+    if not in_place:
+        terminal.status("Nothing temporary was added: what was changed stays, as CIPP needs it "
+                        "('cipp-setup revert' leaves it).")
+        return
+    session.journal.record_run(tenant_id=session.admin.tenant_id, options=options.values)
+    terminal.status("Still in place, added by cipp-setup:", "bold yellow")
+    for item in in_place:
+        terminal.status(f"  - {item}")
+    terminal.status("This gives back what was changed so far:")
+    terminal.status("    " + options.command("revert"), NOWRAP)
+
+
+def _emit_json(terminal: Terminal, run_inputs: RunInputs, target: Target, state: dict[str, Any],
                outcomes: list[PlanOutcome], code: int, error: tuple[str, str] | None,
                command: str = NAME) -> None:
     from cipp_setup.render import json_report
@@ -267,9 +322,9 @@ def _emit_json(terminal: Terminal, args: argparse.Namespace, target: Target, sta
         command=command, exit_code=code,
         results=report.results if report is not None else (),
         specs=specs, required=report.required if report is not None else frozenset(),
-        tenant_id=admin.tenant_id if admin else args.tenant,
+        tenant_id=admin.tenant_id if admin else run_inputs.identities.tenant,
         generation=(session.inputs.generation if session is not None
-                    else args.generation if args.generation != "auto" else None),
+                    else run_inputs.generation if run_inputs.generation != "auto" else None),
         generation_evidence=session.generation_evidence if session is not None else (),
         signed_in=admin.user_principal_name if admin else None,
         cloud=target.cloud.name,

@@ -24,6 +24,7 @@ from cipp_setup.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cli.terminal import Terminal
     from cipp_setup.render.text import Line
 
@@ -57,10 +58,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _login_mode(args: argparse.Namespace) -> str:
+def _login_mode(run_inputs: RunInputs) -> str:
     from cipp_setup.gateways.auth import default_interactive_mode
 
-    auth = args.auth or default_interactive_mode()
+    auth = run_inputs.connection.auth or default_interactive_mode()
     if auth == "azure-cli":
         raise UsageError("--auth azure-cli: the Azure CLI keeps its own sign-in ('az login'); "
                          "use --auth azure-cli on each run instead of 'cipp-setup login'")
@@ -70,28 +71,29 @@ def _login_mode(args: argparse.Namespace) -> str:
     return auth
 
 
-def run(args: argparse.Namespace, terminal: Terminal) -> int:
+def run(run_inputs: RunInputs, terminal: Terminal) -> int:
     from cipp_setup.cli.profile_cmd import apply_profile
     from cipp_setup.cli.sandbox_session import open_target
     from cipp_setup.gateways import signin_cache
 
-    if args.sandbox:
+    if run_inputs.connection.sandbox:
         raise UsageError(
             "--sandbox: an in-process sandbox ends with this command, so there is nothing to stay "
             "signed in to; serve one ('cipp-setup sandbox serve --ready-file FILE') and use --cloud FILE"
         )
-    if args.non_interactive:
+    if run_inputs.connection.non_interactive:
         raise UsageError("--non-interactive: login needs a person to sign in (device code or browser)")
-    auth = _login_mode(args)
-    apply_profile(args, terminal, None)  # --profile NAME (or the default) gives the tenant
-    if args.tenant is None:
+    auth = _login_mode(run_inputs)
+    run_inputs, _ = apply_profile(run_inputs, terminal, None)  # --profile NAME (or the default) gives the tenant
+    tenant = run_inputs.identities.tenant
+    if tenant is None:
         raise UsageError(
             "--tenant: expected a tenant id (GUID) or a domain such as contoso.onmicrosoft.com "
             "(required: login signs in to an explicit tenant)"
         )
     encrypted = signin_cache.encryption_available()
     if not encrypted:
-        if not signin_cache.unencrypted_opt_in(args.allow_unencrypted_token_cache, terminal.environ):
+        if not signin_cache.unencrypted_opt_in(run_inputs.options.allow_unencrypted_token_cache, terminal.environ):
             raise UsageError(
                 "this machine cannot encrypt the sign-in cache (no usable libsecret: a headless or "
                 "SSH session). Pass --allow-unencrypted-token-cache (or set "
@@ -104,15 +106,17 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
             "permissions): anyone who can read your files can use this sign-in until "
             "'cipp-setup logout'.", "bold yellow",
         )
-    with open_target(args) as target:
-        return _sign_in_and_save(args, terminal, target.cloud, auth, unencrypted=not encrypted)
+    with open_target(run_inputs) as target:
+        return _sign_in_and_save(run_inputs, tenant, terminal, target.cloud, auth, unencrypted=not encrypted)
 
 
-def _sign_in_and_save(args: argparse.Namespace, terminal: Terminal, cloud: Any, auth: str, *, unencrypted: bool) -> int:
+def _sign_in_and_save(run_inputs: RunInputs, tenant: str, terminal: Terminal, cloud: Any, auth: str, *,
+                      unencrypted: bool) -> int:
     from cipp_setup.gateways import signin_cache
     from cipp_setup.gateways.auth import (
         USE_CAE,
         build_credential,
+        consent_notice,
         graph_scopes,
         translate_auth_error,
     )
@@ -122,19 +126,13 @@ def _sign_in_and_save(args: argparse.Namespace, terminal: Terminal, cloud: Any, 
     from cipp_setup.engine.writes import WRITE_GRAPH_PERMISSIONS
     from cipp_setup.gateways.auth import arm_scope
 
-    writes = WRITE_GRAPH_PERMISSIONS if getattr(args, "login_for", "check") == "fix" else ()
+    for_fix = run_inputs.options.login_for == "fix"
+    writes = WRITE_GRAPH_PERMISSIONS if for_fix else ()
     scopes = graph_scopes(cloud, auth, write_permissions=writes)
     # Consent is a change to the tenant: say what the consent page will ask, and for whom.
-    terminal.status(
-        "The sign-in asks, once per tenant, for consent for the app 'Microsoft Graph Command Line "
-        "Tools' (14d82eec-204b-4c2f-b7e8-296a70dab67e): Microsoft Graph "
-        + ", ".join(s.rsplit("/", 1)[-1] for s in scopes)
-        + "; then Azure Service Management user_impersonation (a second page). An administrator "
-        "may consent for the whole organization; revert can remove what that consent added.",
-        "bold",
-    )
+    terminal.status(consent_notice(cloud, auth, for_fix=for_fix) or "", "bold")
     credential: Any = build_credential(
-        cloud=cloud, tenant=args.tenant, auth=auth, interactive=True,
+        cloud=cloud, tenant=tenant, auth=auth, interactive=True,
         device_code_callback=lambda message: terminal.status(message, "bold"),
         cache=signin_cache.CacheChoice(allow_unencrypted=unencrypted),
     )
@@ -144,7 +142,7 @@ def _sign_in_and_save(args: argparse.Namespace, terminal: Terminal, cloud: Any, 
             # ARM is a second resource: its consent (user_impersonation) is its own page.
             credential.get_token(arm_scope(cloud, auth), enable_cae=USE_CAE)
     except Exception as exc:  # noqa: BLE001 - translated into the project's sign-in errors
-        error = translate_auth_error(exc, cloud.authority_host, tenant=args.tenant)
+        error = translate_auth_error(exc, cloud.authority_host, tenant=tenant)
         if isinstance(error, SignInRequired):
             terminal.error(f"sign-in required: {error}")
             return EXIT_SIGN_IN_REQUIRED
@@ -152,10 +150,10 @@ def _sign_in_and_save(args: argparse.Namespace, terminal: Terminal, cloud: Any, 
             terminal.error(f"sign-in failed: {error}")
             return EXIT_SIGN_IN_REQUIRED
         raise error from None
-    saved = signin_cache.save_sign_in(cloud, args.tenant, record, unencrypted=unencrypted)
+    saved = signin_cache.save_sign_in(cloud, tenant, record, unencrypted=unencrypted)
     terminal.report([
-        signed_in_line(saved.username, saved.tenant_id, args.tenant),
-        (("Later runs with --tenant ", ""), (args.tenant, "bold"),
+        signed_in_line(saved.username, saved.tenant_id, tenant),
+        (("Later runs with --tenant ", ""), (tenant, "bold"),
          (" sign in from this saved sign-in; 'cipp-setup logout' forgets it.", "")),
     ])
     return EXIT_OK
@@ -174,7 +172,7 @@ def register_logout(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run_logout(args: argparse.Namespace, terminal: Terminal) -> int:
+def run_logout(run_inputs: RunInputs, terminal: Terminal) -> int:
     from cipp_setup.gateways import signin_cache
 
     forgotten = signin_cache.forget_all()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from cipp_setup.cli import login_cmd
 
 if TYPE_CHECKING:
+    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cli.terminal import Terminal
 
 
@@ -15,5 +16,5 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return login_cmd.register_logout(subparsers)
 
 
-def run(args: argparse.Namespace, terminal: Terminal) -> int:
-    return login_cmd.run_logout(args, terminal)
+def run(run_inputs: RunInputs, terminal: Terminal) -> int:
+    return login_cmd.run_logout(run_inputs, terminal)

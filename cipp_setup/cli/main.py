@@ -2,10 +2,12 @@
 
 Each command is a module in `cipp_setup.cli` listed in COMMANDS with two functions:
 `register(subparsers) -> argparse.ArgumentParser` (stdlib only: `--help` builds every
-parser) and `run(args, terminal) -> int` (imports its heavy stacks inside). Common
-options come from `cipp_setup.cli.options` so they mean the same on every command.
+parser) and `run(inputs, terminal) -> int` (imports its heavy stacks inside), where
+`inputs` is the run's `RunInputs` (cipp_setup/cli/inputs.py), built from the parsed
+words here, once. Common options come from `cipp_setup.cli.options` so they mean the
+same on every command.
 
-Exit codes: 0 ok; 1 a required check failed; 2 usage error / bad input / cannot prompt;
+Exit codes: 0 ok (or not needed any more); 1 a required check failed; 2 usage error / bad input / cannot prompt;
 3 internal error; 4 sign-in required and not possible; 130 interrupted.
 """
 
@@ -17,6 +19,7 @@ import sys
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from cipp_setup import __version__
 from cipp_setup.cli.commands import COMMANDS, SUMMARIES, fix_command
@@ -29,6 +32,9 @@ from cipp_setup.cli.options import (
     UsageError,
 )
 from cipp_setup.cli.terminal import Terminal
+
+if TYPE_CHECKING:
+    from cipp_setup.engine.catalogue import Catalogue
 
 __all__ = ["COMMANDS", "build_parser", "fix_command", "main"]
 
@@ -143,7 +149,9 @@ def _silence_lost_stdout() -> None:
         pass
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, catalogue: Catalogue | None = None) -> int:
+    """Run one command. `catalogue`: the checks the run knows (None: the built-in ones);
+    a test hands in its own to see a check it defines go through every output."""
     terminal = Terminal()
     try:
         words = list(sys.argv[1:] if argv is None else argv)
@@ -163,13 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(
                 f"missing command: expected one of {', '.join(COMMANDS)} (see '{PROG} --help')"
             )
-        terminal = Terminal(
-            json_mode=bool(getattr(args, "json", False)),
-            non_interactive=bool(getattr(args, "non_interactive", False)),
-        )
+        from cipp_setup.cli.inputs import from_namespace
+
+        # The Namespace ends here: the command gets one typed value (with the words, which
+        # reports record as the command line that produced them).
+        inputs = from_namespace(args, words, catalogue=catalogue)
+        terminal = Terminal(json_mode=inputs.output.json, non_interactive=inputs.connection.non_interactive)
         _silence_library_logging()
-        args.argv = words  # reports record the command line that produced them
-        code: int = _command_module(args.command).run(args, terminal)
+        code: int = _command_module(args.command).run(inputs, terminal)
         if terminal.output_lost:
             _silence_lost_stdout()
         return code

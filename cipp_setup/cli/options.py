@@ -170,6 +170,16 @@ def parse_function_app(value: str, option: str = "--function-app") -> str:
     )
 
 
+def parse_cipp_version(value: str, option: str = "--cipp-version") -> str:
+    """A CIPP version as CIPP shows it: 7.3.1, 7.4, v10.8.2."""
+    from cipp_setup.engine.result import version_numbers
+
+    numbers = version_numbers(value)
+    if numbers is None:
+        raise usage_error(option, "a CIPP version such as 7.3.1 or 10.8.2 (CIPP shows it in its menu)", value)
+    return ".".join(str(n) for n in numbers)
+
+
 def parse_secret(value: str, source: str) -> str:
     """A client secret; `source` names where it came from (env var or stdin)."""
     secret = value.strip()
@@ -374,7 +384,15 @@ def add_cipp_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--generation", choices=GENERATIONS, default="auto",
         help="which CIPP generation to check: legacy (7.1 and older), current (7.2+, API "
-        "clients), or auto: decided from the tenant, which says why (default)",
+        "clients; whether the CIPP-SAM user (7.2-7.3) or app (7.4+) writes them is decided "
+        "from the evidence, --cipp-version or asked), or auto: decided from the tenant, which "
+        "says why (default)",
+    )
+    group.add_argument(
+        "--cipp-version", type=validated("--cipp-version", parse_cipp_version), metavar="VERSION",
+        help="the version CIPP shows (e.g. 7.3.1): decides the generation and who writes API "
+        "clients: 7.1 and older legacy, 7.2-7.3 the CIPP-SAM user, 7.4+ the CIPP-SAM app "
+        "(default: from GetVersion once a client works, or the tenant's evidence)",
     )
     group.add_argument(
         "--function-app", type=validated("--function-app", parse_function_app), metavar="NAME|ID",

@@ -28,6 +28,7 @@ from cipp_setup.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cli.terminal import Terminal
     from cipp_setup.profiles import Profile
 
@@ -84,30 +85,31 @@ def _line(text: str, style: str = "") -> tuple[tuple[str, str], ...]:
     return ((text, style),)
 
 
-def run(args: argparse.Namespace, terminal: Terminal) -> int:
+def run(run_inputs: RunInputs, terminal: Terminal) -> int:
     from cipp_setup.profiles import ProfileError
 
-    action = getattr(args, "profile_command", None)
+    action = run_inputs.options.action
     if action is None:
         raise UsageError("missing action: expected one of add, list, remove, use (see 'cipp-setup profile --help')")
     try:
         if action == "add":
-            return _add(args, terminal)
+            return _add(run_inputs, terminal)
         if action == "list":
-            return _list(args, terminal)
+            return _list(run_inputs, terminal)
         if action == "remove":
-            return _remove(args, terminal)
-        return _use(args, terminal)
+            return _remove(run_inputs, terminal)
+        return _use(run_inputs, terminal)
     except ProfileError as exc:
         raise UsageError(str(exc)) from None
 
 
-def _secret_for_add(args: argparse.Namespace, terminal: Terminal) -> str | None:
-    if args.no_secret:
-        if args.client_secret_stdin:
+def _secret_for_add(run_inputs: RunInputs, terminal: Terminal) -> str | None:
+    stdin = run_inputs.connection.client_secret_stdin
+    if run_inputs.options.no_secret:
+        if stdin:
             raise UsageError("--no-secret and --client-secret-stdin: expected one of them, not both")
         return None
-    secret = read_api_client_secret(args.client_secret_stdin, dict(terminal.environ))
+    secret = read_api_client_secret(stdin, dict(terminal.environ))
     if secret is None and terminal.can_prompt():
         import getpass
 
@@ -125,21 +127,23 @@ def _secret_for_add(args: argparse.Namespace, terminal: Terminal) -> str | None:
     return secret
 
 
-def _add(args: argparse.Namespace, terminal: Terminal) -> int:
+def _add(run_inputs: RunInputs, terminal: Terminal) -> int:
     from cipp_setup import profiles
     from cipp_setup.cli.options import is_guid
 
-    profiles.validate_name(args.name)
-    secret = _secret_for_add(args, terminal)
+    name = str(run_inputs.options.name)
+    profiles.validate_name(name)
+    secret = _secret_for_add(run_inputs, terminal)
     if secret is not None and is_guid(secret):
         terminal.status(
             "warning: the secret looks like a GUID: that is usually the secret's ID, not its Value "
             "(copy the Value shown once when the secret is created)", "bold yellow",
         )
-    allow_file = args.insecure_store_secret or profiles.env_flag(profiles.INSECURE_STORE_ENV, terminal.environ)
+    allow_file = run_inputs.options.insecure_store_secret or profiles.env_flag(profiles.INSECURE_STORE_ENV, terminal.environ)
+    ids = run_inputs.identities
     saved = profiles.add_profile(
-        profiles.Profile(args.name, args.tenant, args.api_url, args.api_client_id),
-        secret, replace=args.replace, allow_file=allow_file,
+        profiles.Profile(name, str(ids.tenant), str(ids.api_url), str(ids.api_client_id)),
+        secret, replace=run_inputs.options.replace, allow_file=allow_file,
     )
     if saved.secret_store == profiles.STORE_FILE:
         terminal.status(
@@ -160,7 +164,7 @@ def _add(args: argparse.Namespace, terminal: Terminal) -> int:
     return EXIT_OK
 
 
-def _list(args: argparse.Namespace, terminal: Terminal) -> int:
+def _list(run_inputs: RunInputs, terminal: Terminal) -> int:
     import json
 
     from cipp_setup import profiles
@@ -174,7 +178,7 @@ def _list(args: argparse.Namespace, terminal: Terminal) -> int:
         }
         for p in sorted(config.profiles.values(), key=lambda p: p.name)
     ]
-    if args.json:
+    if run_inputs.output.json:
         terminal.machine(json.dumps({"config_file": str(profiles.config_path()),
                                      "default_profile": config.default_profile,
                                      "profiles": entries}, indent=2) + "\n")
@@ -194,19 +198,19 @@ def _list(args: argparse.Namespace, terminal: Terminal) -> int:
     return EXIT_OK
 
 
-def _remove(args: argparse.Namespace, terminal: Terminal) -> int:
+def _remove(run_inputs: RunInputs, terminal: Terminal) -> int:
     from cipp_setup import profiles
 
-    removed = profiles.remove_profile(args.name)
+    removed = profiles.remove_profile(str(run_inputs.options.name))
     where = {"keyring": " and its secret from the OS keyring", "file": " and its secret from the secrets file"}
     terminal.report([_line(f"Removed profile '{removed.name}'{where.get(removed.secret_store, '')}.")])
     return EXIT_OK
 
 
-def _use(args: argparse.Namespace, terminal: Terminal) -> int:
+def _use(run_inputs: RunInputs, terminal: Terminal) -> int:
     from cipp_setup import profiles
 
-    chosen = profiles.use_profile(args.name)
+    chosen = profiles.use_profile(str(run_inputs.options.name))
     terminal.report([_line(f"'{chosen.name}' is now the default profile (tenant {chosen.tenant}).")])
     return EXIT_OK
 
@@ -228,7 +232,7 @@ def _validated_profile(profile: Profile) -> Profile:
     )
 
 
-def selected_profile(args: argparse.Namespace, terminal: Terminal) -> tuple[Profile | None, bool]:
+def selected_profile(run_inputs: RunInputs, terminal: Terminal) -> tuple[Profile | None, bool]:
     """The profile this run uses and whether it was asked for by name (--profile).
 
     The default profile applies only when no --profile is given, the run is not a
@@ -236,11 +240,11 @@ def selected_profile(args: argparse.Namespace, terminal: Terminal) -> tuple[Prof
     """
     from cipp_setup import profiles
 
-    name = getattr(args, "profile", None)
+    name = run_inputs.connection.profile
     try:
         if name is not None:
             return _validated_profile(profiles.get_profile(name)), True
-        if getattr(args, "sandbox", None):
+        if run_inputs.connection.sandbox:
             return None, False
         config = profiles.load_config()
     except profiles.ProfileError as exc:
@@ -252,40 +256,42 @@ def selected_profile(args: argparse.Namespace, terminal: Terminal) -> tuple[Prof
     if config.default_profile is None:
         return None, False
     profile = _validated_profile(config.profiles[config.default_profile])
-    tenant = getattr(args, "tenant", None)
+    tenant = run_inputs.identities.tenant
     if tenant is not None and tenant != profile.tenant:
         return None, False
     return profile, False
 
 
-def apply_profile(args: argparse.Namespace, terminal: Terminal, secret: str | None) -> str | None:
-    """Fill empty flags from the selected profile; return the secret to use."""
-    profile, explicit = selected_profile(args, terminal)
+def apply_profile(run_inputs: RunInputs, terminal: Terminal, secret: str | None) -> tuple[RunInputs, str | None]:
+    """The run's inputs with the empty flags filled from the selected profile (only the
+    options this command takes), and the secret to use."""
+    profile, explicit = selected_profile(run_inputs, terminal)
     if profile is None:
-        return secret
-    filled = []
-    for dest, value in (("tenant", profile.tenant), ("api_url", profile.api_url),
-                        ("api_client_id", profile.api_client_id)):
-        if hasattr(args, dest) and getattr(args, dest) is None:
-            setattr(args, dest, value)
-            filled.append(dest)
+        return run_inputs, secret
+    filled = {
+        dest: value
+        for dest, value in (("tenant", profile.tenant), ("api_url", profile.api_url),
+                            ("api_client_id", profile.api_client_id))
+        if dest in run_inputs.accepts and getattr(run_inputs.identities, dest) is None
+    }
+    run_inputs = run_inputs.with_identities(**filled)
     how = "" if explicit else " (the default profile; --profile NAME picks another)"
     terminal.status(f"Using profile '{profile.name}'{how}.", "dim")
-    if secret is None and getattr(args, "api_client_id", None) == profile.api_client_id:
+    if secret is None and run_inputs.identities.api_client_id == profile.api_client_id:
         from cipp_setup.profiles import read_secret
 
         saved = read_secret(profile)
         if saved:
             terminal.add_secret(saved)
             secret = saved
-    return secret
+    return run_inputs, secret
 
 
-def profile_secret_problem(args: argparse.Namespace) -> str | None:
+def profile_secret_problem(run_inputs: RunInputs) -> str | None:
     """Why the named profile gave no secret (for commands that need one), else None."""
     from cipp_setup import profiles
 
-    name = getattr(args, "profile", None)
+    name = run_inputs.connection.profile
     if name is None:
         return None
     try:

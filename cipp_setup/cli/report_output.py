@@ -12,34 +12,34 @@ after the run, whatever its outcome (a failed sign-in is reported too).
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cli.terminal import Terminal
     from cipp_setup.engine.model import CheckResult, CheckSpec
     from cipp_setup.render.report_data import ReportData
 
-def requested(args: argparse.Namespace) -> bool:
-    return bool(getattr(args, "report", None))
+def requested(run_inputs: RunInputs) -> bool:
+    return bool(run_inputs.output.report)
 
 
-def write_reports(args: argparse.Namespace, terminal: Terminal, data: ReportData, options: Any = None) -> bool:
+def write_reports(run_inputs: RunInputs, terminal: Terminal, data: ReportData, options: Any = None) -> bool:
     """Render and write the bundle when --report was given; say where it went. A write
     failure is reported on stderr and does not change the run's exit code (the terminal
     report above it is complete); returns False then. `options` (suggested.RunOptions):
     the run's options, which the report's suggested commands repeat."""
-    if not requested(args):
+    if not requested(run_inputs):
         return True
     from dataclasses import replace
 
-    data = replace(data, **_run_commands(args, terminal.secrets, options))
+    data = replace(data, **_run_commands(run_inputs, terminal.secrets, options))
     from cipp_setup.render.bundle import render_reports, write_bundle
 
-    directory = Path(args.report).expanduser().resolve()
-    files = render_reports(data, secrets=terminal.secrets, redact_ids=bool(getattr(args, "redact_ids", False)))
+    directory = Path(str(run_inputs.output.report)).expanduser().resolve()
+    files = render_reports(data, secrets=terminal.secrets, redact_ids=run_inputs.output.redact_ids)
     try:
         bundle = write_bundle(directory, files)
     except OSError as exc:
@@ -59,12 +59,12 @@ def _fix_command() -> str | None:
     return fix_command()
 
 
-def _specs(specs: Mapping[str, CheckSpec] | Iterable[Any] | None) -> dict[str, CheckSpec]:
-    """Specs by id, from a mapping, a list of specs or checks, or (None) the registry."""
+def _specs(specs: Mapping[str, CheckSpec] | Iterable[Any] | None, run_inputs: RunInputs | None = None) -> dict[str, CheckSpec]:
+    """Specs by id, from a mapping, a list of specs or checks, or (None) the run's catalogue."""
     if specs is None:
-        from cipp_setup.checks import REGISTRY
+        from cipp_setup.engine.builtin import builtin_catalogue
 
-        specs = REGISTRY
+        specs = builtin_catalogue(run_inputs.catalogue if run_inputs is not None else None)
     if isinstance(specs, Mapping):
         return dict(specs)
     found: dict[str, CheckSpec] = {}
@@ -74,14 +74,14 @@ def _specs(specs: Mapping[str, CheckSpec] | Iterable[Any] | None) -> dict[str, C
     return found
 
 
-def _run_commands(args: argparse.Namespace, secrets: list[str], options: Any) -> dict[str, Any]:
+def _run_commands(run_inputs: RunInputs, secrets: list[str], options: Any) -> dict[str, Any]:
     """command_line, fix_command and revert_command for a report: what produced it, and
     the commands it suggests, with the run's options."""
     from cipp_setup.cli.suggested import command_line, run_options
 
-    opts = options if options is not None else run_options(args)
+    opts = options if options is not None else run_options(run_inputs)
     return {
-        "command_line": command_line(list(getattr(args, "argv", []) or []), secrets),
+        "command_line": command_line(list(run_inputs.argv), secrets),
         "fix_command": opts.command("fix") if _fix_command() else None,
         "revert_command": opts.command("revert"),
     }
@@ -91,7 +91,7 @@ def check_data(
     *,
     command: str,
     exit_code: int,
-    args: argparse.Namespace,
+    run_inputs: RunInputs,
     cloud: str | None,
     diagnosis: Any = None,
     specs: Mapping[str, CheckSpec] | None = None,
@@ -104,29 +104,45 @@ def check_data(
 
     admin = getattr(diagnosis, "admin", None)
     report = getattr(diagnosis, "report", None)
-    generation = getattr(diagnosis, "generation", None) or _generation_word(args)
+    generation = getattr(diagnosis, "generation", None) or _generation_word(run_inputs)
     return ReportData(
         command=command, exit_code=exit_code,
         results=tuple(report.results) if report is not None else (),
-        specs=_specs(specs if specs is not None else getattr(diagnosis, "specs", None)),
+        specs=_specs(specs if specs is not None else getattr(diagnosis, "specs", None), run_inputs),
         required=report.required if report is not None else frozenset(),
-        tenant_id=getattr(diagnosis, "tenant_id", None) or (admin.tenant_id if admin else getattr(args, "tenant", None)),
+        tenant_id=getattr(diagnosis, "tenant_id", None) or (admin.tenant_id if admin else run_inputs.identities.tenant),
         generation=generation,
-        generation_evidence=tuple(getattr(diagnosis, "generation_evidence", ()) or ()),
+        generation_evidence=tuple(getattr(diagnosis, "generation_evidence", ()) or ()) + profile_sentences(diagnosis),
         signed_in=admin.user_principal_name if admin else signed_in,
         cloud=cloud, error=RunError(*error) if error else None,
         generated_at=now_iso(), fix_command=_fix_command(),
     )
 
 
-def _generation_word(args: argparse.Namespace) -> str | None:
-    value = getattr(args, "generation", None)
+def profile_sentences(diagnosis: Any) -> tuple[str, ...]:
+    """The current profile for a report's "why this generation" row: which, why, and the
+    checks that depend on it while it is unknown."""
+    if getattr(diagnosis, "generation", None) != "current":
+        return ()
+    from cipp_setup.engine.result import PROFILE_LABELS
+
+    profile = getattr(diagnosis, "profile", None)
+    out = [f"Profile: {PROFILE_LABELS.get(profile or '', 'undetermined')}."]
+    out.extend(getattr(diagnosis, "profile_evidence", ()) or ())
+    dependent = tuple(getattr(diagnosis, "profile_dependent", ()) or ())
+    if dependent:
+        out.append(f"Depend on the CIPP version (warnings, not counted): {', '.join(dependent)}; pass --cipp-version.")
+    return tuple(out)
+
+
+def _generation_word(run_inputs: RunInputs) -> str | None:
+    value = run_inputs.generation
     return value if value in ("legacy", "current") else None
 
 
 def fix_data(
     *,
-    args: argparse.Namespace,
+    run_inputs: RunInputs,
     cloud: str | None,
     state: Mapping[str, Any],
     outcomes: Iterable[Any],
@@ -147,10 +163,10 @@ def fix_data(
     return ReportData(
         command=command, exit_code=exit_code,
         results=tuple(report.results) if report is not None else (),
-        specs=_specs([c.spec for c in session.checks] if session is not None else None),
+        specs=_specs([c.spec for c in session.checks] if session is not None else None, run_inputs),
         required=report.required if report is not None else frozenset(),
-        tenant_id=admin.tenant_id if admin else getattr(args, "tenant", None),
-        generation=_generation_word(args) or ("legacy" if report is not None else None),
+        tenant_id=admin.tenant_id if admin else run_inputs.identities.tenant,
+        generation=_generation_word(run_inputs) or ("legacy" if report is not None else None),
         signed_in=admin.user_principal_name if admin else None,
         cloud=cloud, error=RunError(*error) if error else None,
         changes=tuple(change_entries(outcomes)),
@@ -159,7 +175,8 @@ def fix_data(
     )
 
 
-def wizard_data(*, state: Any, journal: Any, cloud: str | None, exit_code: int) -> ReportData:
+def wizard_data(*, state: Any, journal: Any, cloud: str | None, exit_code: int,
+                catalogue: Any = None) -> ReportData:
     """The wizard's report: each prerequisite as it stands after its fix (a fix that was
     verified replaces the failing first result), the API checks, and every change —
     fixes and the temporary rights given back."""
@@ -185,7 +202,7 @@ def wizard_data(*, state: Any, journal: Any, cloud: str | None, exit_code: int) 
     elif state.rights_kept:
         notes.append("The temporary rights were kept; 'cipp-setup revert' removes them.")
     return ReportData(
-        command="wizard", exit_code=exit_code, results=tuple(results), specs=_specs(None),
+        command="wizard", exit_code=exit_code, results=tuple(results), specs=_specs(catalogue),
         required=frozenset(required),
         tenant_id=admin.tenant_id if admin else state.tenant,
         generation=state.generation if state.generation in ("legacy", "current") else None,

@@ -28,6 +28,7 @@ from cipp_setup.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cli.sandbox_session import Target
     from cipp_setup.cli.terminal import Terminal
     from cipp_setup.engine.plan import PlanOutcome
@@ -55,27 +56,38 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     decide = parser.add_argument_group("applying")
     decide.add_argument("--yes", "-y", action="store_true", help="remove without asking")
     decide.add_argument("--dry-run", action="store_true", help="show what would be removed; change nothing")
+    decide.add_argument(
+        "--remove-consent", action="store_true",
+        help="also remove what cipp-setup's own sign-in consent added (the journaled grant of "
+        "Microsoft Graph Command Line Tools); asked on a terminal without --yes")
     add_output_options(parser)
     return parser
 
 
-def run(args: argparse.Namespace, terminal: Terminal) -> int:
-    require_decision(args, terminal)
+def run(run_inputs: RunInputs, terminal: Terminal) -> int:
+    require_decision(run_inputs, terminal)
     from cipp_setup.cli.suggested import fill_from_journal
     from cipp_setup.cli.sandbox_session import open_target
     from cipp_setup.engine.journal import Journal
 
-    given = args.tenant
-    tenant = fill_from_journal(args, Journal())
+    given = run_inputs.identities.tenant
+    journal = Journal()
+    run_inputs, tenant = fill_from_journal(run_inputs, journal)
     if tenant and not given:
         terminal.status(f"The journal records temporary rights in tenant {tenant}: using that run's options.", "dim")
+    if not tenant and not given and not run_inputs.connection.sandbox and journal.run_options():
+        # Runs are recorded, none left a temporary right: pasted `revert --yes` has
+        # nothing to do, which is a success, not a missing --tenant.
+        terminal.report([(("Nothing to revert: the journal records no temporary rights cipp-setup "
+                           "created that are still in place.", "bold"),)])
+        return 0
 
-    with open_target(args) as target:
-        inputs, connection = prepare(args, terminal, target)
-        return _run_revert(args, terminal, target, inputs, connection)
+    with open_target(run_inputs) as target:
+        prepared = prepare(run_inputs, terminal, target)
+        return _run_revert(prepared.run, terminal, target, prepared.inputs, prepared.connection)
 
 
-def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, inputs: Any, connection: Any) -> int:
+def _run_revert(run_inputs: RunInputs, terminal: Terminal, target: Target, inputs: Any, connection: Any) -> int:
     import asyncio
 
     from cipp_setup.engine.fix_session import FixSession
@@ -85,9 +97,10 @@ def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, in
     from cipp_setup.engine.diagnose import GenerationUndetermined
     from cipp_setup.gateways.errors import SignInFailed, SignInRequired
     from cipp_setup.render import plans as render_plans
-    from cipp_setup.render.text import result_lines, signed_in_line
+    from cipp_setup.render.text import result_lines, sam_user_lines, signed_in_line
 
     marks = terminal.marks()
+    applying = run_inputs.applying
     outcomes: list[PlanOutcome] = []
     state: dict[str, Any] = {}
     journal = Journal()
@@ -95,17 +108,28 @@ def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, in
 
     async def main() -> int:
         session = await FixSession.open(
-            inputs, connection, journal=journal,
+            inputs, connection, journal=journal, catalogue=run_inputs.catalogue,
             on_progress=lambda event: terminal.status(event.text, "dim"),
             on_signed_in=lambda admin: terminal.report(
                 [signed_in_line(admin.user_principal_name, admin.tenant_id), ()]),
         )
         state["session"] = session
-        lock = await lock_tenant(
-            session, journal, dry_run=bool(getattr(args, "dry_run", False)), terminal=terminal)
+        lock = await lock_tenant(session, journal, dry_run=applying.dry_run, terminal=terminal)
         try:
             await session.settle_interrupted()  # an earlier run's unconfirmed write, read back first
-            plan, reverts = session.revert_plan()
+            if not applying.dry_run:
+                await session.record_sign_in_consent()  # this sign-in's own consent, if any
+            # The tool's own consent is offered on a terminal (asked like every removal) or
+            # with --remove-consent; `--yes` alone keeps it and says how to remove it.
+            offer_consent = applying.remove_consent or (not applying.yes and not applying.dry_run)
+            plan, reverts = session.revert_plan(include_consent=offer_consent)
+            if not offer_consent and session.revert_plan(include_consent=True)[0].plans != plan.plans:
+                from cipp_setup.cli.suggested import run_options
+
+                # The printed command carries this run's options, so it works when pasted.
+                remove = run_options(run_inputs, inputs, environ=terminal.environ).command("revert", "--remove-consent")
+                terminal.status("cipp-setup's own sign-in consent stays (the next run needs it); "
+                                f"'{remove}' removes it.", "dim")
             if journal.damaged_lines:
                 terminal.status(
                     f"The journal {journal.path} has {journal.damaged_lines} damaged line(s), skipped: "
@@ -118,9 +142,9 @@ def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, in
                                    "cipp-setup created in this tenant that are still in place.", "bold"),)])
             for removal in plan.plans:
                 terminal.report([()] + render_plans.plan_lines(removal, marks, heading="Revert"))
-                if args.dry_run:
+                if applying.dry_run:
                     outcome = planned_outcome(removal)
-                elif not args.yes and not await ask("Remove it?", terminal):
+                elif not applying.yes and not await ask("Remove it?", terminal):
                     outcome = declined_outcome(removal)
                 else:
                     with terminal.progress("Removing…"):
@@ -135,6 +159,7 @@ def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, in
             specs = {c.spec.id: c.spec for c in session.checks}
             given_back = {o.plan.check_id for o in outcomes if o.applied and not o.failed}
             terminal.report([(), (("After the revert:", "bold"),)])
+            terminal.report(sam_user_lines(after.results))
             for result in after.results:
                 if result.check_id in given_back and result.status.is_problem:
                     terminal.report([((marks.passed, "green"), (" ", ""), (result.check_id, "bold"),
@@ -169,6 +194,6 @@ def _run_revert(args: argparse.Namespace, terminal: Terminal, target: Target, in
         terminal.status(error[1], "bold")
     if error is not None and code != EXIT_INTERRUPTED:
         terminal.error(error[1])
-    if args.json:
-        _emit_json(terminal, args, target, state, outcomes, code, error, command=NAME)
+    if run_inputs.output.json:
+        _emit_json(terminal, run_inputs, target, state, outcomes, code, error, command=NAME)
     return code

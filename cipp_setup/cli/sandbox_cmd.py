@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from cipp_setup.cli.options import EXIT_OK, SANDBOX_CLOUDS, UsageError, usage_error
 
 if TYPE_CHECKING:
+    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cli.terminal import Terminal
 
 NAME = "sandbox"
@@ -71,11 +72,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace, terminal: Terminal) -> int:
-    if args.sandbox_command == "list":
+def run(run_inputs: RunInputs, terminal: Terminal) -> int:
+    if run_inputs.options.action == "list":
         return _list(terminal)
-    if args.sandbox_command == "serve":
-        return _serve(args, terminal)
+    if run_inputs.options.action == "serve":
+        return _serve(run_inputs, terminal)
     raise UsageError("sandbox: expected an action, one of serve, list (see 'cipp-setup sandbox --help')")
 
 
@@ -103,44 +104,45 @@ def _scenario_entries(listing: Any) -> list[tuple[str, str]]:
     return entries
 
 
-def _serve(args: argparse.Namespace, terminal: Terminal) -> int:
+def _serve(run_inputs: RunInputs, terminal: Terminal) -> int:
     from cipp_setup.cli.sandbox_session import load_scenario_state
     from cipp_setup.sandbox.faults import parse_fault_spec
     from cipp_setup.sandbox.runtime import Sandbox, serve_forever
 
+    serve = run_inputs.options  # serve's own options: scenario, port, faults…
     faults = []
-    for spec in args.fault:
+    for spec in serve.faults:
         try:
             faults.append(parse_fault_spec(spec))
         except ValueError as exc:
             raise UsageError(f"--fault: {str(exc).splitlines()[0]}") from None
-    state = load_scenario_state(args.scenario, "--scenario")
+    state = load_scenario_state(str(serve.scenario), "--scenario")
 
     def on_ready(sandbox: Sandbox) -> None:
         urls = sandbox.urls
         lines = [
-            f"Sandbox '{args.scenario}' is listening on 127.0.0.1 (Ctrl-C to stop)"
-            + (f", posing as the {args.pose_as} cloud." if args.pose_as else "."),
+            f"Sandbox '{serve.scenario}' is listening on 127.0.0.1 (Ctrl-C to stop)"
+            + (f", posing as the {serve.pose_as} cloud." if serve.pose_as else "."),
             f"  identity platform: {urls.idp}",
             f"  Microsoft Graph:   {urls.graph}",
             f"  Azure Resource Manager: {urls.arm}",
             f"  CIPP Function App: {urls.cipp}",
             f"  CA certificate:    {sandbox.ca_file}",
         ]
-        if args.ready_file:
-            lines.append(f"Ready file: {args.ready_file} (use it as --cloud {args.ready_file})")
+        if serve.ready_file:
+            lines.append(f"Ready file: {serve.ready_file} (use it as --cloud {serve.ready_file})")
         for line in lines:
             terminal.status(line)
 
     try:
         serve_forever(
             state,  # type: ignore[arg-type]
-            port=args.port,
-            latency_ms=args.latency_ms,
-            ready_file=args.ready_file,
+            port=serve.port,
+            latency_ms=serve.latency_ms,
+            ready_file=serve.ready_file,
             faults=faults,
             on_ready=on_ready,
-            pose_as=args.pose_as,
+            pose_as=serve.pose_as,
         )
     except OSError as exc:
         # A port in use or an unwritable ready file is the user's to fix, not a crash.

@@ -1,6 +1,6 @@
 """Where a command's traffic goes: a cloud from the table or a file, or an in-process sandbox.
 
-`open_target(args)` is what every command that talks to a tenant uses:
+`open_target(run_inputs)` is what every command that talks to a tenant uses:
 
 - `--sandbox NAME|FILE` loads the scenario, starts a Sandbox on loopback for this run,
   points every endpoint at it (the Cloud built from `cloud_document()`, carrying the
@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,9 +27,11 @@ from typing import TYPE_CHECKING
 from cipp_setup.cli.options import UsageError
 
 if TYPE_CHECKING:
+    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cloud import Cloud
 
-# Scenario identity (ready document "identities" key) -> the argparse dest it defaults.
+# Scenario identity (ready document "identities" key) -> the option (RunInputs.identities
+# field, named as its argparse dest) it defaults.
 # The CIPP-SAM user is not among them: a sandbox run finds it in the tenant as a run
 # against a real tenant does (an admin rarely knows the service account by heart).
 IDENTITY_DEFAULTS: Mapping[str, str] = {
@@ -61,8 +62,9 @@ class Target:
         return self.identities.get("api_client_secret") or None
 
 
-def apply_identity_defaults(args: argparse.Namespace, identities: Mapping[str, str]) -> list[str]:
-    """Fill options the user left empty from the scenario; return the dests filled.
+def apply_identity_defaults(run_inputs: RunInputs, identities: Mapping[str, str]) -> tuple[RunInputs, list[str]]:
+    """The run's inputs with the options the user left empty filled from the scenario,
+    and the dests filled.
 
     Values the user gave always win. Scenario values are re-validated by the same
     parsers as user input so a bad scenario cannot smuggle a malformed value in.
@@ -78,13 +80,12 @@ def apply_identity_defaults(args: argparse.Namespace, identities: Mapping[str, s
         "api_client_id": lambda v: options.parse_guid("--api-client-id", v),
         "function_app": lambda v: options.parse_function_app(v, "--function-app"),
     }
-    filled: list[str] = []
+    filled: dict[str, str] = {}
     for key, dest in IDENTITY_DEFAULTS.items():
         value = identities.get(key)
-        if value and hasattr(args, dest) and getattr(args, dest) is None:
-            setattr(args, dest, parsers[dest](value))
-            filled.append(dest)
-    return filled
+        if value and dest in run_inputs.accepts and getattr(run_inputs.identities, dest) is None:
+            filled[dest] = parsers[dest](value)
+    return run_inputs.with_identities(**filled), list(filled)
 
 
 def load_scenario_state(value: str, option: str = "--sandbox") -> object:
@@ -111,14 +112,12 @@ def _check_proxy_environment() -> None:
 
 
 @contextmanager
-def open_target(args: argparse.Namespace) -> Iterator[Target]:
+def open_target(run_inputs: RunInputs) -> Iterator[Target]:
     """The run's endpoints; for --sandbox, the sandbox runs until the block ends."""
     from cipp_setup.cloud import CLOUDS, CloudError, cloud_from_document, resolve_cloud
 
-    sandbox_value = getattr(args, "sandbox", None)
-    cloud_value = getattr(args, "cloud", None)
-    sandbox_cloud = getattr(args, "sandbox_cloud", None)
-    ca_bundle = getattr(args, "ca_bundle", None)
+    where = run_inputs.connection
+    sandbox_value, cloud_value, sandbox_cloud, ca_bundle = where.sandbox, where.cloud, where.sandbox_cloud, where.ca_bundle
     if sandbox_value and cloud_value:
         raise UsageError(
             "--sandbox and --cloud: expected one of them, not both (a sandbox brings its own endpoints; "

@@ -16,19 +16,20 @@ import argparse
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from cipp_setup.shell import Shell, env_ref, set_env_hidden, user_shell
 
 if TYPE_CHECKING:
+    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.engine.context import CheckInputs
 
 PROG = "cipp-setup"
 SECRET_ENV = "CIPP_API_CLIENT_SECRET"
 
-# (flag, attribute on the parsed arguments), in the order a person would write them.
+# (flag, the option's argparse dest: RunInputs.value(dest)), in the order a person would write them.
 _OPTIONS: tuple[tuple[str, str], ...] = (
     ("--profile", "profile"),
     ("--tenant", "tenant"),
@@ -38,6 +39,7 @@ _OPTIONS: tuple[tuple[str, str], ...] = (
     ("--ca-bundle", "ca_bundle"),
     ("--auth", "auth"),
     ("--generation", "generation"),
+    ("--cipp-version", "cipp_version"),
     ("--sam-user", "sam_user"),
     ("--sam-app", "sam_app"),
     ("--subscription", "subscription"),
@@ -111,7 +113,7 @@ def accepted_options(subcommand: str) -> frozenset[str]:
 
 
 def run_options(
-    args: argparse.Namespace | None,
+    run_inputs: RunInputs | None,
     inputs: CheckInputs | None = None,
     *,
     generation: str | None = None,
@@ -121,7 +123,7 @@ def run_options(
     (the tenant, the generation it decided, the values a profile or sandbox filled in)."""
     values: dict[str, str] = {}
     for flag, attr in _OPTIONS:
-        value = getattr(args, attr, None) if args is not None else None
+        value = run_inputs.value(attr) if run_inputs is not None else None
         if isinstance(value, str) and value:
             values[flag] = value
     if values.get("--generation") == "auto":
@@ -131,7 +133,7 @@ def run_options(
             "--tenant": inputs.tenant, "--sam-user": inputs.sam_user, "--sam-app": inputs.sam_app_id,
             "--subscription": inputs.subscription_id, "--function-app": inputs.function_app,
             "--api-url": inputs.api_url, "--api-client-id": inputs.api_client_id,
-            "--generation": inputs.generation,
+            "--generation": inputs.generation, "--cipp-version": inputs.cipp_version,
         }
         for flag, value in resolved.items():
             if value and flag not in values:
@@ -143,24 +145,26 @@ def run_options(
     if "--sandbox" in values:
         # An in-process sandbox fills the scenario's identities itself, on new ports each
         # run: repeat only what the user typed (its API URL would be dead by then).
-        typed = {word.split("=")[0] for word in getattr(args, "argv", None) or () if word.startswith("--")}
+        argv = run_inputs.argv if run_inputs is not None else ()
+        typed = {word.split("=")[0] for word in argv if word.startswith("--")}
         keep = typed | {"--sandbox", "--generation"}
         values = {flag: value for flag, value in values.items() if flag in keep}
     return RunOptions(values, user_shell(environ))
 
 
-def fill_from_journal(args: argparse.Namespace, journal: Any) -> str | None:
+def fill_from_journal(run_inputs: RunInputs, journal: Any) -> tuple[RunInputs, str | None]:
     """`revert` with no flag the journal knows: the options of the last run that left
     temporary rights in place fill the flags not given (tenant, cloud, generation...).
-    Returns the tenant they came from, None when the journal had nothing to offer.
+    Returns the inputs so completed and the tenant they came from (None when the journal
+    had nothing to offer).
     Raises UsageError when several tenants have rights outstanding and none was named."""
     from cipp_setup.cli.options import UsageError
     from cipp_setup.engine.revert import plan_revert
 
     runs = journal.run_options()
     if not runs:
-        return None
-    tenant = getattr(args, "tenant", None)
+        return run_inputs, None
+    tenant = run_inputs.identities.tenant
     if tenant:
         matching = [opts for t, opts in runs if t.lower() == tenant.lower() or opts.get("--tenant", "").lower() == tenant.lower()]
     else:
@@ -175,14 +179,32 @@ def fill_from_journal(args: argparse.Namespace, journal: Any) -> str | None:
             )
         matching = list(outstanding.values())
     if not matching:
-        return None
+        return run_inputs, None
     chosen = matching[-1]
+    filled: dict[str, dict[str, Any]] = {"identities": {}, "connection": {}}
     for flag, attr in _OPTIONS:
         value = chosen.get(flag)
-        current = getattr(args, attr, None)
+        current = run_inputs.value(attr)
         if value and (current is None or (attr == "generation" and current == "auto")):
-            setattr(args, attr, value)
-    return str(getattr(args, "tenant", None) or "") or None
+            if attr == "generation":
+                run_inputs = run_inputs.with_generation(value)
+            elif attr == "cipp_version":
+                run_inputs = replace(run_inputs, cipp_version=value)
+            else:
+                filled["identities" if hasattr(run_inputs.identities, attr) else "connection"][attr] = value
+    run_inputs = replace(run_inputs, identities=replace(run_inputs.identities, **filled["identities"]),
+                         connection=replace(run_inputs.connection, **filled["connection"]))
+    return run_inputs, str(run_inputs.identities.tenant or "") or None
+
+
+def known_names(admin: Any, results: Any, sam_user: str | None = None) -> dict[str, str]:
+    """Object id → the name to say (the admin, the CIPP-SAM user found by the checks)."""
+    names: dict[str, str] = {admin.object_id: admin.user_principal_name} if admin is not None else {}
+    for result in results or ():
+        user_id, upn = result.facts.get("sam_user_id"), result.facts.get("sam_user_upn") or sam_user
+        if user_id and upn:
+            names[str(user_id)] = str(upn)
+    return names
 
 
 def still_in_place(journal: Any, tenant_id: str, names: Mapping[str, str] | None = None) -> list[str]:

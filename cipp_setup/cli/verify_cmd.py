@@ -25,6 +25,7 @@ from cipp_setup.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cli.sandbox_session import Target
     from cipp_setup.cli.terminal import Terminal
     from cipp_setup.engine.context import CheckInputs
@@ -57,7 +58,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _require_api_details(args: argparse.Namespace, inputs: CheckInputs) -> None:
+def _require_api_details(run_inputs: RunInputs, inputs: CheckInputs) -> None:
     """Everything verify needs is known before any request goes out (exit 2 otherwise)."""
     from cipp_setup.cli.profile_cmd import profile_secret_problem
 
@@ -69,7 +70,7 @@ def _require_api_details(args: argparse.Namespace, inputs: CheckInputs) -> None:
             "'cipp-setup profile add NAME ...' and pass --profile NAME)"
         )
     if inputs.api_client_secret is None:
-        problem = profile_secret_problem(args)
+        problem = profile_secret_problem(run_inputs)
         prefix = f"{problem}: " if problem else ""
         raise UsageError(
             f"verify: {prefix}expected the API client secret in {env(SECRET_ENV)} or on stdin with "
@@ -77,24 +78,24 @@ def _require_api_details(args: argparse.Namespace, inputs: CheckInputs) -> None:
         )
 
 
-def run(args: argparse.Namespace, terminal: Terminal) -> int:
+def run(run_inputs: RunInputs, terminal: Terminal) -> int:
     from cipp_setup.cli.check_cmd import build_run, validate_early
     from cipp_setup.cli.sandbox_session import open_target
 
-    early = validate_early(args, terminal)  # applies --profile NAME or the default profile
-    if args.tenant is None and not args.sandbox:
+    early = validate_early(run_inputs, terminal)  # applies --profile NAME or the default profile
+    if early.run.identities.tenant is None and not early.run.connection.sandbox:
         raise UsageError(
             "verify: expected --profile NAME (see 'cipp-setup profile list') or --tenant, --api-url "
             f"and --api-client-id with {env(SECRET_ENV)}"
         )
-    with open_target(args) as target:
-        inputs, connection = build_run(args, terminal, target, early)
-        _require_api_details(args, inputs)
-        return _verify(args, terminal, target, inputs, connection)
+    with open_target(early.run) as target:
+        prepared = build_run(terminal, target, early)
+        _require_api_details(prepared.run, prepared.inputs)
+        return _verify(prepared.run, terminal, target, prepared.inputs, prepared.connection)
 
 
 def _verify(
-    args: argparse.Namespace, terminal: Terminal, target: Target, inputs: CheckInputs,
+    run_inputs: RunInputs, terminal: Terminal, target: Target, inputs: CheckInputs,
     connection: ConnectionOptions,
 ) -> int:
     import asyncio
@@ -107,7 +108,7 @@ def _verify(
     def emit(code: int, error: json_report.RunError | None = None, diagnosis: Any = None) -> int:
         if error is not None:
             terminal.error(error.message)
-        if args.json:
+        if run_inputs.output.json:
             report = diagnosis.report if diagnosis is not None else None
             envelope = json_report.build_envelope(
                 command=NAME, exit_code=code,
@@ -124,7 +125,8 @@ def _verify(
     terminal.status(f"Verifying the CIPP API at {inputs.api_url} as client {inputs.api_client_id}…", "dim")
     try:
         with terminal.progress("Asking for a token and reading ListLogs…"):
-            diagnosis = asyncio.run(run_diagnosis(inputs, connection, only=API_CHECKS))
+            diagnosis = asyncio.run(run_diagnosis(inputs, connection, only=API_CHECKS,
+                                                  catalogue=run_inputs.catalogue))
     except (SignInRequired, SignInFailed) as exc:  # not expected: the API checks sign no admin in
         return emit(EXIT_SIGN_IN_REQUIRED, json_report.RunError("sign-in-required", f"sign-in required: {exc}"))
     except GenerationUndetermined as exc:  # only if the two generations' API checks differ
@@ -134,5 +136,5 @@ def _verify(
     report = diagnosis.report
     specs = {spec.id: spec for spec in diagnosis.specs}
     terminal.report(report_lines(report.results, specs, report.required,
-                                 verbose=bool(args.verbose), marks=terminal.marks()))
+                                 verbose=run_inputs.output.verbose, marks=terminal.marks()))
     return emit(EXIT_OK if report.ok else EXIT_CHECKS_FAILED, diagnosis=diagnosis)

@@ -28,6 +28,7 @@ from cipp_setup.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from cipp_setup.cli.inputs import RunInputs
     from cipp_setup.cli.sandbox_session import Target
     from cipp_setup.cli.terminal import Terminal
     from cipp_setup.engine.journal import Journal
@@ -91,29 +92,31 @@ def add_wizard_options(parser: argparse.ArgumentParser) -> None:
                        help="show each fix's plan in full (API call, before and after, the role it needs)")
 
 
-def run(args: argparse.Namespace, terminal: Terminal, *, prompter: Prompter | None = None) -> int:
-    return launch(args, terminal, prompter=prompter)
+def run(run_inputs: RunInputs, terminal: Terminal, *, prompter: Prompter | None = None) -> int:
+    return launch(run_inputs, terminal, prompter=prompter)
 
 
 # --- shared by `wizard` and `demo` ------------------------------------------------------
 
 
-def answers_from_args(args: argparse.Namespace, secret: str | None, generation: str | None) -> WizardAnswers:
+def answers_from_inputs(run_inputs: RunInputs, secret: str | None, generation: str | None) -> WizardAnswers:
     from cipp_setup.engine.model import Secret
     from cipp_setup.wizard.flow import WizardAnswers
 
+    applying, ids = run_inputs.applying, run_inputs.identities
     revert: bool | None = None
-    if getattr(args, "keep_rights", False):
+    if applying.keep_rights:
         revert = False
-    elif getattr(args, "revert", None) or getattr(args, "yes", False):
+    elif applying.revert or applying.yes:
         revert = True
-    apply_fixes: bool | None = True if getattr(args, "yes", False) else (False if getattr(args, "dry_run", False) else None)
+    apply_fixes: bool | None = True if applying.yes else (False if applying.dry_run else None)
     return WizardAnswers(
-        hosting=getattr(args, "hosting", None), tenant=args.tenant, sam_user=args.sam_user,
-        sam_app=args.sam_app, subscription=args.subscription, cipp_url=getattr(args, "cipp_url", None),
-        api_url=args.api_url, api_client_id=args.api_client_id,
+        hosting=run_inputs.options.hosting, tenant=ids.tenant, sam_user=ids.sam_user,
+        sam_app=ids.sam_app, subscription=ids.subscription, cipp_url=run_inputs.options.cipp_url,
+        api_url=ids.api_url, api_client_id=ids.api_client_id,
         api_client_secret=Secret(secret) if secret else None, generation=generation,
-        apply_fixes=apply_fixes, revert=revert, function_app=getattr(args, "function_app", None),
+        apply_fixes=apply_fixes, revert=revert, function_app=ids.function_app,
+        cipp_version=run_inputs.cipp_version,
     )
 
 
@@ -160,8 +163,20 @@ def suggestions_for(target: Target) -> dict[str, str]:
         "function_app": ids.get("function_app_id", ""),
         # The scenario's generation: the default answer when the tenant does not tell.
         "generation": str(getattr(getattr(getattr(sandbox, "state", None), "cipp", None), "generation", "") or ""),
+        # Its version decides who writes the API clients, as the admin reading it in CIPP would.
+        "profile": _scenario_profile_name(sandbox),
     }
     return {k: v for k, v in out.items() if v}
+
+
+def _scenario_profile_name(sandbox: Any) -> str:
+    cipp = getattr(getattr(sandbox, "state", None), "cipp", None)
+    if cipp is None or cipp.generation != "current":
+        return ""
+    from cipp_setup.engine.result import profile_of_version, version_numbers
+
+    numbers = version_numbers(str(cipp.version))
+    return profile_of_version(numbers) if numbers else ""
 
 
 class NoPrompter:
@@ -213,31 +228,37 @@ def _no_console_error() -> type[BaseException]:
 
 
 def launch(
-    args: argparse.Namespace,
+    run_inputs: RunInputs,
     terminal: Terminal,
     *,
     prompter: Prompter | None = None,
     demo: bool = False,
     journal: Journal | None = None,
     prepare_sandbox: Callable[[Any], None] | None = None,
+    secret_id_of: Callable[[Any, str], str] | None = None,
 ) -> int:
-    """Validate, open the target, gate prompting, run the flow; map the outcome to an exit code."""
+    """Validate, open the target, gate prompting, run the flow; map the outcome to an exit code.
+    `secret_id_of` (the demo, on a terminal): the API details are pasted into the prompts by
+    the demo's typist, the Secret ID this gives (sandbox, client id) first, by mistake."""
     from cipp_setup.cli import check_cmd
     from cipp_setup.cli.sandbox_session import open_target
 
-    if getattr(args, "yes", False) and getattr(args, "dry_run", False):
+    if run_inputs.applying.yes and run_inputs.applying.dry_run:
         raise UsageError("--yes and --dry-run: expected one of them, not both")
-    early = check_cmd.validate_early(args, terminal)
-    generation, secret = early.generation, early.secret
+    early = check_cmd.validate_early(run_inputs, terminal)
+    generation, secret, run_inputs = early.generation, early.secret, early.run
 
-    with open_target(args) as target:
+    with open_target(run_inputs) as target:
         if prepare_sandbox is not None and target.sandbox is not None:
             prepare_sandbox(target.sandbox)
-        answers = answers_from_args(args, secret, generation)
+        answers = answers_from_inputs(run_inputs, secret, generation)
         suggestions = suggestions_for(target) if target.is_sandbox else {}
-        if demo and args.yes:
+        if demo and run_inputs.applying.yes:
             _answer_from_scenario(answers, suggestions)
-        can_prompt = terminal.can_prompt() and not getattr(args, "non_interactive", False)
+        # A sandbox's version answers "which version?" as its generation answers auto-detection
+        # in `check` (the scenario stands in for the admin reading it in CIPP).
+        answers.profile_if_unknown = suggestions.get("profile") or None
+        can_prompt = terminal.can_prompt() and not run_inputs.connection.non_interactive
         missing = missing_flags(answers, sandbox=target.is_sandbox)
         if missing and not can_prompt:
             raise UsageError(
@@ -248,18 +269,19 @@ def launch(
         if answers.revert is None and not can_prompt:
             answers.revert = False  # nobody to ask: keep them, and say how to remove them
         return _run_flow(
-            args, terminal, target, answers, suggestions,
+            run_inputs, terminal, target, answers, suggestions,
             prompter=prompter if can_prompt else NoPrompter(), can_prompt=can_prompt, demo=demo,
             journal=journal, auth_client=(early.auth_client_id, early.auth_client_secret),
+            secret_id_of=secret_id_of if can_prompt and target.sandbox is not None else None,
         )
 
 
-def _wizard_options(args: argparse.Namespace, state: Any, terminal: Terminal) -> Any:
+def _wizard_options(run_inputs: RunInputs, state: Any, terminal: Terminal) -> Any:
     """The options the wizard's run amounts to, for the commands it prints."""
     from cipp_setup.cli.suggested import run_options
 
     generation = state.generation if state.generation in ("legacy", "current") else None
-    return run_options(args, generation=generation, environ=terminal.environ).with_values(**{
+    return run_options(run_inputs, generation=generation, environ=terminal.environ).with_values(**{
         "--tenant": state.tenant, "--sam-user": state.sam_user, "--sam-app": state.sam_app_id,
         "--subscription": state.subscription_id, "--function-app": state.function_app,
     })
@@ -268,18 +290,14 @@ def _wizard_options(args: argparse.Namespace, state: Any, terminal: Terminal) ->
 def _say_what_is_in_place(terminal: Terminal, state: Any, env: Any, options: Any, sandbox: bool) -> bool:
     """What this tenant still holds from cipp-setup (by name) and the command that gives it
     back; the run's options are journaled so `revert` needs none of them. False: nothing."""
-    from cipp_setup.cli.suggested import still_in_place
+    from cipp_setup.cli.suggested import known_names, still_in_place
     from cipp_setup.render.text import NOWRAP
 
     admin = state.admin
     if admin is None:
         return False
-    names: dict[str, str] = {admin.object_id: admin.user_principal_name}
-    for result in state.first_report.results if state.first_report is not None else ():
-        user_id, upn = result.facts.get("sam_user_id"), result.facts.get("sam_user_upn") or state.sam_user
-        if user_id and upn:
-            names[str(user_id)] = str(upn)
-    in_place = still_in_place(env.journal, admin.tenant_id, names)
+    results = state.first_report.results if state.first_report is not None else ()
+    in_place = still_in_place(env.journal, admin.tenant_id, known_names(admin, results, state.sam_user))
     if not in_place:
         return False
     env.journal.record_run(tenant_id=admin.tenant_id, options=options.values)
@@ -316,7 +334,7 @@ def _answer_from_scenario(answers: WizardAnswers, suggestions: Mapping[str, str]
 
 
 def _run_flow(
-    args: argparse.Namespace,
+    run_inputs: RunInputs,
     terminal: Terminal,
     target: Target,
     answers: WizardAnswers,
@@ -327,6 +345,7 @@ def _run_flow(
     demo: bool,
     journal: Journal | None,
     auth_client: tuple[str | None, str | None],
+    secret_id_of: Callable[[Any, str], str] | None = None,
 ) -> int:
     import asyncio
 
@@ -342,17 +361,28 @@ def _run_flow(
 
     no_console = _no_console_error()
     try:
-        screen = Screen(terminal, prompter or QuestionaryPrompter.for_terminal(terminal))
+        prompter = prompter or QuestionaryPrompter.for_terminal(terminal)
     except no_console:
         raise UsageError(MINTTY_HINT) from None
     sandbox: Any = target.sandbox
+    type_details = None
+    if secret_id_of is not None and isinstance(prompter, QuestionaryPrompter):
+        from cipp_setup.wizard.typist import Typist
+
+        typist = Typist(prompter)
+        prompter = typist
+        find_secret_id = secret_id_of
+
+        def type_details(shown: Mapping[str, Any]) -> None:
+            typist.script_from({**shown, "secret_id": find_secret_id(sandbox, str(shown["client_id"]))})
+    screen = Screen(terminal, prompter)
     connection = ConnectionOptions(
         services=GatewayServices(),
         cloud=target.cloud,
-        auth=check_cmd.auth_mode(args, target),
+        auth=check_cmd.auth_mode(run_inputs, target),
         # The demo's sandbox approves its own device codes: `demo --yes --non-interactive`
         # waits for nobody, as its help says.
-        interactive=check_cmd.sign_in_may_wait(args, target, terminal) or (demo and target.is_sandbox),
+        interactive=check_cmd.sign_in_may_wait(run_inputs, target, terminal) or (demo and target.is_sandbox),
         device_code_callback=lambda message: screen.say(
             message + (" (the sandbox approves it automatically)" if target.is_sandbox else ""), "bold"
         ),
@@ -368,23 +398,28 @@ def _run_flow(
         timing = Timing(clock=sandbox.state.clock.now, sleep=sandbox_sleep)
     if journal is None:
         journal = throwaway_journal() if sandbox is not None else Journal()
+    from cipp_setup.wizard.resume import progress_path
     env = WizardEnv(
         screen=screen, connection=connection, journal=journal, timing=timing,
         can_prompt=can_prompt, suggestions=suggestions,
         activate_in_cipp=sandbox.control.activate_legacy_api if sandbox is not None else None,
         create_api_client=functools.partial(sandbox_api_client, sandbox) if sandbox is not None else None,
-        sandbox_name=target.scenario, verbose=bool(getattr(args, "verbose", False)),
+        type_details=type_details,
+        sandbox_name=target.scenario, verbose=run_inputs.output.verbose,
+        # A sandbox in this process dies with the run: nothing to resume.
+        progress=progress_path(journal.path) if sandbox is None else None,
     )
     state = WizardState(answers=answers)
     try:
         code = asyncio.run(run_wizard(state, env))
         from cipp_setup.cli import report_output
 
-        options = _wizard_options(args, state, terminal)
+        options = _wizard_options(run_inputs, state, terminal)
         if code != 0:
             _say_what_is_in_place(terminal, state, env, options, target.is_sandbox)
-        report_output.write_reports(args, terminal, report_output.wizard_data(
-            state=state, journal=env.journal, cloud=target.cloud.name, exit_code=code), options)
+        report_output.write_reports(run_inputs, terminal, report_output.wizard_data(
+            state=state, journal=env.journal, cloud=target.cloud.name, exit_code=code,
+            catalogue=run_inputs.catalogue), options)
         return code
     except KeyboardInterrupt:
         screen.stop_spinner()
@@ -393,7 +428,7 @@ def _run_flow(
             terminal.status("Stopped (Ctrl-C): nothing was changed in the tenant.")
             return EXIT_INTERRUPTED
         terminal.status("Stopped (Ctrl-C).", "bold")
-        if not _say_what_is_in_place(terminal, state, env, _wizard_options(args, state, terminal), target.is_sandbox):
+        if not _say_what_is_in_place(terminal, state, env, _wizard_options(run_inputs, state, terminal), target.is_sandbox):
             for line in changed:  # nothing left to give back: say what was done
                 terminal.status(f"  {line}")
         terminal.status(f"Journal: {env.journal.path}. Run the wizard again to carry on: it re-checks "

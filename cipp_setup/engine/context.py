@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
-from cipp_setup.engine.result import CheckResult, Generation, Secret, ServiceFailure
+from cipp_setup.engine.result import CheckResult, Generation, Profile, Secret, ServiceFailure
 
 if TYPE_CHECKING:
     from cipp_setup.cloud import Cloud
@@ -23,7 +23,9 @@ class CheckInputs:
     """What the user told us (flags, prompts, a profile), validated by the front end."""
 
     tenant: str  # tenant id or a verified domain
-    sam_user: str | None = None  # UPN or object id; None → the signed-in admin
+    sam_user: str | None = None  # UPN or object id; None → found in the tenant (checks/_lookups.py)
+    # Why `sam_user` is this user, for every output: "--sam-user", or the wizard's question.
+    sam_user_source: str = "--sam-user"
     sam_app_id: str | None = None  # appId; None → the application named CIPP-SAM
     subscription_id: str | None = None
     api_url: str | None = None  # normalised: https://host, no trailing slash, no /api
@@ -33,6 +35,15 @@ class CheckInputs:
     # Auto, when the tenant shows neither generation: this one, and why (a sandbox run
     # takes its scenario's generation, as it takes the scenario's other identities).
     generation_default: tuple[Generation, str] | None = None
+    # The CIPP version the admin gave (--cipp-version, or read in CIPP and typed in the
+    # wizard): it decides the profile. None: decided from the tenant and GetVersion.
+    cipp_version: str | None = None
+    # The decided profile (set by the engine once the evidence says; None: unknown).
+    # Profile-dependent fixes plan only when this is set, never on a guess.
+    profile: Profile | None = None
+    # A sandbox run: the scenario's version answers when the tenant shows none, as its
+    # generation does.
+    profile_default: tuple[Profile, str] | None = None
     # The CIPP Function App: a name or a Microsoft.Web/sites resource id; None → derived
     # from api_url's {name}.azurewebsites.net host (current-generation checks).
     function_app: str | None = None

@@ -27,29 +27,44 @@ reads the tenant's evidence after sign-in (depth 2-3, through the shared look-up
 current checks reuse) and `Diagnosis.generation_evidence` says what it found. No answer
 → `GenerationUndetermined` (the front end names --generation, or asks). The checks see
 the decided generation in `ctx.inputs.generation`.
+
+Profile (current generation: API clients written by the CIPP-SAM user, 7.2-7.3, or by the
+CIPP-SAM app, 7.4+): `--cipp-version`, else `detect_profile` (GetVersion, the tenant's
+evidence), else the sandbox scenario's version. It is decided while the checks run (it
+adds no round trip before them); then the checks of the other profile are dropped. When
+nothing decides it, the profile-dependent checks stay in the report, their failures shown
+as warnings with cause `cipp-version-unknown` (not counted), and no fix is planned for
+them: the two Graph application permissions are never planned on a guess.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from cipp_setup.engine.builtin import builtin_catalogue
 from cipp_setup.engine.catalogue import Catalogue
 from cipp_setup.engine.context import CheckContext, CheckInputs, SignedInAdmin
 from cipp_setup.engine.fixes import plan_fix
-from cipp_setup.engine.model import Check, CheckResult, CheckSpec, Generation, Status
+from cipp_setup.engine.lifecycle import apply_lifecycle, grants_from_journal
+from cipp_setup.engine.model import Check, CheckResult, CheckSpec, Generation, Message, Profile, Status
+from cipp_setup.engine.result import CURRENT_PROFILES, PROFILE_LABELS, generation_of_profile, profile_of_version, version_numbers
 from cipp_setup.engine.planning import PlanningError
 from cipp_setup.engine.runner import RunReport, run_checks
 from cipp_setup.engine.services import AdminSession, ConnectionOptions, ReadGateways
 
+if TYPE_CHECKING:
+    from cipp_setup.engine.journal import Journal
+
 __all__ = [
-    "ConnectionOptions", "Diagnosis", "GenerationUndetermined", "decide_generation", "fixed_generation",
-    "open_admin_session", "run_diagnosis", "selected_checks", "with_fix_availability",
+    "ConnectionOptions", "Diagnosis", "GenerationUndetermined", "decide_generation", "decide_profile",
+    "fixed_generation", "open_admin_session", "profile_dependent", "run_diagnosis", "selected_checks",
+    "settle_profile", "with_fix_availability",
 ]
 
 ADMIN_SERVICES = frozenset({"graph", "arm"})
+_Found = TypeVar("_Found")
 
 
 
@@ -64,6 +79,11 @@ class Diagnosis:
     request_count: int = 0  # requests the gateways sent (retries included)
     # Why this generation: "you passed --generation current", or what auto found.
     generation_evidence: tuple[str, ...] = ()
+    # Who writes the API clients (legacy, clients-by-user, clients-by-app); None: unknown.
+    profile: str | None = None
+    profile_evidence: tuple[str, ...] = ()
+    # Checks whose verdict depends on the profile, when it is unknown (reported, not counted).
+    profile_dependent: tuple[str, ...] = ()
 
 
 class GenerationUndetermined(Exception):
@@ -84,6 +104,10 @@ def fixed_generation(inputs: CheckInputs, only: frozenset[str] | None,
     (checks of one generation only). (None, ()) → auto must ask the tenant."""
     if inputs.generation is not None:
         return inputs.generation, (f"--generation {inputs.generation} was given.",)
+    numbers = version_numbers(inputs.cipp_version or "")
+    if numbers is not None:
+        generation = generation_of_profile(profile_of_version(numbers))
+        return generation, (f"--cipp-version {inputs.cipp_version} is a {generation} version.",)
     if only:
         known = builtin_catalogue(catalogue)
         common = frozenset.intersection(*(known.get(i).spec.generations for i in only))
@@ -109,15 +133,87 @@ async def decide_generation(ctx: CheckContext) -> tuple[Generation, tuple[str, .
     from cipp_setup.checks import detect_generation
 
     verdict = await detect_generation(ctx)
-    if verdict.generation is not None:
-        return verdict.generation, verdict.evidence
-    if ctx.inputs.generation_default is not None:
-        generation, why = ctx.inputs.generation_default
-        return generation, verdict.evidence + (why,)
-    raise GenerationUndetermined(verdict.evidence)
+    found = _or_default(verdict.generation, verdict.evidence, ctx.inputs.generation_default)
+    if found is None:
+        raise GenerationUndetermined(verdict.evidence)
+    return found
+
+
+def _or_default(found: _Found | None, evidence: tuple[str, ...],
+                default: tuple[_Found, str] | None) -> tuple[_Found, tuple[str, ...]] | None:
+    """What the evidence found, else the run's default and why (a sandbox's scenario), else None."""
+    if found is not None:
+        return found, evidence
+    if default is not None:
+        return default[0], evidence + (default[1],)
+    return None
 
 
 API_ONLY = frozenset({"api"})
+
+
+def profile_dependent(check: Check) -> bool:
+    """A current-generation check that applies to one of the two current profiles only."""
+    return "current" in check.spec.generations and not CURRENT_PROFILES <= check.spec.profiles
+
+
+async def decide_profile(ctx: CheckContext, generation: Generation | None) -> tuple[Profile | None, tuple[str, ...]]:
+    """The profile: legacy for the legacy generation; for current the given version, else
+    GetVersion and the tenant's evidence, else the run's default (a sandbox scenario)."""
+    if generation == "legacy":
+        return "legacy", ()
+    if generation is None:
+        return None, ()
+    from cipp_setup.checks import detect_profile
+
+    verdict = await detect_profile(ctx)
+    found = _or_default(verdict.profile, verdict.evidence, ctx.inputs.profile_default)
+    if found is not None:
+        return found
+    return None, verdict.evidence + (
+        "Nothing shows whether this CIPP writes API clients as the CIPP-SAM user (7.2-7.3) or as the "
+        "CIPP-SAM app (7.4+): pass --cipp-version.",
+    )
+
+
+def _needed_on(check: Check) -> str:
+    return " or ".join(PROFILE_LABELS[p] for p in sorted(check.spec.profiles & CURRENT_PROFILES))
+
+
+def _version_unknown(result: CheckResult, check: Check) -> CheckResult:
+    """A profile-dependent failure while the version is unknown: shown, not counted."""
+    if result.status not in (Status.FAIL, Status.ERROR):
+        return result
+    cause = check.spec.cause("cipp-version-unknown")
+    note = Message(
+        "info",
+        f"Needed only on {_needed_on(check)}. If this instance is one: {result.cause or 'failed'} — "
+        f"{result.summary}",
+    )
+    return replace(
+        result, status=Status.WARN, cause=cause.code,
+        summary=f"Depends on the CIPP version (needed only on {_needed_on(check)}): {result.summary}",
+        messages=result.messages + (note,), fix_available=False, remediation=cause.remediation,
+        facts={**dict(result.facts), "cause_if_needed": result.cause},
+    )
+
+
+def settle_profile(report: RunReport, checks: tuple[Check, ...],
+                   profile: Profile | None) -> tuple[RunReport, tuple[Check, ...], tuple[str, ...]]:
+    """The report once the profile is known: the other profile's checks dropped. Unknown:
+    the profile-dependent checks kept, their failures as `cipp-version-unknown` warnings.
+    Returns (report, checks, the ids of the profile-dependent checks left undecided)."""
+    if profile is not None:
+        kept = tuple(c for c in checks if profile in c.spec.profiles)
+        ids = {c.spec.id for c in kept}
+        return (RunReport(tuple(r for r in report.results if r.check_id in ids), report.required & ids),
+                kept, ())
+    dependent = {c.spec.id: c for c in checks if profile_dependent(c)}
+    if not dependent:
+        return report, checks, ()
+    results = tuple(_version_unknown(r, dependent[r.check_id]) if r.check_id in dependent else r
+                    for r in report.results)
+    return RunReport(results, report.required), checks, tuple(dependent)
 
 
 def _merged(checks: tuple[Check, ...], *reports: RunReport) -> RunReport:
@@ -129,7 +225,7 @@ def _merged(checks: tuple[Check, ...], *reports: RunReport) -> RunReport:
     )
 
 
-async def _abandon(task: asyncio.Task[RunReport] | None, gateways: ReadGateways | None) -> None:
+async def _abandon(task: asyncio.Task[Any] | None, gateways: ReadGateways | None) -> None:
     """Stop early checks whose run is failing anyway (sign-in refused, interrupted)."""
     if task is not None and not task.done():
         task.cancel()
@@ -180,10 +276,12 @@ async def run_diagnosis(
     on_result: Callable[[CheckResult], None] | None = None,
     session: AdminSession | None = None,
     catalogue: Catalogue | None = None,
+    journal: Journal | None = None,
 ) -> Diagnosis:
     """Run the checks of `catalogue` (the built-in ones when None). Pass `session` to
     reuse a sign-in (the wizard diagnoses several times with one sign-in); without it,
-    sign-in happens here when a check needs it."""
+    sign-in happens here when a check needs it. `journal` (read only) tells the
+    lifecycle which temporary rights cipp-setup granted and gave back (engine/lifecycle.py)."""
     known = builtin_catalogue(catalogue)
     if only is not None:
         for check_id in only:
@@ -239,9 +337,28 @@ async def run_diagnosis(
         # The checks read the decided generation (api-token compares with Easy Auth for current).
         ctx.inputs = replace(inputs, generation=generation)
         checks = selected_checks(known, generation, only)
-        report = await run_checks(tuple(c for c in checks if c not in early), ctx, on_result=on_result)
+        profile: Profile | None = "legacy" if generation == "legacy" else None
+        profile_task: asyncio.Task[tuple[Profile | None, tuple[str, ...]]] | None = None
+        if generation == "current" and any(profile_dependent(c) for c in checks):
+            # Decided beside the checks (GetVersion waits for the client's token, which
+            # api-token asks for anyway): no round trip is added before them.
+            profile_task = asyncio.ensure_future(decide_profile(ctx, generation))
+        try:
+            report = await run_checks(tuple(c for c in checks if c not in early), ctx, on_result=on_result)
+        except BaseException:
+            await _abandon(profile_task, None)
+            raise
         if early_task is not None:
             report = _merged(checks, report, await early_task)
+        profile_evidence: tuple[str, ...] = ()
+        undecided: tuple[str, ...] = ()
+        if profile_task is not None:
+            profile, profile_evidence = await profile_task
+            report, checks, undecided = settle_profile(report, checks, profile)
+        ctx.inputs = replace(ctx.inputs, profile=profile)
+        # After activation, the activation-time prerequisites read "not needed any more".
+        tenant_for_journal = session.admin.tenant_id if session else inputs.tenant
+        report = apply_lifecycle(report, checks, ctx, grants_from_journal(journal, tenant_for_journal))
         report = with_fix_availability(report, ctx, known)
     except BaseException:
         await _abandon(early_task, None)
@@ -263,4 +380,7 @@ async def run_diagnosis(
         specs=tuple(c.spec for c in checks),
         request_count=gateways.request_count,
         generation_evidence=evidence,
+        profile=profile,
+        profile_evidence=profile_evidence,
+        profile_dependent=undecided,
     )

@@ -17,19 +17,30 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence
 
+from cipp_setup import wellknown as wk
 from cipp_setup.engine.builtin import builtin_catalogue
 from cipp_setup.engine.catalogue import Catalogue
 from cipp_setup.engine.context import CheckContext, CheckInputs, SignedInAdmin
-from cipp_setup.engine.diagnose import decide_generation, fixed_generation, open_admin_session
+from cipp_setup.engine.diagnose import (
+    decide_generation,
+    decide_profile,
+    fixed_generation,
+    open_admin_session,
+    profile_dependent,
+    settle_profile,
+)
 from cipp_setup.engine.fix_runtime import FixRuntime, Progress, WaitPolicy
 from cipp_setup.engine.fixes import apply_plan, plan_fixes
 from cipp_setup.engine.journal import Journal, JournalEntry
-from cipp_setup.engine.model import Check, CheckResult, FixableCheck
+from cipp_setup.engine.lifecycle import apply_lifecycle, grants_from_journal
+from cipp_setup.engine.model import Check, CheckResult, FixableCheck, Profile
+from cipp_setup.engine import plan as p
 from cipp_setup.engine.plan import FixPlan, PlanOutcome
-from cipp_setup.engine.revert import RevertPlan, apply_removal, plan_revert
+from cipp_setup.engine.revert import RevertPlan, apply_consent_removal, apply_removal, plan_revert
 from cipp_setup.engine.runner import RunReport, run_checks
 from cipp_setup.engine.services import AdminSession, ConnectionOptions, ReadGateways
-from cipp_setup.engine.writes import TenantWrites
+from cipp_setup.engine.signin_consent import ConsentChange, consent_changes, consent_records, journal_consent
+from cipp_setup.engine.writes import WRITE_GRAPH_PERMISSIONS, Grant, TenantWrites
 
 
 async def _sleep(seconds: float) -> None:
@@ -65,6 +76,10 @@ class FixSession:
     write_easy_auth: bool = False
     # Why this generation (given, or what auto-detection found).
     generation_evidence: tuple[str, ...] = ()
+    # Who writes the API clients, and why; None: unknown (profile-dependent checks are then
+    # reported as warnings and never fixed).
+    profile: str | None = None
+    profile_evidence: tuple[str, ...] = ()
     # The checks a re-check looks ids up in, and whose planners plan (None: built-in).
     catalogue: Catalogue | None = None
     ctx: CheckContext = field(init=False)
@@ -106,23 +121,31 @@ class FixSession:
             connection.cloud, session, retry=connection.retry, api_timeout_s=connection.api_timeout_s
         )
         generation = fixed
-        if generation is None:
-            ctx = CheckContext(inputs=inputs, cloud=connection.cloud, gateways=gateways, admin=session.admin)
-            try:
+        ctx = CheckContext(inputs=inputs, cloud=connection.cloud, gateways=gateways, admin=session.admin)
+        try:
+            if generation is None:
                 generation, evidence = await decide_generation(ctx)
-            except BaseException:
-                await gateways.close()
-                raise
-        inputs = replace(inputs, generation=generation)
-        checks = known.for_generation(generation)
-        if only is not None:
-            checks = tuple(c for c in checks if c.spec.id in only)
+            ctx.inputs = inputs = replace(inputs, generation=generation)
+            checks = known.for_generation(generation)
+            if only is not None:
+                checks = tuple(c for c in checks if c.spec.id in only)
+            profile: Profile | None = "legacy" if generation == "legacy" else None
+            profile_evidence: tuple[str, ...] = ()
+            if generation == "current" and any(profile_dependent(c) for c in checks):
+                profile, profile_evidence = await decide_profile(ctx, generation)
+        except BaseException:
+            await gateways.close()
+            raise
+        if profile is not None:
+            checks = tuple(c for c in checks if profile in c.spec.profiles)
+        inputs = replace(inputs, profile=profile)
         made = cls(
             inputs=inputs, connection=connection, session=session, gateways=gateways, checks=checks,
             journal=journal, timing=timing or Timing(), on_progress=on_progress,
             writes_factory=writes_factory, catalogue=catalogue,
         )
         made.generation_evidence = tuple(evidence)
+        made.profile, made.profile_evidence = profile, tuple(profile_evidence)
         return made
 
     @property
@@ -139,7 +162,11 @@ class FixSession:
         """Run every selected check afresh (nothing remembered from an earlier run)."""
         self._forget()
         self.ctx.results.clear()
-        return await run_checks(self.checks, self.ctx, on_result=on_result)
+        report = await run_checks(self.checks, self.ctx, on_result=on_result)
+        if self.profile is None:  # profile-dependent failures: shown, not counted, not fixed
+            report, _, _ = settle_profile(report, self.checks, None)
+        # Once the API answers, no fix re-grants what only the activation needed.
+        return apply_lifecycle(report, self.checks, self.ctx, grants_from_journal(self.journal, self.tenant_id))
 
     async def verify(self, check_id: str) -> CheckResult:
         """Re-run one check, re-reading everything (its dependencies count as satisfied)."""
@@ -187,28 +214,19 @@ class FixSession:
 
     async def settle_interrupted(self) -> tuple[list[JournalEntry], list[JournalEntry]]:
         """Earlier runs' intents without an outcome (killed, interrupted, no answer), read
-        back in the tenant: a role assignment found is journaled `applied` (that run made
-        it: revert removes it), one not found `failed` with cause `absent`. Returns
+        back in the tenant (engine/read_back.py): what is found is journaled `applied` (that
+        run made it: revert removes it), what is not `failed` with cause `absent`. Returns
         (settled, still open): what could not be read back stays open and is reported."""
-        from cipp_setup.engine import plan as p
         from cipp_setup.engine.journal import APPLIED, FAILED
+        from cipp_setup.engine.read_back import CannotReadBack, settled_landed_object
         from cipp_setup.engine.writes import WriteRefused
 
         settled: list[JournalEntry] = []
         still_open: list[JournalEntry] = []
         for entry in self.interrupted():
-            t = dict(entry.target)
             try:
-                if entry.action == p.CREATE_DIRECTORY_ROLE_ASSIGNMENT:
-                    found = await self.runtime().writes.find_directory_role_assignment(
-                        str(t["principal_id"]), str(t["role_definition_id"]), str(t.get("directory_scope_id", "/")))
-                elif entry.action == p.CREATE_ARM_ROLE_ASSIGNMENT:
-                    found = await self.runtime().writes.find_arm_role_assignment(
-                        str(t["arm_scope"]), str(t["role_definition_id"]), str(t["principal_id"]))
-                else:
-                    still_open.append(entry)
-                    continue
-            except (WriteRefused, KeyError):
+                found = await settled_landed_object(entry, self.runtime())
+            except (CannotReadBack, WriteRefused, KeyError):
                 still_open.append(entry)
                 continue
             if found:
@@ -233,21 +251,69 @@ class FixSession:
 
     async def obtain_write_permissions(self) -> None:
         """The write permissions, once, before the first plan is applied (SignInRequired
-        propagates). Injected writes (tests) bring their own."""
+        propagates). Injected writes (tests) bring their own.
+
+        Their consent step is a change to the tenant: the tool's client's grants on Graph
+        are read before and after it, and what it added is journaled (revertible)."""
         if self.writes_factory is not None or self._write_permissions_obtained:
             return
-        await self.connection.services.obtain_write_permissions(self.session)
+        services = self.connection.services
+        before = await services.read_sign_in_grants(self.session, wk.MICROSOFT_GRAPH_APP_ID)
+        await services.obtain_write_permissions(self.session)
         self._write_permissions_obtained = True
+        if before is not None:
+            after = await self._read_back_grants(WRITE_GRAPH_PERMISSIONS)
+            self._journal_consent(consent_changes(before, after or [], WRITE_GRAPH_PERMISSIONS))
+
+    async def record_sign_in_consent(self) -> None:
+        """Journal the grant the sign-in's own consent page wrote, read back from Graph.
+        Nothing could be read before that sign-in (there was no token yet), so the record
+        names the scopes it asked that the grant holds (`before_known` false); a grant
+        the journal already covers is not journaled again."""
+        asked: tuple[str, ...] = getattr(self.session, "consent_asked", ())
+        if not asked or self.writes_factory is not None:
+            return
+        after = await self._read_back_grants(asked)
+        if after is None:
+            return
+        covered: dict[str, set[str]] = {}
+        for entry in consent_records(self.journal.entries(self.tenant_id)):
+            covered.setdefault(str(entry.object_id).lower(), set()).update(
+                s.lower() for s in entry.target.get("added_scopes", []))
+        changes = [c for c in consent_changes(None, after, asked)
+                   if not {s.lower() for s in c.added} <= covered.get(c.grant_id.lower(), set())]
+        self._journal_consent(changes)
+
+    async def _read_back_grants(self, wanted: Sequence[str]) -> list[Grant] | None:
+        """The tool's client's Graph grants, read until they show `wanted` (a just-written
+        grant replicates) or the wait policy's attempts are spent."""
+        services = self.connection.services
+        want = {s.lower() for s in wanted}
+        attempt = 1
+        while True:
+            grants = await services.read_sign_in_grants(self.session, wk.MICROSOFT_GRAPH_APP_ID)
+            held = {s.lower() for g in grants or [] for s in g.scopes()}
+            if grants is None or want <= held or attempt >= self.timing.wait.attempts:
+                return grants
+            await self.timing.sleep(self.timing.wait.delay(attempt))
+            attempt += 1
+
+    def _journal_consent(self, changes: list[ConsentChange]) -> None:
+        if changes:
+            journal_consent(self.journal, self.tenant_id, changes, client_app_id=wk.TOOL_PUBLIC_CLIENT_ID,
+                            resource_app_id=wk.MICROSOFT_GRAPH_APP_ID)
 
     async def apply(self, plan: FixPlan) -> PlanOutcome:
         return await apply_plan(plan, self.runtime())
 
     # ----- reverting -----
 
-    def revert_plan(self) -> tuple[RevertPlan, dict[str, str]]:
-        return plan_revert(self.journal, self.tenant_id)
+    def revert_plan(self, *, include_consent: bool = False) -> tuple[RevertPlan, dict[str, str]]:
+        return plan_revert(self.journal, self.tenant_id, include_consent=include_consent)
 
     async def revert(self, plan: FixPlan, reverts: dict[str, str]) -> PlanOutcome:
+        if plan.changes[0].action == p.REMOVE_SIGN_IN_CONSENT:
+            return await apply_consent_removal(plan, self.runtime())
         object_id = str(plan.changes[0].params["assignment_id"])
         return await apply_removal(plan, reverts[object_id], self.runtime())
 

@@ -139,12 +139,14 @@ async def apply_change(change: PlannedChange, params: Mapping[str, Any], rt: Fix
     except WriteRefused as exc:
         return ChangeOutcome(change, ChangeStatus.FAILED, refusal_detail(change, exc), cause=exc.cause)
     made = applied.actual or change
-    if applied.status is ChangeStatus.ALREADY_PRESENT and applied.object_id:
+    if applied.status is ChangeStatus.ALREADY_PRESENT:
+        # Also for changes that are content, not an object (a manifest's entries, a
+        # grant's scopes): their intent closes with the object the change went to, if known.
         close_open_intents(rt, made, params, applied.object_id)
     return ChangeOutcome(made, applied.status, applied.detail, object_id=applied.object_id)
 
 
-def close_open_intents(rt: FixRuntime, change: PlannedChange, params: Mapping[str, Any], object_id: str) -> int:
+def close_open_intents(rt: FixRuntime, change: PlannedChange, params: Mapping[str, Any], object_id: str | None) -> int:
     """An earlier run's intent for this very change has no outcome (interrupted, or no
     answer came) and the object is there now: that run's write landed. Its outcome is
     recorded, so revert knows to remove it and the "interrupted change" warning stops."""

@@ -124,10 +124,12 @@ class TenantLookups:
             await self._arm.close()
 
     async def sam_user_candidates(self, admin: SignedInAdmin | None, preferred: str | None = None) -> Candidates:
-        """Users whose name starts with "CIPP", plus the signed-in admin.
+        """Users whose name starts with "CIPP", plus the signed-in admin (listed last, as one
+        option among others).
 
-        Default: `preferred` when listed; else the account named like CIPP's SAM user;
-        else the signed-in admin (CIPP's docs let the SAM wizard run as the admin).
+        Default: `preferred` when listed; else the one account named like CIPP's SAM user.
+        Never the signed-in admin without evidence: with none, there is no default and the
+        person picks (testing the admin by mistake gives a verdict about the wrong account).
         """
         users = await self._search.users_starting_with(CIPP_PREFIX)
         items = [_user_candidate(u.user_principal_name, u.display_name, u.account_enabled) for u in users]
@@ -138,10 +140,8 @@ class TenantLookups:
         why = "the sandbox scenario's value" if default else ""
         if default is None:
             named = [u for u in users if _SAM_NAME.match(u.user_principal_name) or _SAM_NAME.match(u.display_name)]
-            if named:
+            if len(named) == 1:
                 default, why = named[0].user_principal_name, "named like CIPP's SAM account"
-            elif admin is not None and admin.kind == "user" and admin.user_principal_name:
-                default, why = admin.user_principal_name, "no account is named like CIPP-SAM; you signed in"
         return Candidates(tuple(items), default, why)
 
     async def search_users(self, prefix: str) -> Candidates:

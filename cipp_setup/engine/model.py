@@ -17,17 +17,19 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Literal, Mapping
 
 from cipp_setup.engine.context import CheckContext
 from cipp_setup.engine.plan import FixPlan
 from cipp_setup.engine.result import (
     ALL_GENERATIONS,
+    ALL_PROFILES,
     CheckResult,
     Evidence,
     Generation,
     Message,
     MessageKind,
+    Profile,
     Remediation,
     Secret,
     Status,
@@ -36,8 +38,8 @@ from cipp_setup.engine.result import (
 
 __all__ = [
     "ALL_GENERATIONS", "COMMON_CAUSES", "Cause", "Check", "CheckResult", "CheckSpec", "Evidence",
-    "FixableCheck", "Generation", "Message", "MessageKind", "Planner", "Remediation", "Secret",
-    "Severity", "Status", "TRANSIENT_CAUSES", "with_remediations",
+    "FixableCheck", "Generation", "LIFECYCLE_CAUSES", "Lifecycle", "Message", "MessageKind", "Needed",
+    "Planner", "Profile", "Remediation", "Secret", "Severity", "Status", "TRANSIENT_CAUSES", "with_remediations",
 ]
 
 
@@ -115,8 +117,92 @@ COMMON_CAUSES: tuple[Cause, ...] = (
         ),
     ),
     Cause(
+        "cipp-version-unknown",
+        "The check applies to some CIPP versions only, and neither the tenant nor the run says which "
+        "version this instance runs: its result is shown, not counted.",
+        Remediation(
+            steps=(
+                "Read the version in CIPP (the version shown at the bottom of CIPP's menu, or Settings → "
+                "Updates) and run the same command again with --cipp-version VERSION (for example "
+                "--cipp-version 7.3.1). Nothing in the tenant needs to change for this."
+            ),
+        ),
+    ),
+    Cause(
+        "sign-in-expired", "The service refused the sign-in's token, and a fresh one did not help: the sign-in is stale.",
+        Remediation(
+            steps=(
+                "Sign in again (the saved sign-in may come from another tenant instance, or was revoked): "
+                "run cipp-setup login, or az login with --auth azure-cli, then the same command. "
+                "Nothing in the tenant needs to change."
+            ),
+        ),
+    ),
+    Cause(
         "internal-error", "cipp-setup itself failed; please report it with the -v output.",
         Remediation(steps="Run the same command again with -v and report the output (it holds no secret)."),
+    ),
+)
+
+
+# When CIPP needs what a check verifies.
+#   "permanently": every day (the managed identity's role, the API client's secret).
+#   "during-activation": only while the API is activated (legacy) or API clients are
+#     created and saved (current): once the API answers, its absence is no problem.
+Needed = Literal["permanently", "during-activation"]
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """A check's declaration of when its prerequisite is needed (engine/lifecycle.py acts on it).
+
+    `give_back`: the prerequisite is a temporary privilege (a role for the CIPP-SAM user)
+    that should not outlive the activation: once the API answers, still holding it is a
+    warning naming `cipp-setup revert`. False for what is harmless to keep (a consent).
+    `what` names the right in a sentence: "Global Administrator for the CIPP-SAM user";
+    `remove` says how to give it back by hand (a template, filled like a remediation).
+    """
+
+    needed: Needed = "permanently"
+    give_back: bool = False
+    what: str = ""
+    remove: Remediation | None = None
+
+    def __post_init__(self) -> None:
+        if self.give_back and self.needed != "during-activation":
+            raise ValueError("only a right needed during activation can be given back afterwards")
+
+    @property
+    def activation_only(self) -> bool:
+        return self.needed == "during-activation"
+
+
+PERMANENT = Lifecycle()
+
+# The causes the lifecycle gives an activation-time prerequisite once the API answers
+# (engine/lifecycle.py); every check that declares `needed="during-activation"` can end
+# with them, so `spec.cause()` knows them like the common causes.
+LIFECYCLE_CAUSES: tuple[Cause, ...] = (
+    Cause(
+        "not-needed-after-activation",
+        "The API is activated and answers; this right was needed only during the activation.",
+        Remediation(steps="Nothing to do: the API answers without it. Do not grant it again for the API's sake."),
+    ),
+    Cause(
+        "given-back-after-activation",
+        "The API answers, and cipp-setup revert gave this temporary right back after the activation.",
+        Remediation(steps="Nothing to do: the temporary right was given back as intended, and the API answers."),
+    ),
+    Cause(
+        "activation-rights-still-held",
+        "The API answers, but a temporary right needed only during the activation is still in place.",
+        Remediation(
+            steps=(
+                "Give the temporary right back: cipp-setup revert removes what cipp-setup granted "
+                "(run it where the fix ran; its journal is there). A right granted some other way is "
+                "removed by hand."
+            ),
+        ),
     ),
 )
 
@@ -134,6 +220,10 @@ class CheckSpec:
     causes: tuple[Cause, ...]
     depends_on: tuple[str, ...] = ()
     generations: frozenset[Generation] = ALL_GENERATIONS
+    # The CIPP profiles (who writes the API's app registrations) the check applies to. A
+    # current-generation check limited to one of the two current profiles is
+    # "profile-dependent": while the version is unknown its failure is reported, not counted.
+    profiles: frozenset[Profile] = ALL_PROFILES
     timeout_s: float = 120.0
     # Derived, never declared in a check's file: True exactly for a `FixableCheck`
     # (renderers read it from the spec, e.g. `explain` offers `cipp-setup fix --only`).
@@ -141,9 +231,17 @@ class CheckSpec:
     # Which gateways `run` talks to: "graph", "arm", "api". The admin signs in only when a
     # selected check needs "graph" or "arm" (API-only runs need no admin sign-in).
     services: frozenset[str] = frozenset()
+    # When CIPP needs what this check verifies (the default: permanently). A check whose
+    # answer depends on the CIPP version overrides `Check.lifecycle` instead.
+    lifecycle: Lifecycle = PERMANENT
+    # True for the check whose pass proves the API is activated and answers
+    # (api-list-logs): only then do activation-time prerequisites read "not needed".
+    proves_activation: bool = False
 
     def cause(self, code: str) -> Cause:
-        for c in self.causes + COMMON_CAUSES:
+        # The lifecycle's causes are known to every spec: whether a check's right is needed
+        # only during activation can depend on the run's CIPP version (Check.lifecycle).
+        for c in self.causes + COMMON_CAUSES + LIFECYCLE_CAUSES:
             if c.code == code:
                 return c
         raise KeyError(f"check {self.id} has no cause {code!r}")
@@ -178,6 +276,12 @@ class Check(ABC):
     @property
     def fixable(self) -> bool:
         return self.spec.fixable
+
+    def lifecycle(self, ctx: CheckContext) -> Lifecycle:
+        """When CIPP needs this check's prerequisite, in this run (the spec's declaration).
+        A check whose answer depends on the CIPP version (7.2–7.3 vs 7.4+) overrides this
+        and reads the run's profile from `ctx`; the lifecycle calls it after every check ran."""
+        return self.spec.lifecycle
 
     @abstractmethod
     async def run(self, ctx: CheckContext) -> CheckResult: ...

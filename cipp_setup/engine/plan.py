@@ -49,6 +49,8 @@ CREATE_MANAGED_IDENTITY_ROLE_ASSIGNMENT = "create-managed-identity-role-assignme
 ADD_IDENTIFIER_URI = "add-identifier-uri"
 ADD_CLIENT_SECRET = "add-client-secret"
 UPDATE_EASY_AUTH = "update-easy-auth"  # authsettingsV2: allowed applications and audiences
+# revert only: take out what the tool's own sign-in consent added (engine/signin_consent.py).
+REMOVE_SIGN_IN_CONSENT = "remove-sign-in-consent"
 
 ALL_ACTIONS: frozenset[str] = frozenset({
     CREATE_DIRECTORY_ROLE_ASSIGNMENT,
@@ -67,6 +69,7 @@ ALL_ACTIONS: frozenset[str] = frozenset({
     ADD_IDENTIFIER_URI,
     ADD_CLIENT_SECRET,
     UPDATE_EASY_AUTH,
+    REMOVE_SIGN_IN_CONSENT,
 })
 
 # The action kinds written through Azure Resource Manager (the rest go to Microsoft Graph):
@@ -90,7 +93,7 @@ TARGET_PARAMS: frozenset[str] = frozenset({
     "principal_id", "role_definition_id", "directory_scope_id", "app_id",
     "application_object_id", "client_id", "resource_id", "consent_type", "arm_scope",
     "subscription_id", "permission_id", "resource_app_id", "assignment_id",
-    "app_role_id", "site_id", "identifier_uri",
+    "app_role_id", "site_id", "identifier_uri", "grant_id",
 })
 
 # Plain values only: these parameters go to the journal and the JSON report verbatim.

@@ -75,8 +75,8 @@ def run_values(ctx: CheckContext, result: CheckResult | None = None) -> dict[str
         "tenant": inputs.tenant,
         "tenant_id": _text(facts.get("tenant_id")) or _text(facts.get("tid"))
         or (ctx.admin.tenant_id if ctx.admin is not None else ""),
-        "sam_user": _text(facts.get("sam_user_upn")) or (inputs.sam_user or "")
-        or (ctx.admin.user_principal_name if ctx.admin is not None and ctx.admin.kind == "user" else ""),
+        # Never the signed-in admin by default: the CIPP-SAM user is what the run found or was told.
+        "sam_user": _text(facts.get("sam_user_upn")) or (inputs.sam_user or ""),
         "sam_user_id": _text(facts.get("sam_user_id")),
         "sam_app_id": _text(facts.get("sam_app_id")) or (inputs.sam_app_id or ""),
         "sam_app_object_id": _text(facts.get("sam_app_object_id")),

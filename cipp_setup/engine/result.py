@@ -14,6 +14,42 @@ from typing import Any, Literal, Mapping
 Generation = Literal["legacy", "current"]
 ALL_GENERATIONS: frozenset[Generation] = frozenset({"legacy", "current"})
 
+# Who writes the API's app registrations, which decides what the tenant must provide:
+# legacy (CIPP 7.1 and older: the CIPP-SAM user activates one CIPP-API app), clients-by-user
+# (7.2.x-7.3.x: API clients, still created with the CIPP-SAM user's delegated token),
+# clients-by-app (7.4.0 and later: created by the CIPP-SAM app itself, app-only).
+Profile = Literal["legacy", "clients-by-user", "clients-by-app"]
+ALL_PROFILES: frozenset[Profile] = frozenset({"legacy", "clients-by-user", "clients-by-app"})
+CURRENT_PROFILES: frozenset[Profile] = frozenset({"clients-by-user", "clients-by-app"})
+PROFILE_LABELS: dict[str, str] = {
+    "legacy": "CIPP 7.1 and older (legacy: the CIPP-SAM user activates the CIPP-API app)",
+    "clients-by-user": "CIPP 7.2-7.3 (API clients written by the CIPP-SAM user)",
+    "clients-by-app": "CIPP 7.4 and later (API clients written by the CIPP-SAM app)",
+}
+
+
+def version_numbers(text: str) -> tuple[int, int, int] | None:
+    """'7.3.1', 'v7.4', '10.8.2-beta' → (major, minor, patch); None when it is not a version."""
+    import re
+
+    match = re.match(r"^\s*v?(\d{1,3})(?:\.(\d{1,3}))?(?:\.(\d{1,4}))?(?:[-+.][0-9A-Za-z.-]*)?\s*$", text or "")
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2) or 0), int(match.group(3) or 0)
+
+
+def profile_of_version(numbers: tuple[int, int, int]) -> Profile:
+    """The profile a CIPP(-API) version belongs to (facts from CIPP-API's tags 7.1.3-7.4.0)."""
+    if numbers < (7, 2, 0):
+        return "legacy"
+    if numbers < (7, 4, 0):
+        return "clients-by-user"
+    return "clients-by-app"
+
+
+def generation_of_profile(profile: Profile) -> Generation:
+    return "legacy" if profile == "legacy" else "current"
+
 
 class Status(str, enum.Enum):
     PASS = "pass"
@@ -21,6 +57,9 @@ class Status(str, enum.Enum):
     FAIL = "fail"
     SKIP = "skip"
     ERROR = "error"
+    # An activation-time prerequisite once the API answers: what it checks was needed only
+    # while the API was being activated, so its absence is no problem (engine/lifecycle.py).
+    NOT_NEEDED = "not-needed"
 
     @property
     def is_problem(self) -> bool:
@@ -88,6 +127,10 @@ class CheckResult:
     ignored: bool = False  # a failure demoted to a warning by --ignore
     # The cause's remediation, filled with what this run found (set by the runner).
     remediation: Remediation | None = None
+    # When CIPP needs what the check verifies: "permanently" or "during-activation"
+    # (stamped by engine/lifecycle.py from the check's declaration for this run); None:
+    # not stamped, the spec's declaration holds.
+    needed: str | None = None
 
     def __post_init__(self) -> None:
         # A lone Message or Evidence passed where a tuple belongs would only fail later,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from cipp_setup.engine.context import SignedInAdmin
 from cipp_setup.engine.result import Secret
-from cipp_setup.engine.writes import TenantWrites
+from cipp_setup.engine.writes import Grant, TenantWrites
 
 if TYPE_CHECKING:
     from cipp_setup.cloud import Cloud
@@ -57,6 +57,10 @@ class Services(Protocol):
         """fix's write permissions, once, before any change; raises SignInRequired naming
         the command that obtains them when the run may not prompt."""
 
+    async def read_sign_in_grants(self, session: AdminSession, resource_app_id: str) -> list[Grant] | None:
+        """The tool's own client's grants on a resource (what its consent page writes);
+        None when they cannot be read or the sign-in is not the tool's client."""
+
 
 @dataclass(frozen=True)
 class ConnectionOptions:
@@ -70,5 +74,8 @@ class ConnectionOptions:
     # gateways' RetryPolicy, passed through to them untouched.
     retry: Any = None
     api_timeout_s: float | None = None
+    # "fix": the run will apply fixes, so an interactive sign-in asks the write permissions
+    # too, in the same step ("check": read permissions only).
+    sign_in_for: str = "check"
     # The sign-in and gateway implementation (`gateways.services.GatewayServices()`).
     services: Services = field(kw_only=True)

@@ -45,14 +45,20 @@ class Gateways:
             from cipp_setup.gateways.auth import AsyncCredentialAdapter
             from cipp_setup.gateways.graph import GraphGateway, build_graph_client
 
-            client = build_graph_client(
-                cloud, AsyncCredentialAdapter(session.credential), session.graph_scopes
-            )
-            graph = GraphGateway(client, retry)
-            arm = ArmGateway(cloud, session.credential, retry, scope=session.arm_scope)
+            from cipp_setup.gateways.stale_token import RenewableCredential
+
+            # One credential that can skip its caches after a 401 (a stale sign-in).
+            credential = RenewableCredential(session.credential)
+            tokens = AsyncCredentialAdapter(credential)
+            client = build_graph_client(cloud, tokens, session.graph_scopes)
+            graph = GraphGateway(client, retry, tokens=tokens, scopes=session.graph_scopes)
+            # ARM may come from a second, first-party client (session.arm_credential).
+            arm_credential = (credential if session.arm_credential is None
+                              else RenewableCredential(session.arm_credential))
+            arm = ArmGateway(cloud, arm_credential, retry, scope=session.arm_scope)
             from cipp_setup.gateways.web import WebGateway
 
-            web = WebGateway(cloud, session.credential, retry, scope=session.arm_scope)
+            web = WebGateway(cloud, arm_credential, retry, scope=session.arm_scope)
         api = CippApiGateway(cloud, timeout_s=api_timeout_s or LIST_LOGS_TIMEOUT_S, retry=retry)
         return cls(graph=graph, arm=arm, api=api, web=web)
 

@@ -18,6 +18,7 @@ from cipp_setup.cloud import Cloud
 from cipp_setup.engine.runner import ServiceFailure
 from cipp_setup.gateways.errors import BadRequest, NotFound, PermissionDenied, failure_for_status
 from cipp_setup.gateways.retry import RETRYABLE_STATUSES, Retryable, RetryPolicy, parse_retry_after
+from cipp_setup.gateways.stale_token import TokenRejected, once_more_on_rejection
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -106,7 +107,14 @@ class ArmGateway:
         self._retry = retry or RetryPolicy()
         self._token_ready: asyncio.Task[Any] | None = None
         self._clients: dict[str, Any] = {}
+        self._retired: dict[str, Any] = {}  # clients holding a refused token, closed at close()
         self.request_count = 0
+
+    def _drop_cached_tokens(self) -> None:
+        """After a 401: the clients' bearer policies keep the refused token until it
+        expires, so new clients are made (the old ones may still be in use in a worker
+        thread: they are closed with the rest)."""
+        retire_clients(self._clients, self._retired)
 
     def _client_kwargs(self) -> dict[str, Any]:
         return arm_client_kwargs(self._cloud, self._scope)
@@ -152,7 +160,10 @@ class ArmGateway:
             except Exception as exc:  # noqa: BLE001 - classified below
                 raise self._classify(what, exc) from None
 
-        return await self._retry.run(attempt)
+        return await once_more_on_rejection(
+            lambda: self._retry.run(attempt), credential=self._credential, scopes=(self._scope,),
+            drop_cached=self._drop_cached_tokens,
+        )
 
     @staticmethod
     def _classify(what: str, exc: Exception) -> Exception:
@@ -163,7 +174,7 @@ class ArmGateway:
             ServiceResponseError,
         )
 
-        if isinstance(exc, ClientAuthenticationError) and exc.response is None:
+        if isinstance(exc, ClientAuthenticationError) and _from_token_request(exc):
             from cipp_setup.gateways.graph import token_failure
 
             return token_failure(exc, "Azure Resource Manager")
@@ -178,7 +189,9 @@ class ArmGateway:
                 )
             if status == 404:
                 return NotFound(what, code)
-            if status in (401, 403):
+            if status == 401:  # the token, not the admin's role (stale_token.py)
+                return TokenRejected("Azure Resource Manager", what, f"401 {code or ''}".strip())
+            if status == 403:
                 return PermissionDenied(
                     f"Azure Resource Manager refused to read {what} ({status} {code or ''}).".replace(" )", ")"),
                     code,
@@ -284,6 +297,26 @@ class ArmGateway:
 
     async def close(self) -> None:
         await close_clients(self._clients)
+        await close_clients(self._retired)
+
+
+def _from_token_request(exc: Exception) -> bool:
+    """azure-identity's failure getting a token (no answer, or the identity platform's
+    own error) rather than ARM's 401, which azure-core also raises as
+    ClientAuthenticationError."""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return True
+    request = getattr(response, "request", None)
+    return "/oauth2/" in str(getattr(request, "url", ""))
+
+
+def retire_clients(clients: dict[str, Any], retired: dict[str, Any]) -> None:
+    """Move `clients` aside (to be closed later) so the next call builds new ones."""
+    for key in list(clients):
+        client = clients.pop(key, None)
+        if client is not None:
+            retired[f"{key}#{len(retired)}"] = client
 
 
 def _close_each(clients: list[Any]) -> None:

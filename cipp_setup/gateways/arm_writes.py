@@ -55,7 +55,11 @@ def classify_arm_write(what: str, exc: Exception) -> Exception:
             return WriteRefused("principal-not-found",
                                 f"Azure Resource Manager does not see the principal yet ({label}).",
                                 status=status, code=code)
-        if status in (401, 403):
+        if status == 401:  # the token was not accepted: a stale sign-in, not a missing role
+            return WriteRefused("sign-in-required", f"Azure Resource Manager did not accept the sign-in's token while "
+                                f"{what} ({label}): sign in again ('cipp-setup login --for fix').",
+                                status=status, code=code)
+        if status == 403:
             return WriteRefused("permission-denied", f"Azure Resource Manager refused {what} ({label}).",
                                 status=status, code=code)
         if status == 404:

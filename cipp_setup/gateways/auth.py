@@ -111,6 +111,25 @@ def arm_scope(cloud: Cloud, auth: str) -> str:
     return cloud.arm_permission("user_impersonation")
 
 
+def consent_notice(cloud: Cloud, auth: str, *, for_fix: bool) -> str | None:
+    """What the consent step of an interactive sign-in will ask, said before it: which app,
+    which permissions, for whom. None where no consent page can come (azure-cli,
+    client-secret: their registrations are pre-authorized or consented already)."""
+    if auth not in ("device-code", "browser"):
+        return None
+    from cipp_setup.engine.writes import WRITE_GRAPH_PERMISSIONS
+
+    asked = READ_GRAPH_PERMISSIONS + (WRITE_GRAPH_PERMISSIONS if for_fix else ())
+    return (
+        "The first sign-in in a tenant asks for consent for the app 'Microsoft Graph Command Line "
+        f"Tools' ({wellknown.TOOL_PUBLIC_CLIENT_ID}): Microsoft Graph {', '.join(asked)}; then Azure "
+        "Service Management user_impersonation (a second page: one resource per page). An "
+        "administrator may consent for the whole organization (an oauth2PermissionGrant for all "
+        "users), anyone else only for themselves where the tenant allows it. It is a change to the "
+        "tenant: the journal records it, and 'cipp-setup revert --remove-consent' removes it."
+    )
+
+
 def build_credential(
     *,
     cloud: Cloud,
@@ -122,6 +141,7 @@ def build_credential(
     client_secret: Secret | None = None,
     cache: CacheChoice | None = None,
     retry: RetryPolicy | None = None,
+    saved_sign_in: bool = True,
 ) -> TokenCredential:
     """The azure-identity credential for `auth`, configured for `cloud` and `tenant`.
 
@@ -150,7 +170,7 @@ def build_credential(
         common.update(azure_client_kwargs(cloud, retry=retry or RetryPolicy()))
         common["retry_total"] = 0
 
-    if auth in ("device-code", "browser"):
+    if auth in ("device-code", "browser") and saved_sign_in:
         # A saved sign-in: the persistent cache and the account record (which carries the
         # authority: `authority=` must then go, see signin_cache), so the run is silent.
         from cipp_setup.gateways.signin_cache import interactive_credential_options
@@ -165,14 +185,14 @@ def build_credential(
             )
 
         return DeviceCodeCredential(
-            client_id=wellknown.TOOL_PUBLIC_CLIENT_ID,
+            client_id=client_id or wellknown.TOOL_PUBLIC_CLIENT_ID,
             prompt_callback=prompt,
             disable_automatic_authentication=not interactive,
             **common,
         )
     if auth == "browser":
         return InteractiveBrowserCredential(
-            client_id=wellknown.TOOL_PUBLIC_CLIENT_ID,
+            client_id=client_id or wellknown.TOOL_PUBLIC_CLIENT_ID,
             disable_automatic_authentication=not interactive,
             **common,
         )
@@ -234,7 +254,8 @@ def translate_auth_error(
         # SignInFailed names the code itself: drop azure-identity's "Authentication failed:
         # AADSTSnnnn:" lead-in so the line does not say the code twice.
         first = _AADSTS_LEAD.sub("", first, count=1) if code else first
-        return SignInFailed(code, explain(code, first.strip(), tenant=tenant, authority=authority_url))
+        return SignInFailed(code, explain(code, first.strip(), tenant=tenant, authority=authority_url,
+                                          for_fix=login_for == "fix"))
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
@@ -285,6 +306,14 @@ class AsyncCredentialAdapter:
                 self._tokens[key] = token
             return token
 
+    @property
+    def credential(self) -> TokenCredential:
+        return self._credential
+
+    def forget(self) -> None:
+        """Drop the kept tokens (one was refused: gateways/stale_token.py)."""
+        self._tokens.clear()
+
     async def close(self) -> None:
         return None
 
@@ -304,10 +333,30 @@ class AdminSession:
     auth: str
     admin: SignedInAdmin
     graph_scopes: list[str]
+    # ARM through a second, first-party client (the Azure CLI's) where the tenant forbids
+    # consenting the tool's client to Azure Service Management; None: the same credential.
+    arm_credential: TokenCredential | None = None
+    # The Graph permissions this sign-in asked with the tool's own client (delegated modes):
+    # what a consent page, if Entra showed one, was about (engine/signin_consent.py).
+    consent_asked: tuple[str, ...] = ()
 
     @property
     def arm_scope(self) -> str:
+        if self.arm_credential is not None:
+            return self.cloud.arm_scope  # the first-party client's registration: `.default`
         return arm_scope(self.cloud, self.auth)
+
+    @property
+    def arm_token_credential(self) -> TokenCredential:
+        """The credential ARM tokens come from."""
+        return self.arm_credential if self.arm_credential is not None else self.credential
+
+    @property
+    def arm_client_id(self) -> str:
+        """The client ARM tokens are issued to (for what the report and tests say)."""
+        if self.arm_credential is not None:
+            return wellknown.AZURE_CLI_CLIENT_ID
+        return wellknown.TOOL_PUBLIC_CLIENT_ID if self.auth in ("device-code", "browser") else ""
 
     @property
     def tenant_id(self) -> str:
@@ -324,9 +373,13 @@ def sign_in(
     client_id: str | None = None,
     client_secret: Secret | None = None,
     retry: RetryPolicy | None = None,
+    for_fix: bool = False,
 ) -> AdminSession:
     """Sign in (prompting only if `interactive`) and return who is signed in. Blocking:
-    call it through asyncio.to_thread. Raises SignInRequired or SignInFailed."""
+    call it through asyncio.to_thread. Raises SignInRequired or SignInFailed.
+
+    `for_fix`: the run will apply fixes, so the sign-in asks the write permissions too, in
+    the same interactive step (one consent page for Graph, never one mid-apply)."""
     credential = build_credential(
         cloud=cloud, tenant=tenant, auth=auth, interactive=interactive,
         device_code_callback=device_code_callback, client_id=client_id,
@@ -336,14 +389,20 @@ def sign_in(
     from cipp_setup.gateways.signin_cache import guard_credential
 
     credential = guard_credential(credential, cloud=cloud, tenant=tenant, auth=auth)
-    scopes = graph_scopes(cloud, auth)
+    from cipp_setup.engine.writes import WRITE_GRAPH_PERMISSIONS
+
+    writes = WRITE_GRAPH_PERMISSIONS if for_fix else ()
+    scopes = graph_scopes(cloud, auth, write_permissions=writes)
     try:
         token = credential.get_token(*scopes, enable_cae=USE_CAE)
     except Exception as exc:  # noqa: BLE001 - translated into the project's sign-in errors
-        error = translate_auth_error(exc, cloud.authority_host, tenant=tenant)
+        # A run that will fix names the login that obtains the write permissions too.
+        error = translate_auth_error(exc, cloud.authority_host, tenant=tenant,
+                                     login_for="fix" if for_fix else "check")
         if auth == "azure-cli" and isinstance(error, SignInRequired):
             error = SignInRequired(_azure_cli_unavailable(str(error)))
         raise error from None
+    arm_credential: TokenCredential | None = None
     if interactive and auth in ("device-code", "browser"):
         # Azure Resource Manager is a second resource: its consent page (user_impersonation)
         # comes now, with the sign-in, rather than in the middle of the checks. Once
@@ -351,7 +410,12 @@ def sign_in(
         try:
             credential.get_token(arm_scope(cloud, auth), enable_cae=USE_CAE)
         except Exception as exc:  # noqa: BLE001 - translated into the project's sign-in errors
-            raise translate_auth_error(exc, cloud.authority_host, tenant=tenant) from None
+            error = translate_auth_error(exc, cloud.authority_host, tenant=tenant)
+            if not (isinstance(error, SignInFailed) and error.code in ARM_FALLBACK_CODES):
+                raise error from None
+            arm_credential = _first_party_arm_sign_in(
+                cloud=cloud, tenant=tenant, auth=auth, device_code_callback=device_code_callback,
+                refused=error, retry=retry)
     claims = decode_claims(token.token)
     # App-only tokens carry idtyp "app" (optional claim) and never a user name.
     is_app = claims.get("idtyp") == "app" or (
@@ -368,4 +432,36 @@ def sign_in(
         kind="app" if is_app else "user",
         role_management_blocked=AZURE_CLI_ROLE_MANAGEMENT if auth == "azure-cli" else None,
     )
-    return AdminSession(credential, cloud, auth, admin, scopes)
+    asked = READ_GRAPH_PERMISSIONS + writes if auth in ("device-code", "browser") else ()
+    return AdminSession(credential, cloud, auth, admin, scopes, arm_credential=arm_credential, consent_asked=asked)
+
+
+# The tool's client may not be consented to Azure Service Management here: the user may not
+# consent (90094, user consent off or limited) and is no admin who may. Declining (65004)
+# is the person's answer, not the tenant's: no fallback for it.
+ARM_FALLBACK_CODES = frozenset({"90094"})
+
+
+def _first_party_arm_sign_in(
+    *, cloud: Cloud, tenant: str, auth: str, device_code_callback: Callable[[str], None],
+    refused: SignInFailed, retry: RetryPolicy | None,
+) -> TokenCredential:
+    """ARM through the Azure CLI's client, pre-authorized for Azure Service Management in
+    every tenant (no consent page): a second sign-in, announced first. Graph stays with
+    the tool's client (the Azure CLI's fixed Graph set lacks the PIM and role scopes)."""
+    device_code_callback(
+        f"Azure Resource Manager: this tenant does not let you consent for 'Microsoft Graph Command "
+        f"Line Tools' to Azure Service Management (AADSTS{refused.code}). Signing in a second time, "
+        f"for Azure Resource Manager only, with Microsoft's own Azure CLI client "
+        f"({wellknown.AZURE_CLI_CLIENT_ID}), which every tenant pre-authorizes for it: no consent page."
+    )
+    second = build_credential(
+        cloud=cloud, tenant=tenant, auth=auth, interactive=True, device_code_callback=device_code_callback,
+        # `login` saves the tool's client's sign-in only: this one is for this run.
+        client_id=wellknown.AZURE_CLI_CLIENT_ID, retry=retry, saved_sign_in=False,
+    )
+    try:
+        second.get_token(cloud.arm_scope, enable_cae=USE_CAE)
+    except Exception as exc:  # noqa: BLE001 - translated into the project's sign-in errors
+        raise translate_auth_error(exc, cloud.authority_host, tenant=tenant) from None
+    return second

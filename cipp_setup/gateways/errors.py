@@ -28,6 +28,11 @@ class PermissionDenied(ServiceFailure):
         self.code = code
 
 
+class TokenRefused(PermissionDenied):
+    """No token for a service: the identity platform refused the token request (a
+    sign-in problem; after a 401 it means the saved sign-in is stale)."""
+
+
 class BadRequest(ServiceFailure):
     """The service rejected the request as malformed (a filter it does not support, ...).
 

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence, TypeVar
 
 from cipp_setup.cloud import Cloud
 from cipp_setup.engine.runner import ServiceFailure
-from cipp_setup.gateways.errors import BadRequest, NotFound, PermissionDenied, failure_for_status
+from cipp_setup.gateways.errors import BadRequest, NotFound, PermissionDenied, TokenRefused, failure_for_status
 from cipp_setup.gateways.retry import RETRYABLE_STATUSES, Retryable, RetryPolicy, parse_retry_after
+from cipp_setup.gateways.stale_token import TokenRejected, once_more_on_rejection
 
 if TYPE_CHECKING:
     from msgraph.graph_service_client import GraphServiceClient
@@ -216,7 +217,7 @@ def token_failure(exc: Exception, service: str) -> Exception:
     unreachable = identity_platform_unreachable(exc)
     if unreachable:
         return ServiceFailure("network", unreachable)
-    return PermissionDenied(f"No {service} token: {translate_auth_error(exc)}")
+    return TokenRefused(f"No {service} token: {translate_auth_error(exc)}")
 
 
 def _looks_like_id(value: Any) -> bool:
@@ -225,9 +226,14 @@ def _looks_like_id(value: Any) -> bool:
 
 
 class GraphGateway:
-    def __init__(self, client: GraphServiceClient, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, client: GraphServiceClient, retry: RetryPolicy | None = None,
+                 tokens: Any = None, scopes: Sequence[str] = ()) -> None:
         self._client = client
         self._retry = retry or RetryPolicy()
+        # The async token adapter the client asks (auth.AsyncCredentialAdapter) and the
+        # scopes it asks for: a 401 drops that token and gets a fresh one (stale_token.py).
+        self._tokens = tokens
+        self._scopes = tuple(scopes)
         self.request_count = 0  # Graph requests sent (retries included), for benchmarks
 
     # ----- error handling -----
@@ -240,7 +246,12 @@ class GraphGateway:
             except Exception as exc:  # noqa: BLE001 - classified below
                 raise self._classify(what, exc) from None
 
-        return await self._retry.run(attempt)
+        if self._tokens is None:
+            return await self._retry.run(attempt)
+        return await once_more_on_rejection(
+            lambda: self._retry.run(attempt), credential=self._tokens.credential,
+            scopes=self._scopes, drop_cached=self._tokens.forget,
+        )
 
     @staticmethod
     def _classify(what: str, exc: Exception) -> Exception:
@@ -259,7 +270,9 @@ class GraphGateway:
                 return Retryable(status, retry_after, failure_for_status(status, "Microsoft Graph", what))
             if status == 404:
                 return NotFound(what, code)
-            if status in (401, 403):
+            if status == 401:
+                return TokenRejected("Microsoft Graph", what, f"401 {code or ''}".strip())
+            if status == 403:
                 return PermissionDenied(
                     f"Microsoft Graph refused to read {what} ({status} {code or ''}).".replace(" )", ")"),
                     code,
@@ -294,15 +307,16 @@ class GraphGateway:
 
         if url is not None:
             builder = builder.with_url(url)
-        info = builder.to_get_request_information(config)
         adapter = self._client.request_adapter
         # Raw bytes through the SDK's own adapter (auth, middleware, ODataError mapping),
         # so no model module is imported; the error map's value type is declared narrower
-        # than the factories kiota itself passes.
+        # than the factories kiota itself passes. The request is built per attempt: kiota
+        # writes the bearer token into it, and a retry after a 401 needs the fresh one.
         raw: Any = await self._call(
             what,
             lambda: adapter.send_primitive_async(
-                info, "bytes", {"XXX": ODataError.create_from_discriminator_value}  # type: ignore[dict-item]
+                builder.to_get_request_information(config), "bytes",
+                {"XXX": ODataError.create_from_discriminator_value},  # type: ignore[dict-item]
             ),
         )
         return json.loads(raw) if raw else None

@@ -59,7 +59,11 @@ def classify_graph_write(what: str, exc: Exception, *, references_other_object: 
             final = WriteRefused(cause, f"Microsoft Graph kept answering {status} while {what}.",
                                  status=status, code=code, retry_after_s=retry_after)
             return Retryable(status, retry_after, final)
-        if status in (401, 403):
+        if status == 401:  # the token was not accepted: a stale sign-in, not a missing role
+            return WriteRefused("sign-in-required", f"Microsoft Graph did not accept the sign-in's token while "
+                                f"{what} ({label}): sign in again ('cipp-setup login --for fix').",
+                                status=status, code=code)
+        if status == 403:
             return WriteRefused("permission-denied", f"Microsoft Graph refused {what} ({label}).",
                                 status=status, code=code)
         if code in _EXISTS_CODES or status == 409:
@@ -127,6 +131,16 @@ class GraphWrites:
 
         return await self._retry.run(attempt)
 
+    async def _delete(self, what: str, delete: Callable[[], Awaitable[Any]]) -> bool:
+        """A DELETE; False when the object was already gone (404)."""
+        try:
+            await self._call(what, delete)
+        except WriteRefused as exc:
+            if exc.cause == "not-found":
+                return False
+            raise
+        return True
+
     # ----- directory role assignments -----
 
     async def find_directory_role_assignment(
@@ -162,13 +176,7 @@ class GraphWrites:
         builder = self._client.role_management.directory.role_assignments.by_unified_role_assignment_id(
             assignment_id
         )
-        try:
-            await self._call("removing the directory role assignment", builder.delete)
-        except WriteRefused as exc:
-            if exc.cause == "not-found":
-                return False
-            raise
-        return True
+        return await self._delete("removing the directory role assignment", builder.delete)
 
     async def directory_role_assignment_exists(self, assignment_id: str) -> bool:
         builder = self._client.role_management.directory.role_assignments.by_unified_role_assignment_id(
@@ -310,6 +318,11 @@ class GraphWrites:
 
         builder = self._client.oauth2_permission_grants.by_o_auth2_permission_grant_id(grant_id)
         await self._call("extending the permission grant", lambda: builder.patch(OAuth2PermissionGrant(scope=scope)))
+
+    async def delete_oauth2_permission_grant(self, grant_id: str) -> bool:
+        """Delete a grant; False when it was already gone (404)."""
+        builder = self._client.oauth2_permission_grants.by_o_auth2_permission_grant_id(grant_id)
+        return await self._delete("removing the permission grant", builder.delete)
 
     async def close(self) -> None:
         http = getattr(self._client.request_adapter, "_http_client", None)

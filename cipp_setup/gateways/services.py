@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from cipp_setup.engine.lookups import TenantLookups
     from cipp_setup.engine.services import AdminSession as SessionLike
     from cipp_setup.engine.services import ConnectionOptions
+    from cipp_setup.engine.writes import Grant
     from cipp_setup.gateways import Gateways
     from cipp_setup.gateways.auth import AdminSession
     from cipp_setup.gateways.retry import RetryPolicy
@@ -85,7 +86,7 @@ class GatewayServices:
                 sign_in, cloud=connection.cloud, tenant=tenant, auth=connection.auth,
                 interactive=connection.interactive, device_code_callback=connection.device_code_callback,
                 client_id=connection.client_id, client_secret=connection.client_secret,
-                retry=connection.retry,
+                retry=connection.retry, for_fix=connection.sign_in_for == "fix",
             )
         except BaseException:
             stop.set()
@@ -97,6 +98,30 @@ class GatewayServices:
         from cipp_setup.gateways.auth import obtain_write_permissions
 
         await asyncio.to_thread(obtain_write_permissions, _session(session))
+
+    async def read_sign_in_grants(self, session: SessionLike, resource_app_id: str) -> list[Grant] | None:
+        """The tool's own client's oauth2PermissionGrants on `resource_app_id`, read with the
+        sign-in's read permissions; [] when either service principal is absent, None when
+        they cannot be read (no permission, no token)."""
+        from cipp_setup import wellknown
+        from cipp_setup.engine.writes import WriteRefused
+        from cipp_setup.gateways.auth import AsyncCredentialAdapter
+        from cipp_setup.gateways.graph_writes import GraphWrites
+
+        real = _session(session)
+        if real.auth not in ("device-code", "browser"):
+            return None  # not the tool's client: its sign-in consents nothing
+        graph = GraphWrites.for_cloud(real.cloud, AsyncCredentialAdapter(real.credential), real.graph_scopes)
+        try:
+            client = await graph.find_service_principal(wellknown.TOOL_PUBLIC_CLIENT_ID)
+            resource = await graph.find_service_principal(resource_app_id)
+            if client is None or resource is None:
+                return []
+            return await graph.list_oauth2_permission_grants(client, resource)
+        except WriteRefused:
+            return None
+        finally:
+            await graph.close()
 
     def read_gateways(self, cloud: Cloud, session: SessionLike | None, *, retry: Any = None,
                       api_timeout_s: float | None = None) -> Gateways:
@@ -117,7 +142,7 @@ class GatewayServices:
         from cipp_setup.gateways.graph_search import GraphSearch
 
         real = _session(session)
-        return TenantLookups(GraphSearch.for_session(real, retry), ArmGateway(real.cloud, real.credential, retry, scope=real.arm_scope))
+        return TenantLookups(GraphSearch.for_session(real, retry), ArmGateway(real.cloud, real.arm_token_credential, retry, scope=real.arm_scope))
 
 
 def open_lookups(session: SessionLike, retry: RetryPolicy | None = None) -> TenantLookups:

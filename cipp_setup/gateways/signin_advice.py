@@ -148,8 +148,21 @@ def advice_for(code: str | None, *, tenant: str | None = None, authority: str | 
     return table.get(code or "")
 
 
-def explain(code: str | None, message: str, *, tenant: str | None = None, authority: str | None = None) -> str:
+# What --auth azure-cli cannot do for fix, said wherever a suggestion names it to a run
+# that will fix: the Azure CLI's token has no role-management scope (Azure/azure-cli#26471).
+AZURE_CLI_FIX_CAVEAT = (
+    " (for fix: with --auth azure-cli the Global Administrator change is not offered, since the "
+    "Azure CLI's token cannot use Graph's role management; the other fixes work)"
+)
+
+
+def explain(code: str | None, message: str, *, tenant: str | None = None, authority: str | None = None,
+            for_fix: bool = False) -> str:
     """The one line the user sees for a failed sign-in: the explanation and suggestion
-    when the code is known, else the identity platform's own first line."""
+    when the code is known, else the identity platform's own first line. `for_fix`: a
+    suggestion of --auth azure-cli says what that mode cannot do for fix."""
     advice = advice_for(code, tenant=tenant, authority=authority)
-    return advice.line() if advice is not None else message
+    if advice is None:
+        return message
+    line = advice.line()
+    return line.rstrip(".") + AZURE_CLI_FIX_CAVEAT + "." if for_fix and "--auth azure-cli" in line else line

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cipp_setup.cloud import Cloud
-from cipp_setup.gateways.arm import ArmGateway, arm_client_kwargs
+from cipp_setup.gateways.arm import ArmGateway, arm_client_kwargs, close_clients, retire_clients
 from cipp_setup.gateways.arm_json import raw_json
 from cipp_setup.gateways.retry import RetryPolicy
 
@@ -159,6 +159,7 @@ class WebGateway:
         self._credential = credential
         self._retry = retry or RetryPolicy()
         self._clients: dict[str, Any] = {}
+        self._retired: dict[str, Any] = {}  # clients holding a refused token (see ArmGateway)
         self.request_count = 0
 
     def _web(self, subscription_id: str) -> Any:
@@ -181,7 +182,12 @@ class WebGateway:
                 # Same service, same error shapes: one classifier for every ARM client.
                 raise ArmGateway._classify(what, exc) from None
 
-        return await self._retry.run(attempt)
+        from cipp_setup.gateways.stale_token import once_more_on_rejection
+
+        return await once_more_on_rejection(
+            lambda: self._retry.run(attempt), credential=self._credential, scopes=(self._scope,),
+            drop_cached=lambda: retire_clients(self._clients, self._retired),
+        )
 
     async def get_site(self, ref: SiteRef) -> FunctionAppInfo:
         """The site. Raises NotFound (no such site or resource group), PermissionDenied."""
@@ -245,6 +251,5 @@ class WebGateway:
         return await self._call(f"app settings of {ref.name}", read)
 
     async def close(self) -> None:
-        from cipp_setup.gateways.arm import close_clients
-
         await close_clients(self._clients)
+        await close_clients(self._retired)

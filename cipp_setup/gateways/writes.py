@@ -36,6 +36,7 @@ class Writes:
         self.list_oauth2_permission_grants = graph.list_oauth2_permission_grants
         self.create_oauth2_permission_grant = graph.create_oauth2_permission_grant
         self.update_oauth2_permission_grant_scope = graph.update_oauth2_permission_grant_scope
+        self.delete_oauth2_permission_grant = graph.delete_oauth2_permission_grant
         self.create_arm_role_assignment = arm.create_arm_role_assignment
         self.delete_arm_role_assignment = arm.delete_arm_role_assignment
         self.arm_role_assignment_exists = arm.arm_role_assignment_exists
@@ -57,7 +58,7 @@ class Writes:
 
     @classmethod
     def for_session(cls, session: AdminSession, retry: RetryPolicy | None = None) -> Writes:
-        return cls(GraphAppWrites.for_session(session, retry), WebWrites(session.cloud, session.credential, retry, scope=session.arm_scope))
+        return cls(GraphAppWrites.for_session(session, retry), WebWrites(session.cloud, session.arm_token_credential, retry, scope=session.arm_scope))
 
     @property
     def request_count(self) -> int:

@@ -19,7 +19,8 @@ from typing import Any
 from cipp_setup import __version__
 from cipp_setup.engine.model import CheckResult, CheckSpec
 
-SCHEMA_VERSION = "1.1"  # 1.1: generation_evidence
+SCHEMA_VERSION = "1.3"  # 1.1: generation_evidence; 1.2: profile, profile_evidence, profile_dependent;
+# 1.3: status not-needed, each check's needed, sam_user
 REDACTED = "********"
 
 # status of the whole run, tied to the exit code
@@ -55,6 +56,7 @@ def _check_entry(result: CheckResult, spec: CheckSpec | None, required: bool) ->
         "remediation": _remediation(result, spec),
         "fix_available": result.fix_available,
         "duration_ms": round(result.duration_ms, 1),
+        "needed": result.needed or (spec.lifecycle.needed if spec else "permanently"),
     }
 
 
@@ -67,6 +69,21 @@ def _remediation(result: CheckResult, spec: CheckSpec | None) -> dict[str, str] 
     if r is None:
         return None
     return {"portal": r.portal, "cli": r.cli, "powershell": r.powershell, "steps": r.steps}
+
+
+def sam_user_entry(results: Sequence[CheckResult], signed_in: str | None = None) -> dict[str, Any] | None:
+    """Which CIPP-SAM user the checks tested, and why (the first result that says so)."""
+    for result in results:
+        upn = result.facts.get("sam_user_upn")
+        if upn:
+            return {
+                "upn": str(upn),
+                "object_id": str(result.facts.get("sam_user_id") or ""),
+                "found_by": str(result.facts.get("sam_user_found_by") or ""),
+                "signed_in_admin": bool(result.facts.get("sam_user_is_admin"))
+                or bool(signed_in and str(upn).lower() == signed_in.lower()),
+            }
+    return None
 
 
 def _scrub(value: Any, secrets: Sequence[str]) -> Any:
@@ -92,12 +109,17 @@ def build_envelope(
     tenant_id: str | None = None,
     generation: str | None = None,
     generation_evidence: Sequence[str] = (),
+    profile: str | None = None,
+    profile_evidence: Sequence[str] = (),
+    profile_dependent: Sequence[str] = (),
     signed_in: str | None = None,
     cloud: str | None = None,
     error: RunError | None = None,
     secrets: Iterable[str] = (),
+    sam_user: Mapping[str, Any] | None | str = "from-results",
 ) -> dict[str, Any]:
-    """The envelope as a dict (validated by tests against the JSON Schema)."""
+    """The envelope as a dict (validated by tests against the JSON Schema). `sam_user`:
+    who the checks tested (`sam_user_entry`); by default read from the results."""
     specs = specs or {}
     if error is not None:
         status = RUN_ERROR
@@ -113,12 +135,20 @@ def build_envelope(
         "generation": generation,
         "generation_evidence": list(generation_evidence),
         "signed_in": signed_in,
+        "sam_user": sam_user_entry(results, signed_in) if isinstance(sam_user, str) else (
+            dict(sam_user) if sam_user is not None else None),
         "cloud": cloud,
         "checks": [
             _check_entry(r, specs.get(r.check_id), r.check_id in required) for r in results
         ],
         "error": {"code": error.code, "message": error.message} if error else None,
     }
+    if profile is not None or profile_evidence or profile_dependent:
+        # Current generation: who writes the API clients (clients-by-user 7.2-7.3,
+        # clients-by-app 7.4+), why, and the checks that depend on it while it is unknown.
+        envelope["profile"] = profile
+        envelope["profile_evidence"] = list(profile_evidence)
+        envelope["profile_dependent"] = list(profile_dependent)
     return _scrub(envelope, [s for s in secrets if s])  # type: ignore[no-any-return]
 
 

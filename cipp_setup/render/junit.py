@@ -97,6 +97,9 @@ def render_junit(data: ReportData) -> str:
         elif result.status is Status.WARN:
             out = ET.SubElement(case, "system-out")
             out.text = "warning: " + _body(data, result)
+        elif result.status is Status.NOT_NEEDED:
+            out = ET.SubElement(case, "system-out")
+            out.text = "not needed any more: " + _clean(result.summary)
     if data.error is not None:
         case = ET.SubElement(suite, "testcase", {
             "classname": f"cipp-setup.{data.command}", "name": "run", "time": "0.000",

@@ -257,6 +257,7 @@ class Redactor:
             revert_command=self.text(report.revert_command),
             fix_command=self.optional(report.fix_command),
             ids_redacted=self.redact_ids,
+            sam_user=self.value(report.sam_user) if report.sam_user is not None else None,
         )
 
 

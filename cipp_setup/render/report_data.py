@@ -45,6 +45,13 @@ class ReportData:
     # The command that gives the temporary rights back, with the run's options.
     revert_command: str = "cipp-setup revert"
     ids_redacted: bool = False  # set by the redactor under --redact-ids
+    # Which CIPP-SAM user the checks tested and why (json_report.sam_user_entry); read
+    # from the results' facts here, before redaction drops the facts.
+    sam_user: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.sam_user is None:
+            object.__setattr__(self, "sam_user", json_report.sam_user_entry(self.results, self.signed_in))
 
     @property
     def ok(self) -> bool:
@@ -89,6 +96,18 @@ def cause_meaning(spec: CheckSpec | None, code: str | None) -> str:
     return next((c.meaning for c in COMMON_CAUSES if c.code == code), "")
 
 
+# How the reports count results, in order (the terminal's closing line uses the same words).
+COUNT_WORDS: tuple[tuple[Status, str], ...] = (
+    (Status.PASS, "passed"), (Status.WARN, "warned"), (Status.FAIL, "failed"),
+    (Status.ERROR, "could not run"), (Status.SKIP, "skipped"), (Status.NOT_NEEDED, "not needed any more"),
+)
+
+
+def count_phrase(results: Sequence[CheckResult]) -> str:
+    counts = status_counts(results)
+    return ", ".join(f"{counts[s]} {w}" for s, w in COUNT_WORDS if counts[s]) or "no checks ran"
+
+
 def status_counts(results: Sequence[CheckResult]) -> dict[Status, int]:
     counts = {status: 0 for status in Status}
     for result in results:
@@ -106,9 +125,11 @@ def verdict(data: ReportData) -> str:
         return f"{len(failed)} required {noun} did not pass."
     if not data.results:
         return "No checks ran."
+    after = (" or is not needed any more (the API answers)"
+             if any(r.status is Status.NOT_NEEDED for r in data.results) else "")
     if any(r.status is Status.WARN for r in data.results):
-        return "Every required check passed (with warnings)."
-    return "Every required check passed."
+        return f"Every required check passed{after} (with warnings)."
+    return f"Every required check passed{after}."
 
 
 def envelope(data: ReportData) -> dict[str, Any]:
@@ -121,7 +142,7 @@ def envelope(data: ReportData) -> dict[str, Any]:
     built = json_report.build_envelope(
         command=data.command, exit_code=data.exit_code, results=data.results, specs=data.specs,
         required=data.required, tenant_id=data.tenant_id, generation=data.generation,
-        signed_in=data.signed_in, cloud=data.cloud, error=data.error, **evidence,
+        signed_in=data.signed_in, cloud=data.cloud, error=data.error, sam_user=data.sam_user, **evidence,
     )
     if data.command_line:
         built["command_line"] = data.command_line

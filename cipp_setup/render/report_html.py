@@ -17,9 +17,9 @@ from cipp_setup.render.action_plan import ActionItem, action_plan
 from cipp_setup.render.report_data import (
     ReportData,
     cause_meaning,
+    count_phrase,
     fix_for,
     run_status,
-    status_counts,
     verdict,
 )
 from cipp_setup.render.text import result_remediation
@@ -48,11 +48,13 @@ th { background: var(--code); }
 .s-pass .badge, .badge.s-pass { background: var(--pass); } .s-warn .badge, .badge.s-warn { background: var(--warn); }
 .s-fail .badge, .badge.s-fail { background: var(--fail); } .s-error .badge, .badge.s-error { background: var(--error); }
 .s-skip .badge, .badge.s-skip { background: var(--skip); }
+.s-not-needed .badge, .badge.s-not-needed { background: var(--pass); opacity: .7; }
 .run-passed { color: var(--pass); } .run-failed { color: var(--fail); } .run-error { color: var(--error); }
 article.check { border: 1px solid var(--line); border-left: 6px solid var(--skip); border-radius: 6px;
   padding: .7rem 1rem; margin: .8rem 0; }
 article.s-pass { border-left-color: var(--pass); } article.s-warn { border-left-color: var(--warn); }
 article.s-fail { border-left-color: var(--fail); } article.s-error { border-left-color: var(--error); }
+article.s-not-needed { border-left-color: var(--pass); }
 .detail { margin: .2rem 0; } .label { color: var(--muted); }
 ol.plan > li { margin-bottom: .6rem; } .muted { color: var(--muted); }
 details { margin-top: .4rem; } summary { cursor: pointer; color: var(--muted); }
@@ -66,7 +68,8 @@ def _c(value: str) -> str:
 
 
 def _badge(status: Status) -> str:
-    return f'<span class="badge s-{status.value}">{status.value.upper()}</span>'
+    word = "NOT NEEDED" if status is Status.NOT_NEEDED else status.value.upper()
+    return f'<span class="badge s-{status.value}">{word}</span>'
 
 
 def _header(data: ReportData) -> list[str]:
@@ -86,6 +89,10 @@ def _header(data: ReportData) -> list[str]:
     out += [f"<dt>{label}</dt><dd>{_c(value)}</dd>" for label, value in facts if value]
     if data.generation_evidence:
         out.append(f"<dt>Why this generation</dt><dd>{escape(' '.join(data.generation_evidence))}</dd>")
+    if data.sam_user:
+        out.append(f"<dt>CIPP-SAM user tested</dt><dd>{_c(str(data.sam_user.get('upn', '')))}</dd>")
+        if data.sam_user.get("found_by"):
+            out.append(f"<dt>Why this user</dt><dd>{escape(str(data.sam_user['found_by']))}</dd>")
     out.append("</dl>")
     out += [f'<p class="muted">{escape(note)}</p>' for note in data.notes]
     if data.error is not None:
@@ -95,10 +102,7 @@ def _header(data: ReportData) -> list[str]:
 
 
 def _summary(data: ReportData) -> list[str]:
-    counts = status_counts(data.results)
-    words = ((Status.PASS, "passed"), (Status.WARN, "warned"), (Status.FAIL, "failed"),
-             (Status.ERROR, "could not run"), (Status.SKIP, "skipped"))
-    phrase = ", ".join(f"{counts[s]} {w}" for s, w in words if counts[s]) or "no checks ran"
+    phrase = count_phrase(data.results)
     out = ['<section id="summary">', "<h2>Summary</h2>", f"<p>{escape(phrase.capitalize())}.</p>"]
     if data.results:
         out += ["<table>", ("<thead><tr><th>Status</th><th>Check</th><th>Severity</th><th>Required</th>"

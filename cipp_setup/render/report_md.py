@@ -17,9 +17,9 @@ from cipp_setup.render.action_plan import ActionItem, action_plan
 from cipp_setup.render.report_data import (
     ReportData,
     cause_meaning,
+    count_phrase,
     fix_for,
     run_status,
-    status_counts,
     verdict,
 )
 from cipp_setup.render.text import result_remediation
@@ -30,6 +30,7 @@ STATUS_WORD = {
     Status.FAIL: "**FAIL**",
     Status.SKIP: "skip",
     Status.ERROR: "**ERROR**",
+    Status.NOT_NEEDED: "not needed",
 }
 # Intra-word underscores (user_impersonation) are literal in CommonMark; others may not be.
 _MD_SPECIAL = re.compile(r"([\\`*<>|]|(?<!\w)_|_(?!\w))")
@@ -82,6 +83,10 @@ def _header(data: ReportData) -> list[str]:
     lines += [_row([label, cell_code(value)]) for label, value in facts if value]
     if data.generation_evidence:
         lines.append(_row(["Why this generation", text(" ".join(data.generation_evidence))]))
+    if data.sam_user:
+        lines.append(_row(["CIPP-SAM user tested", cell_code(str(data.sam_user.get("upn", "")))]))
+        if data.sam_user.get("found_by"):
+            lines.append(_row(["Why this user", text(str(data.sam_user["found_by"]))]))
     for note in data.notes:
         lines += ["", f"> {text(note)}"]
     if data.ids_redacted:
@@ -90,10 +95,7 @@ def _header(data: ReportData) -> list[str]:
 
 
 def _summary(data: ReportData) -> list[str]:
-    counts = status_counts(data.results)
-    words = ((Status.PASS, "passed"), (Status.WARN, "warned"), (Status.FAIL, "failed"),
-             (Status.ERROR, "could not run"), (Status.SKIP, "skipped"))
-    phrase = ", ".join(f"{counts[s]} {w}" for s, w in words if counts[s]) or "no checks ran"
+    phrase = count_phrase(data.results)
     lines = ["", "## Summary", "", f"{phrase.capitalize()}.", ""]
     if not data.results:
         return lines
@@ -204,6 +206,19 @@ def _warnings(data: ReportData) -> list[str]:
     return lines
 
 
+def _not_needed(data: ReportData) -> list[str]:
+    """Activation-time prerequisites after the activation: what was found, and why it is fine."""
+    done = [r for r in data.results if r.status is Status.NOT_NEEDED]
+    if not done:
+        return []
+    lines = ["", "## Not needed any more", "",
+             "The API answers: these rights were needed only while it was activated.", ""]
+    for result in done:
+        cause = f" ({code(result.cause)})" if result.cause else ""
+        lines.append(f"- {code(result.check_id)}: {text(result.summary)}{cause}")
+    return lines
+
+
 def _changes(data: ReportData) -> list[str]:
     if data.changes is None:
         return []
@@ -232,5 +247,6 @@ def render_markdown(data: ReportData) -> str:
     lines += action_plan_lines(action_plan(data))
     lines += _problems(data)
     lines += _warnings(data)
+    lines += _not_needed(data)
     lines += _changes(data)
     return "\n".join(lines).rstrip() + "\n"

@@ -43,6 +43,7 @@ class Marks:
     failed: str
     skipped: str
     errored: str
+    not_needed: str = "[o]"
 
     def for_status(self, status: Status) -> str:
         return {
@@ -51,12 +52,13 @@ class Marks:
             Status.FAIL: self.failed,
             Status.SKIP: self.skipped,
             Status.ERROR: self.errored,
+            Status.NOT_NEEDED: self.not_needed,
         }[status]
 
 
-UNICODE_MARKS = Marks("[✓]", "[!]", "[✗]", "[-]", "[E]")
+UNICODE_MARKS = Marks("[✓]", "[!]", "[✗]", "[-]", "[E]", "[○]")
 # Windows consoles with a legacy code page (cp437, cp1252) cannot print ✓ or ✗.
-ASCII_MARKS = Marks("[+]", "[!]", "[x]", "[-]", "[E]")
+ASCII_MARKS = Marks("[+]", "[!]", "[x]", "[-]", "[E]", "[o]")
 
 STATUS_STYLE: Mapping[Status, str] = {
     Status.PASS: "green",
@@ -64,13 +66,14 @@ STATUS_STYLE: Mapping[Status, str] = {
     Status.FAIL: "bold red",
     Status.SKIP: "dim",
     Status.ERROR: "bold magenta",
+    Status.NOT_NEEDED: "cyan",
 }
 
 
 def marks_for_encoding(encoding: str | None) -> Marks:
     """The marks a stream with this encoding can print."""
     try:
-        "✓✗→".encode(encoding or "ascii")
+        "✓✗○→".encode(encoding or "ascii")
     except (LookupError, UnicodeEncodeError):
         return ASCII_MARKS
     return UNICODE_MARKS
@@ -138,6 +141,23 @@ def generation_lines(generation: str | None, evidence: Sequence[str]) -> list[Li
     names = {"legacy": "legacy (CIPP 7.1 and older)", "current": "current (CIPP 7.2+, API clients)"}
     head: Line = (("CIPP generation: ", ""), (names.get(generation or "", "undetermined"), "bold"))
     return [head, *(text_line(f"{INDENT}{sentence}", "dim") for sentence in evidence), ()]
+
+
+def profile_lines(profile: str | None, evidence: Sequence[str], dependent: Sequence[str]) -> list[Line]:
+    """Current generation: who writes the API clients and why; when unknown, which checks
+    depend on it. Nothing for legacy or API-only runs."""
+    if profile in (None, "legacy") and not evidence and not dependent:
+        return []
+    from cipp_setup.engine.result import PROFILE_LABELS
+
+    head: Line = (("CIPP profile: ", ""), (PROFILE_LABELS.get(profile or "", "undetermined"), "bold"))
+    lines: list[Line] = [head, *(text_line(f"{INDENT}{sentence}", "dim") for sentence in evidence)]
+    if dependent:
+        lines.append(text_line(
+            f"{INDENT}Depend on the CIPP version (shown as warnings, not counted, never fixed): "
+            f"{', '.join(dependent)}. Pass --cipp-version VERSION to decide them."
+        ))
+    return [*lines, ()]
 
 
 SAM_USER_UNDECIDED = frozenset({"sam-user-ambiguous", "sam-user-unknown"})
@@ -236,6 +256,7 @@ def _count_phrase(results: Sequence[CheckResult]) -> str:
         (Status.FAIL, "failed"),
         (Status.ERROR, "could not run"),
         (Status.SKIP, "skipped"),
+        (Status.NOT_NEEDED, "not needed any more"),
     )
     parts = [f"{counts[status]} {word}" for status, word in words if counts[status]]
     return ", ".join(parts) if parts else "no checks ran"
@@ -249,9 +270,10 @@ def summary_line(results: Sequence[CheckResult], required: frozenset[str]) -> Li
         noun = "check" if len(failed_required) == 1 else "checks"
         verdict = f"{len(failed_required)} required {noun} did not pass."
         return ((f"{counts}. ", ""), (verdict, "bold red"))
+    after = " or is not needed any more (the API answers)" if any(r.status is Status.NOT_NEEDED for r in results) else ""
     if any(r.status is Status.WARN for r in results):
-        return ((f"{counts}. ", ""), ("Every required check passed (with warnings).", "bold yellow"))
-    return ((f"{counts}. ", ""), ("Every required check passed.", "bold green"))
+        return ((f"{counts}. ", ""), (f"Every required check passed{after} (with warnings).", "bold yellow"))
+    return ((f"{counts}. ", ""), (f"Every required check passed{after}.", "bold green"))
 
 
 def report_lines(
@@ -289,6 +311,10 @@ def explain_lines(
         lines.append(text_line(f"Runs after: {', '.join(spec.depends_on)}"))
     if spec.generations != frozenset({"legacy", "current"}):
         lines.append(text_line(f"Applies to CIPP generation: {', '.join(sorted(spec.generations))}"))
+    if spec.lifecycle.activation_only:
+        lines.append(text_line("Needed: during activation only (once the API answers: not needed any more"
+                               + ("; still in place: give it back with cipp-setup revert)" if spec.lifecycle.give_back
+                                  else "; harmless to keep)")))
     lines.append(())
     for paragraph in spec.docs.strip().splitlines():
         lines.append(text_line(_arrow(paragraph.rstrip(), marks)))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 
 from cipp_setup import wellknown
-from cipp_setup.sandbox.consent import first_party_object_id, graph_catalogue
+from cipp_setup.sandbox.consent import first_party_object_id, graph_catalogue, graph_display_names
 from cipp_setup.sandbox.state import (
     AppRole,
     ArmRoleDefinition,
@@ -53,40 +53,10 @@ FIRST_PARTY_ALIASES: dict[str, str] = {
 }
 
 # --- Microsoft Graph permissions ---------------------------------------------------------
-# The catalogue is shipped data (graph_permissions.json, with its source and date); these
-# are the display strings the sandbox shows for the permissions it knows a text for.
-_DISPLAY: dict[str, str] = {
-    "User.Read": "Sign in and read user profile",
-    "User.Read.All": "Read all users' full profiles",
-    "User.ReadBasic.All": "Read all users' basic profiles",
-    "Directory.Read.All": "Read directory data",
-    "Directory.ReadWrite.All": "Read and write directory data",
-    "Group.Read.All": "Read all groups",
-    "Application.Read.All": "Read applications",
-    "Application.ReadWrite.All": "Read and write all applications",
-    "Application.ReadWrite.OwnedBy": "Manage apps that this app creates or owns",
-    "AppRoleAssignment.ReadWrite.All": "Manage app permission grants and app role assignments",
-    "DelegatedPermissionGrant.ReadWrite.All": "Manage all delegated permission grants",
-    "RoleManagement.Read.Directory": "Read all directory RBAC settings",
-    "RoleManagement.Read.All": "Read role management data for all RBAC providers",
-    "RoleManagement.ReadWrite.Directory": "Read and write all directory RBAC settings",
-    "RoleEligibilitySchedule.Read.Directory":
-        "Read all eligible role assignments and role schedules for your company's directory",
-    "RoleAssignmentSchedule.Read.Directory":
-        "Read all active role assignments and role schedules for your company's directory",
-    "RoleAssignmentSchedule.ReadWrite.Directory":
-        "Read, update, and delete all active role assignments for your company's directory",
-    "Policy.Read.All": "Read your organization's policies",
-    "Organization.Read.All": "Read organization information",
-    "openid": "Sign users in",
-    "profile": "View users' basic profile",
-    "offline_access": "Maintain access to data you have given it access to",
-    "email": "View users' email address",
-}
-
-
+# The catalogue is shipped data (graph_permissions.json, generated from Microsoft's published
+# list with its source and commit: tools/gen_graph_permissions.py), display names included.
 def _display(value: str) -> str:
-    return _DISPLAY.get(value, value)
+    return graph_display_names().get(value, value)
 
 
 def graph_app_roles() -> list[AppRole]:

@@ -14,9 +14,12 @@ These stand in for a person using CIPP's pages (the sandbox control interface ca
   As in CIPP, the app is created before the ARM steps run, so a failure there leaves a
   `CIPP-API` app behind and a retry creates another.
 - `create_api_client` / `save_to_azure`: Integrations → CIPP-API → API Clients (7.2 and
-  later). The client app is created by the CIPP-SAM app itself (app-only Graph roles
-  Application.ReadWrite.All and Directory.ReadWrite.All); Easy Auth is written by the
-  Function App's managed identity, which needs the site config rights.
+  later). From 7.4.0 the client app is created by the CIPP-SAM app itself (app-only; CIPP
+  first checks its token's roles for Application.ReadWrite.All and Directory.ReadWrite.All);
+  in 7.2.x-7.3.x by the CIPP-SAM user's delegated token (Graph then needs the delegated
+  consent and a role that may create applications, and makes the user the app's owner).
+  Easy Auth is written by the Function App's managed identity, which needs the site config
+  rights.
 
 Failures raise `CippActionError` carrying the text CIPP's page shows. Successes and
 failures are written to CIPP's log table as CIPP logs them. The rules are the ones the
@@ -25,6 +28,7 @@ HTTP services apply (`authz_arm` for Azure RBAC, the identity platform's consent
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from typing import Any
@@ -110,13 +114,16 @@ def _user_label(state: TenantState, user_id: str | None) -> str:
 
 def has_active_global_admin(state: TenantState, user_id: str) -> bool:
     """Active Global Administrator, directly or through a role-assignable group (PIM eligibility does not count)."""
+    return has_active_role(state, user_id, (wellknown.GLOBAL_ADMINISTRATOR,))
+
+
+def has_active_role(state: TenantState, user_id: str, role_ids: tuple[str, ...]) -> bool:
+    """One of these directory roles, active at '/', directly or through a role-assignable group."""
     now = state.clock.now()
     principals = [user_id] + [g.id for g in state.direct_groups_of(user_id) if g.is_assignable_to_role]
     for principal in principals:
         for ra in state.role_assignments_for(principal):
-            if ra.role_definition_id.lower() != wellknown.GLOBAL_ADMINISTRATOR:
-                continue
-            if ra.directory_scope_id not in ("/", ""):
+            if ra.role_definition_id.lower() not in role_ids or ra.directory_scope_id not in ("/", ""):
                 continue
             if ra.end_time is not None and ra.end_time <= now:
                 continue
@@ -146,6 +153,32 @@ def _app_has_graph_roles(state: TenantState, client_app_id: str, role_ids: list[
         if a.principal_id == client.id and a.resource_id == graph.id and state.is_visible(a.visibility)
     }
     return all(r.lower() in held for r in role_ids)
+
+
+def writes_clients_as_user(version: str) -> bool:
+    """CIPP 7.2.x-7.3.x create API clients with the CIPP-SAM user's token; 7.4.0+ app-only."""
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:3])
+    return (7, 2) <= numbers < (7, 4)
+
+
+APP_CREATING_ROLES = (
+    wellknown.GLOBAL_ADMINISTRATOR, wellknown.APPLICATION_ADMINISTRATOR, wellknown.CLOUD_APPLICATION_ADMINISTRATOR,
+)
+
+
+def _user_cannot_create_apps(state: TenantState, sam_app_id: str, user_id: str) -> str | None:
+    """Why Graph refuses POST /applications with the CIPP-SAM user's delegated token, if it does."""
+    if user_id not in state.users:
+        return "The CIPP user access token has expired. Run the SAM Setup wizard to refresh your tokens."
+    graph = state.service_principal_by_app_id(wellknown.MICROSOFT_GRAPH_APP_ID)
+    from cipp_setup.sandbox.idp import consented_scopes
+
+    scopes = consented_scopes(state, sam_app_id, user_id, graph) if graph is not None else set()
+    if not scopes & {wellknown.GRAPH_DELEGATED_APPLICATION_READWRITE_ALL, wellknown.GRAPH_DELEGATED_DIRECTORY_ACCESS_AS_USER}:
+        return GRAPH_INSUFFICIENT_PRIVILEGES
+    if not has_active_role(state, user_id, APP_CREATING_ROLES):
+        return GRAPH_INSUFFICIENT_PRIVILEGES
+    return None
 
 
 def _arm_denied(state: TenantState, principal_id: str, client_name: str, site: Site) -> str | None:
@@ -250,6 +283,37 @@ def _easy_auth_settings(
     return settings
 
 
+def _sso_app_id(state: TenantState, settings: dict[str, Any]) -> str | None:
+    """The CIPP-SSO app registered in Easy Auth, if this is a CIPP-NG instance's."""
+    aad = ((settings or {}).get("identityProviders") or {}).get("azureActiveDirectory") or {}
+    client = str((aad.get("registration") or {}).get("clientId") or "")
+    app = state.application_by_app_id(client) if client else None
+    return client if app is not None and app.display_name == wellknown.CIPP_SSO_APP_NAME else None
+
+
+def _merged_as_cipp_ng(state: TenantState, current: dict[str, Any], client_ids: list[str]) -> dict[str, Any]:
+    """Set-CippApiAuth's CIPPNG branch: read-modify-write of the two lists only, the SSO app
+    kept in both; every other field (SSO registration, excluded paths...) as it was. CIPP's
+    MCP client table is not modelled: MCP audiences and VS Code's id already there are kept."""
+    import copy
+
+    settings = copy.deepcopy(current)
+    aad = settings["identityProviders"]["azureActiveDirectory"]
+    sso = str(aad["registration"]["clientId"])
+    validation = aad.setdefault("validation", {})
+    policy = validation.setdefault("defaultAuthorizationPolicy", {})
+    kept_apps = [a for a in policy.get("allowedApplications") or [] if a.lower() == wellknown.VS_CODE_CLIENT_ID]
+    apps: list[str] = []
+    for a in [sso, *client_ids, *kept_apps]:
+        if a.lower() not in (x.lower() for x in apps):
+            apps.append(a)
+    kept_audiences = [a for a in validation.get("allowedAudiences") or [] if not str(a).startswith("api://")]
+    validation["allowedAudiences"] = [f"api://{a}" for a in apps if a.lower() != wellknown.VS_CODE_CLIENT_ID] + kept_audiences
+    policy["allowedApplications"] = apps
+    policy.setdefault("allowedPrincipals", {})
+    return settings
+
+
 # --- legacy: activate the CIPP-API extension ------------------------------------------------------
 
 
@@ -342,14 +406,26 @@ def create_api_client(
         if cipp.generation != "current":
             raise CippActionError("API clients exist from CIPP 7.2 on; this instance is of the legacy generation.")
         admin = _user_label(state, state.identities.admin_user_id)
-        roles = [wellknown.GRAPH_APPLICATION_READWRITE_ALL, wellknown.GRAPH_DIRECTORY_READWRITE_ALL]
-        if not _app_has_graph_roles(state, cipp.sam_app_id or "", roles):
-            write_log(state, api="CIPP API Config", message="Insufficient permissions to create API App",
-                      user=admin, severity="Error", tenant="None ")
-            raise CippActionError(API_CLIENT_FAILED_PREFIX + API_CLIENT_PERMISSIONS_MISSING,
-                                  API_CLIENT_PERMISSIONS_MISSING)
+        owner: str | None = None
+        if writes_clients_as_user(cipp.version):
+            # 7.2-7.3: Graph, delegated as the CIPP-SAM user (New-CIPPAPIConfig without -AsApp).
+            owner = (cipp.sam_user_id or "").lower()
+            reason = _user_cannot_create_apps(state, cipp.sam_app_id or "", owner)
+            if reason is not None:
+                write_log(state, api="CIPP API Config",
+                          message=f"Failed to setup CIPP-API Access: {reason} Linenumber: 51",
+                          user=admin, severity="Error", tenant="None")
+                # 7.3's New-CIPPAPIConfig catches the Graph error and returns it as Results.
+                raise CippActionError(f"Failed to setup CIPP-API Access: {reason}", reason)
+        else:
+            roles = [wellknown.GRAPH_APPLICATION_READWRITE_ALL, wellknown.GRAPH_DIRECTORY_READWRITE_ALL]
+            if not _app_has_graph_roles(state, cipp.sam_app_id or "", roles):
+                write_log(state, api="CIPP API Config", message="Insufficient permissions to create API App",
+                          user=admin, severity="Error", tenant="None ")
+                raise CippActionError(API_CLIENT_FAILED_PREFIX + API_CLIENT_PERMISSIONS_MISSING,
+                                      API_CLIENT_PERMISSIONS_MISSING)
         try:
-            app, secret = _create_api_app(state, display_name, None)
+            app, secret = _create_api_app(state, display_name, owner)
         except CippActionError as err:
             reason = f"Failed to setup CIPP-API Access: {err.message}"
             raise CippActionError(API_CLIENT_FAILED_PREFIX + reason, err.message) from None
@@ -388,7 +464,10 @@ def save_to_azure(state: TenantState, tokens: Any, urls: SandboxUrls) -> dict[st
         if denied is not None:
             raise CippActionError(SAVE_TO_AZURE_FAILED, denied)
         client_ids = [c.app_id for c in cipp.api_clients if c.enabled]
-        site.auth_settings_v2 = _easy_auth_settings(state, site.auth_settings_v2, client_ids)
-        site.app_settings["WEBSITE_AUTH_AAD_ALLOWED_TENANTS"] = state.tenant_id
+        if _sso_app_id(state, site.auth_settings_v2) is not None:
+            site.auth_settings_v2 = _merged_as_cipp_ng(state, site.auth_settings_v2, client_ids)
+        else:
+            site.auth_settings_v2 = _easy_auth_settings(state, site.auth_settings_v2, client_ids)
+            site.app_settings["WEBSITE_AUTH_AAD_ALLOWED_TENANTS"] = state.tenant_id
         write_log(state, api="ExecApiClient", message="Saved API clients to Azure", user=admin)
         return {"message": SAVE_TO_AZURE_OK, "client_ids": client_ids}

@@ -103,9 +103,16 @@ def public_client_by_name(name: str) -> PublicClient | None:
 
 @lru_cache(maxsize=1)
 def graph_catalogue() -> list[tuple[str, str | None, str | None, bool]]:
-    """Microsoft Graph's permissions: (value, appRole id, delegated scope id, admin consent)."""
+    """Microsoft Graph's permissions: (value, appRole id, delegated scope id, admin consent).
+    Generated from Microsoft's published list by tools/gen_graph_permissions.py."""
     rows = _load("graph_permissions.json")["permissions"]
     return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+
+@lru_cache(maxsize=1)
+def graph_display_names() -> dict[str, str]:
+    """Each Graph permission's admin-facing display name, as the consent page shows it."""
+    return {r[0]: r[4] for r in _load("graph_permissions.json")["permissions"] if len(r) > 4 and r[4]}
 
 
 def ensure_service_principal(state: TenantState, client: PublicClient) -> ServicePrincipal:

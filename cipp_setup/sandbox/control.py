@@ -180,6 +180,37 @@ class SandboxControl:
         with self.state.lock:
             return action(self.state, self.tokens, self.urls, **kwargs)
 
+    # --- the Entra admin center -------------------------------------------------------
+
+    def add_and_consent_permission(self, client_app_id: str, resource_app_id: str, scope: str) -> dict[str, Any]:
+        """An admin in the Entra admin center: App registrations → (the client) → API
+        permissions → Add a permission → (the resource) → Delegated `scope`, then "Grant
+        admin consent for (tenant)". The manifest gains the scope and an AllPrincipals
+        grant holds it (extended when one exists)."""
+        from cipp_setup.sandbox.consent import record_grant
+        from cipp_setup.sandbox.state import RequiredResourceAccess, ResourceAccess
+
+        with self.state.lock:
+            app = self.state.application_by_app_id(client_app_id)
+            client_sp = self.state.service_principal_by_app_id(client_app_id)
+            resource_sp = self.state.service_principal_by_app_id(resource_app_id)
+            if app is None or client_sp is None:
+                raise LookupError(f"no application with appId {client_app_id} (and its service principal)")
+            if resource_sp is None:
+                raise LookupError(f"no service principal for the resource appId {resource_app_id}")
+            exposed = next((p for p in resource_sp.oauth2_permission_scopes if p.value.lower() == scope.lower()), None)
+            if exposed is None:
+                raise LookupError(f"{resource_sp.display_name} exposes no delegated permission {scope!r}")
+            entry = next((r for r in app.required_resource_access
+                          if r.resource_app_id.lower() == resource_app_id.lower()), None)
+            if entry is None:
+                entry = RequiredResourceAccess(resource_app_id=resource_sp.app_id)
+                app.required_resource_access.append(entry)
+            if not any(a.id == exposed.id for a in entry.resource_access):
+                entry.resource_access.append(ResourceAccess(id=exposed.id, type="Scope"))
+            grant = record_grant(self.state, client_sp, resource_sp, [exposed.value], None)
+            return {"grant_id": grant.id, "scope": grant.scope}
+
     # --- time, faults, replication, latency -----------------------------------------
 
     def advance_clock(self, seconds: float) -> float:
@@ -302,6 +333,7 @@ _HTTP_ACTIONS: dict[str, Callable[[SandboxControl, dict[str, Any]], Any]] = {
     "activate_legacy_api": lambda c, a: c.activate_legacy_api(**a),
     "create_api_client": lambda c, a: c.create_api_client(**a),
     "save_to_azure": lambda c, a: c.save_to_azure(**a),
+    "add_and_consent_permission": lambda c, a: c.add_and_consent_permission(**a),
     "advance_clock": lambda c, a: c.advance_clock(**a),
     "add_fault": lambda c, a: c.add_fault(_fault_from_args(a)),
     "clear_faults": lambda c, a: c.clear_faults(**a),
@@ -391,6 +423,11 @@ class RemoteControl:
 
     def save_to_azure(self) -> Any:
         return self.call("save_to_azure")
+
+    def add_and_consent_permission(self, client_app_id: str, resource_app_id: str, scope: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("add_and_consent_permission", client_app_id=client_app_id,
+                                           resource_app_id=resource_app_id, scope=scope)
+        return result
 
     def advance_clock(self, seconds: float) -> float:
         return float(self.call("advance_clock", seconds=seconds))

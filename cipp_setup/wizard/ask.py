@@ -117,13 +117,18 @@ def given_api_details(state: WizardState) -> bool:
     return True
 
 
-async def ask_secret(env: WizardEnv) -> Secret:
+async def ask_secret(env: WizardEnv, held: Secret | None = None) -> Secret:
+    """The secret, hidden. `held`: the one given earlier in this run (kept in memory only),
+    which Enter keeps."""
     s = env.screen
+    keep = "; Enter keeps the one given before" if held is not None else ""
     while True:
         value = await s.secret(
-            "Application secret (hidden; paste the Value, not the ID):",
-            validate=lambda v: None if v.strip() else "paste the secret's value",
+            f"Application secret (hidden; paste the Value, not the ID{keep}):",
+            validate=lambda v: None if v.strip() or held is not None else "paste the secret's value",
         )
+        if not value and held is not None:
+            return held
         if not is_guid(value):
             return Secret(value)
         s.say("That looks like the secret's ID (a GUID), not its value (AADSTS7000215 follows).", "yellow")
@@ -132,15 +137,16 @@ async def ask_secret(env: WizardEnv) -> Secret:
 
 
 async def ask_api_details(state: WizardState, env: WizardEnv) -> None:
-    """What the admin copied from CIPP (each one a flag gave is not asked)."""
+    """What the admin copied from CIPP (each one a flag gave is not asked). Asked again
+    (after going back to an earlier answer), what was given before is the default."""
     a, s = state.answers, env.screen
     state.api_client_id = a.api_client_id or (
-        await s.text("Application (client) id:", validate=guid_problem)
+        await s.text("Application (client) id:", default=state.api_client_id or "", validate=guid_problem)
     ).lower()
-    state.api_client_secret = a.api_client_secret or await ask_secret(env)
+    state.api_client_secret = a.api_client_secret or await ask_secret(env, held=state.api_client_secret)
     state.api_url = a.api_url or parse_api_url(await s.text(
         "API URL (the Function App's https:// address):",
-        default=env.suggestions.get("api_url", ""), validate=api_url_problem,
+        default=state.api_url or env.suggestions.get("api_url", ""), validate=api_url_problem,
     ))
 
 

@@ -45,6 +45,9 @@ from cipp_setup.wizard.steps.intro import choose_hosting, welcome
 from cipp_setup.wizard.steps.profile import offer_profile
 from cipp_setup.wizard.steps.revert import offer_revert
 from cipp_setup.wizard.steps.tenant import ask_tenant, sign_in
+from cipp_setup.wizard.resume import GoBack, first_step_of, go_back, offer_resume
+from cipp_setup.wizard.resume import clear as clear_progress
+from cipp_setup.wizard.resume import save as save_progress
 from cipp_setup.wizard.steps.verify import verify_api
 from cipp_setup.wizard.summary import summary_lines
 
@@ -64,19 +67,38 @@ __all__ = [
 ]
 
 STEPS: tuple[Step, ...] = (  # activate_api creates an API client for current CIPP
-    welcome, choose_hosting, ask_tenant, sign_in, decide_generation, pick_identities,
+    welcome, offer_resume, choose_hosting, ask_tenant, sign_in, decide_generation, pick_identities,
     run_checks, fix_failures, hosted_handoff, activate_api, verify_api, offer_revert, offer_profile,
 )
 
 
 async def run_wizard(state: WizardState, env: WizardEnv, steps: tuple[Step, ...] = STEPS) -> int:
-    """Run every step, then the summary. 0 when the API answered, 1 otherwise."""
+    """Run every step, then the summary. 0 when the API answered, 1 otherwise.
+
+    Before each step, where the run is goes to the progress file (a later run resumes from
+    it); a recovery's "change an earlier answer" runs the steps again from the one that
+    asks it. A run that ends with the API answering leaves no progress behind."""
+    index = 0
+    resumable = offer_resume not in steps  # progress is written once an earlier run's was read
     try:
-        for step in steps:
-            await step(state, env)
+        while index < len(steps):
+            step = steps[index]
+            if env.progress is not None and resumable:
+                save_progress(env.progress, state, step.__name__)
+            resumable = resumable or step is offer_resume
+            try:
+                await step(state, env)
+            except GoBack as back:
+                go_back(state, back)
+                env.screen.say(f"Back to {back.earlier.title.lower()}; every other answer stays.", "dim")
+                index = first_step_of(steps, back.step)
+                continue
+            index += 1
     finally:
         if state.fix_session is not None:
             await state.fix_session.close()
+    if env.progress is not None and state.api_verified:
+        clear_progress(env.progress)
     env.screen.summary(summary_lines(state, env))
     return 0 if state.api_verified else 1
 

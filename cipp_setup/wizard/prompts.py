@@ -117,6 +117,11 @@ class QuestionaryPrompter:
                 break
         return cls(input=create_input(always_prefer_tty=True), output=create_output(stdout=cast(TextIO, stream)))
 
+    def with_input(self, input: Any) -> QuestionaryPrompter:
+        """The same prompts drawn on the same output, reading keys from `input` (the demo's
+        typist feeds a pipe)."""
+        return QuestionaryPrompter(input=input, output=self._io.get("output"))
+
     async def _ask(self, question: Any) -> Any:
         try:
             return await question.unsafe_ask_async()

@@ -22,7 +22,10 @@ from cipp_setup.wizard.prompts import Option
 if TYPE_CHECKING:
     from cipp_setup.wizard.state import WizardEnv, WizardState
 
-URL, SECRET, CLIENT, RECHECK, CONTINUE, STOP, APP = "url", "secret", "client", "recheck", "continue", "stop", "app"
+URL, SECRET, CLIENT, RECHECK, CONTINUE, STOP, APP, BACK = (
+    "url", "secret", "client", "recheck", "continue", "stop", "app", "back")
+# Last in every menu, so the ways forward come first.
+_BACK = Option(BACK, "Change an earlier answer…", "the tenant, CIPP-SAM, the subscription…")
 
 # Which answer a cause points at.
 _URL_CAUSES = frozenset({"front-end-url", "processor-app-url", "endpoint-not-found", "not-json", "network", "timeout"})
@@ -81,8 +84,11 @@ async def recover_api(state: WizardState, env: WizardEnv, results: tuple[CheckRe
         Option(CLIENT, "Re-enter the client id", f"now {state.api_client_id}"),
         Option(RECHECK, "Check again", "after fixing it by hand"),
         Option(STOP, "Stop here", "the summary says what is in place and how to give it back"),
+        _BACK,
     ]
     choice = await s.select("What now?", options, default=_default_for(problem.cause))
+    if choice == BACK:
+        await _go_back(state, env)
     if choice == URL:
         state.api_url = parse_api_url(await s.text(
             "API URL (the Function App's https:// address, not the CIPP front end):",
@@ -105,13 +111,24 @@ async def recover_prerequisites(state: WizardState, env: WizardEnv, failing: lis
     for check_id in failing:
         if check_id in results:
             _explain(env, results[check_id])
-    return await s.select(
+    choice = await s.select(
         "What now?",
-        [Option(RECHECK, "Check again", "after fixing it by hand (the portal path or command above)"),
+        [Option(RECHECK, "Check again", "after fixing it by hand: the portal path or command above"),
          Option(CONTINUE, "Continue anyway", "the activation in CIPP will likely fail"),
-         Option(STOP, "Stop here", "the summary says what is in place and how to give it back")],
+         Option(STOP, "Stop here", "the summary says what is in place and how to give it back"),
+         _BACK],
         default=RECHECK,
     )
+    if choice == BACK:
+        await _go_back(state, env)
+    return choice
+
+
+async def _go_back(state: WizardState, env: WizardEnv) -> None:
+    """Raises GoBack: the flow runs again from the step of the chosen answer."""
+    from cipp_setup.wizard.resume import choose_earlier
+
+    await choose_earlier(state, env)
 
 
 async def recheck(state: WizardState, env: WizardEnv) -> None:

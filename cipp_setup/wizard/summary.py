@@ -20,12 +20,18 @@ def summary_lines(state: WizardState, env: WizardEnv) -> list[Any]:
     if admin is not None:
         row("Tenant", f"{state.tenant} ({admin.tenant_id}), signed in as {admin.user_principal_name}")
     row("CIPP", f"{state.hosting or '?'}, {state.generation} generation ({state.generation_reason or 'assumed'})")
+    if state.generation == CURRENT:
+        from cipp_setup.engine.result import PROFILE_LABELS
+
+        row("CIPP version", PROFILE_LABELS.get(state.profile or "", "unknown (the version-dependent checks were not counted)"))
     if state.function_app:
         row("Function App", state.function_app)
-    if state.generation == CURRENT and state.sam_app_id:
+    if state.generation == CURRENT and state.sam_app_id and state.profile != "clients-by-user":
         row("CIPP-SAM", f"app {state.sam_app_id}")
     elif state.sam_user or state.sam_app_id:
         row("CIPP-SAM", f"user {state.sam_user or '?'}, app {state.sam_app_id or '?'}")
+        if state.sam_user and state.sam_user_why:
+            row("CIPP-SAM user from", state.sam_user_why)
     if state.subscription_id:
         row("Subscription", state.subscription_id)
     outcomes = {o.plan.check_id: o for o in state.fix_outcomes}
@@ -65,6 +71,9 @@ def summary_lines(state: WizardState, env: WizardEnv) -> list[Any]:
                       ("That was the sandbox, gone when this ends. For your tenant: ", ""),
                       ("cipp-setup wizard", "bold nowrap"), ("; to watch it again: ", ""),
                       ("cipp-setup demo", "bold nowrap")))
+    elif state.api_verified and state.profile:
+        lines.append((("  The CIPP API answers. ", "bold green"), ("Check it again any time: ", ""),
+                      (f"cipp-setup verify --profile {state.profile}", "nowrap")))
     elif state.api_verified:
         from cipp_setup.shell import env as env_var
 

@@ -245,3 +245,40 @@ def test_crash_logs_are_capped_oldest_first(tmp_path: Path) -> None:
     prune_crash_logs(tmp_path)
     left = sorted(p.name for p in tmp_path.glob(f"{CRASH_LOG_PREFIX}*.log"))
     assert left == [f"{CRASH_LOG_PREFIX}{i:02d}.log" for i in range(3, MAX_CRASH_LOGS + 3)]
+
+
+def test_a_ca_file_that_is_not_a_readable_file_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cadir").mkdir()  # a CA "file" that cannot be read as one
+    (tmp_path / "cloud.json").write_text(json.dumps({
+        "authority_host": "https://l.example", "graph_url": "https://g.example", "arm_url": "https://a.example",
+        "ca_file": "cadir"}))
+    code, _, err = _run(capsys, "check", "--cloud", "cloud.json", "--tenant", "contoso.example", "--non-interactive")
+    assert code == 2
+    assert "ca_file" in _one_error_line(err) and "cadir" in err
+
+
+def test_closing_the_clients_survives_one_being_created_meanwhile() -> None:
+    """Seen: SIGINT during the check phase ended in `RuntimeError: dictionary changed size
+    during iteration` in ArmGateway.close(): a worker thread was still creating a client.
+    Here closing one client creates another, deterministically."""
+    import asyncio
+
+    from cipp_setup.gateways.arm import close_clients
+
+    clients: dict[str, Any] = {}
+    closed: list[str] = []
+
+    class Client:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def close(self) -> None:
+            closed.append(self.name)
+            clients[f"late-{self.name}"] = Client(f"late-{self.name}")  # a worker thread's new client
+
+    for index in range(3):
+        clients[f"c{index}"] = Client(f"c{index}")
+    asyncio.run(close_clients(clients))
+    assert sorted(closed) == ["c0", "c1", "c2"]

@@ -99,7 +99,7 @@ def build_world(generation: str = "current") -> World:
     assign(state, nested.id, wellknown.CONTRIBUTOR, f"/subscriptions/{SUB}", "Group")
     assign(state, ids["inherited"], wellknown.OWNER, f"/providers/Microsoft.Management/managementGroups/{MG_PLATFORM}")
     assign(state, ids["rgonly"], wellknown.CONTRIBUTOR, f"/subscriptions/{SUB}/resourceGroups/{RG}")
-    state.cipp = CippInstance(generation=generation, version="7.3.0" if generation == "current" else "7.1.0",
+    state.cipp = CippInstance(generation=generation, version="7.4.0" if generation == "current" else "7.1.0",
                               function_app=SITE, sam_app_id=_uid(300), sam_user_id=ids["sam"])
     state.identities.admin_user_id = ids["owner"]
     state.identities.subscription_id = SUB

@@ -299,8 +299,8 @@ def test_get_version_ping_and_api_test(current: Any) -> None:
     token = msal_token(live, clients["reader"])
     with http(live, live.urls.cipp, token) as api:
         version = api.get("/api/GetVersion", params={"LocalVersion": "7.0.0"}).json()
-        assert version == {"LocalCIPPVersion": "7.0.0", "RemoteCIPPVersion": "7.3.0", "LocalCIPPAPIVersion": "7.3.0",
-                           "RemoteCIPPAPIVersion": "7.3.0", "OutOfDateCIPP": True, "OutOfDateCIPPAPI": False}
+        assert version == {"LocalCIPPVersion": "7.0.0", "RemoteCIPPVersion": "7.4.0", "LocalCIPPAPIVersion": "7.4.0",
+                           "RemoteCIPPAPIVersion": "7.4.0", "OutOfDateCIPP": True, "OutOfDateCIPPAPI": False}
         ping = api.get("/api/PublicPing").json()["Results"]
         assert ping["Message"] == "Pong" and ping["ColdStart"] is False
         echo = api.get("/api/ListApiTest", params={"x": "1"}).json()

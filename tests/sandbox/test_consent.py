@@ -291,3 +291,65 @@ def test_no_sandbox_source_line_names_the_tools_client_id() -> None:
         if re.search(r"TOOL_PUBLIC_CLIENT|14d82eec", line, re.IGNORECASE)
     ]
     assert offenders == []
+
+
+# --- Microsoft Graph's permission catalogue ----------------------------------------------------
+
+
+def test_graph_catalogue_is_the_whole_published_list_with_real_ids() -> None:
+    from cipp_setup.sandbox.consent import graph_catalogue
+
+    rows = {value: (app_id, scope_id, admin) for value, app_id, scope_id, admin in graph_catalogue()}
+    assert sum(1 for a, _, _ in rows.values() if a) > 500  # application permissions (appRoles)
+    assert sum(1 for _, d, _ in rows.values() if d) > 500  # delegated permissions (scopes)
+    # A few real ids, as the Graph service principal has them in every tenant.
+    assert rows["RoleManagement.ReadWrite.Directory"] == (
+        "9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8", "d01b97e9-cbc0-49fe-810a-750afd5527a3", True)
+    assert rows["User.Read"] == (None, "e1fe6dd8-ba31-4d61-89e7-88639da4683d", False)
+    assert rows["Mail.Send"][2] is False and rows["Directory.AccessAsUser.All"][2] is True
+
+
+def test_real_clients_graph_scopes_resolve_in_the_catalogue(sb: Sandbox) -> None:
+    """Every Graph scope a first-party client is pre-authorized for, and scopes a real client
+    asks that the tool never uses, are delegated permissions of the sandbox's Graph."""
+    import json
+    from importlib import resources
+
+    exposed = {s.value for s in sb.state.service_principal_by_app_id(
+        "00000003-0000-0000-c000-000000000000").oauth2_permission_scopes}
+    table = json.loads(resources.files("cipp_setup.sandbox").joinpath("public_clients.json").read_text())
+    for client in table["clients"]:
+        for resource, values in client.get("preauthorized", {}).items():
+            if resource.lower() == "00000003-0000-0000-c000-000000000000":
+                assert set(values) - {"offline_access", "openid", "profile", "email"} <= exposed, client["display_name"]
+    # Scopes nobody here uses: an msal client asking them gets the consent step, not 70011.
+    result = device_flow(sb, graph_cli_app(sb), ["Mail.Send", "Calendars.ReadWrite", "Sites.Read.All"], ADMIN)
+    assert "access_token" in result, result
+    assert {"Mail.Send", "Calendars.ReadWrite", "Sites.Read.All"} <= scp(sb, result["access_token"])
+
+
+def test_catalogue_generator_keeps_both_kinds_and_the_admin_flag(tmp_path: Path) -> None:
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location(
+        "gen_graph_permissions", Path(__file__).resolve().parents[2] / "tools" / "gen_graph_permissions.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    source = {
+        "delegatedScopesList": [
+            {"value": "B.Read", "id": "d-b", "isAdmin": False, "isEnabled": True, "adminConsentDisplayName": "Read B"},
+            {"value": "A.ReadWrite.All", "id": "d-a", "isAdmin": True, "isEnabled": True},
+            {"value": "Off.Read", "id": "d-off", "isAdmin": False, "isEnabled": False},
+        ],
+        "applicationScopesList": [{"value": "A.ReadWrite.All", "id": "r-a", "isAdmin": True, "isEnabled": True,
+                                   "adminConsentDisplayName": "Manage A"}],
+    }
+    (tmp_path / "in.json").write_text(json.dumps(source))
+    out = tmp_path / "out.json"
+    assert gen.main([str(tmp_path / "in.json"), "--commit", "abc", "--output", str(out)]) == 0
+    written = json.loads(out.read_text())
+    assert written["source_commit"] == "abc" and "microsoft-graph-devx-content" in written["source"]
+    assert written["permissions"] == [["A.ReadWrite.All", "r-a", "d-a", True, "Manage A"],
+                                      ["B.Read", None, "d-b", False, "Read B"]]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from cipp_setup import wellknown
 from cipp_setup.sandbox.scenario.ids import b64_guid_bytes
 from cipp_setup.sandbox.scenario.resolve import DAY, FUNCTION_APP_IDENTITY_KEY, Resolver
-from cipp_setup.sandbox.state import ApiClient, CippInstance, LogEntry, ServicePrincipal, Site
+from cipp_setup.sandbox.state import ApiClient, CippInstance, LogEntry, ServicePrincipal, Site, UserAssignedIdentity
 
 # Generated log entries: (API, message, severity) as CIPP writes them.
 _LOG_SAMPLES = [
@@ -49,6 +50,20 @@ def load_function_app_identity(ctx: Resolver, cipp: dict[str, Any]) -> None:
         sp,
         "cipp.function_app (its managed identity)",
     )
+
+
+def _user_assigned_identity(ctx: Resolver, name: str, resource_id: str) -> UserAssignedIdentity:
+    """A user-assigned identity resource and its service principal, as Entra ID lists it."""
+    sp = ServicePrincipal(
+        id=ctx.derive_id("user_assigned_identity", name).lower(),
+        app_id=ctx.derive_id("user_assigned_identity_app", name).lower(),
+        display_name=name,
+        service_principal_type="ManagedIdentity",
+        app_owner_organization_id=None,
+    )
+    sp.service_principal_names = [sp.app_id, f"https://identity.azure.net/{resource_id}"]
+    ctx.state.add_service_principal(sp)
+    return UserAssignedIdentity(principal_id=sp.id, client_id=sp.app_id)
 
 
 def easy_auth_settings(
@@ -125,7 +140,40 @@ def easy_auth_settings(
             "forwardProxy": {"convention": "NoProxy"},
         },
     }
+    if "sso_app" in spec:
+        _as_cipp_ng_writes_it(ctx, spec, properties, client_ids, field)
+        tenants = []  # Set-CIPPSSOEasyAuth removes WEBSITE_AUTH_AAD_ALLOWED_TENANTS
     return properties, tenants
+
+
+def _as_cipp_ng_writes_it(ctx: Resolver, spec: dict[str, Any], properties: dict[str, Any],
+                          client_ids: list[str], field: str) -> None:
+    """Easy Auth as CIPP-NG writes it at HEAD (CIPP-API 10.8.2 Set-CIPPSSOEasyAuth, then
+    Set-CippApiAuth's CIPPNG branch): the CIPP-SSO app is the registration (its secret in the
+    AUTH_SECRET setting, the v2 issuer of the tenant), browsers are redirected to sign in
+    except on the public paths, and the lists merge the SSO app, the API clients and, with MCP
+    clients, the host-based MCP audiences, the bare MCP app ids and VS Code's client id."""
+    sso = ctx.application(spec["sso_app"], f"{field}.sso_app").app_id
+    mcp = [ctx.application(k, f"{field}.mcp_clients[{i}]").app_id for i, k in enumerate(spec.get("mcp_clients", []))]
+    host = f"{ctx.state.cipp.function_app}.azurewebsites.net" if ctx.state.cipp else ""
+    apps = [sso] + [c for c in client_ids if c != sso]
+    audiences = [f"api://{a}" for a in apps]
+    if mcp:
+        audiences += [f"https://{host}", f"https://{host}/api/ExecMcp"] + mcp
+        apps.append(wellknown.VS_CODE_CLIENT_ID)
+    aad = properties["identityProviders"]["azureActiveDirectory"]
+    aad["registration"] = {
+        "clientId": sso, "clientSecretSettingName": "AUTH_SECRET",
+        "openIdIssuer": ctx.substitute("https://login.microsoftonline.com/{tenant_id}/v2.0", f"{field}.sso_app"),
+    }
+    aad["validation"]["allowedAudiences"] = audiences
+    aad["validation"]["defaultAuthorizationPolicy"]["allowedApplications"] = apps
+    properties["globalValidation"] = {
+        "unauthenticatedClientAction": "RedirectToLoginPage",
+        "redirectToProvider": "azureactivedirectory",
+        "excludedPaths": ["/api/Public*", "/API/Public*", "/api/public*", "/api/setup/health"],
+    }
+    properties["login"]["tokenStore"]["enabled"] = True
 
 
 def load_cipp(ctx: Resolver, spec: dict[str, Any]) -> None:
@@ -143,6 +191,10 @@ def load_cipp(ctx: Resolver, spec: dict[str, Any]) -> None:
     )
     identity = ctx.sps.get(FUNCTION_APP_IDENTITY_KEY)
     site.identity_principal_id = identity.id if identity else None
+    for name in fa.get("user_assigned_identities", []):
+        resource_id = (f"/subscriptions/{sub.subscription_id}/resourceGroups/{rg.name}/providers/"
+                       f"Microsoft.ManagedIdentity/userAssignedIdentities/{name}")
+        site.user_assigned_identities[resource_id] = _user_assigned_identity(ctx, name, resource_id)
     site.app_settings = {
         "FUNCTIONS_EXTENSION_VERSION": "~4",
         "FUNCTIONS_WORKER_RUNTIME": "powershell",
@@ -154,7 +206,8 @@ def load_cipp(ctx: Resolver, spec: dict[str, Any]) -> None:
         site.auth_settings_v2, tenants = easy_auth_settings(
             ctx, fa["easy_auth"], spec, "cipp.function_app.easy_auth"
         )
-        site.app_settings["WEBSITE_AUTH_AAD_ALLOWED_TENANTS"] = ",".join(tenants)
+        if tenants:
+            site.app_settings["WEBSITE_AUTH_AAD_ALLOWED_TENANTS"] = ",".join(tenants)
     site.app_settings.update(fa.get("app_settings", {}))
     ctx.state.sites[site.name.lower()] = site
     processor = spec.get("processor_app")

@@ -7,6 +7,8 @@ on reading (what may be opened, how large, how deep) have one place to go.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,6 +17,15 @@ import yaml
 from cipp_setup.sandbox.scenario.builtin import builtin_files
 from cipp_setup.sandbox.scenario.errors import ScenarioError
 from cipp_setup.sandbox.scenario.validation import describe
+
+
+# Bounds on what a scenario may make the loader do: a scenario is a page of YAML (the
+# largest built-in is a few KiB; generated filler comes from `size:`, not from the file),
+# so anything far beyond these is a mistake or a trap, refused in one line instead of a
+# hang or a crash. A FIFO or a device (/dev/zero) would block or never end: regular files only.
+MAX_SCENARIO_BYTES = 1024 * 1024
+MAX_NESTING = 64  # mappings and lists inside each other
+MAX_EXTENDS = 16  # scenarios extending each other in a chain
 
 
 def looks_like_path(text: str) -> bool:
@@ -31,7 +42,7 @@ def read_source(name_or_path: str | Path) -> tuple[str, str, str]:
     if isinstance(name_or_path, Path) or looks_like_path(str(name_or_path)):
         path = Path(name_or_path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = _read_regular_file(path)
         except FileNotFoundError:
             raise ScenarioError(
                 str(path),
@@ -54,6 +65,45 @@ def read_source(name_or_path: str | Path) -> tuple[str, str, str]:
             f"choose one of {choices} (or give the path of a scenario file)",
         )
     return f"{name}.yaml", entry.read_text(encoding="utf-8"), name
+
+
+def _read_regular_file(path: Path) -> str:
+    """The file's text, if it is a regular file of at most MAX_SCENARIO_BYTES (checked on
+    the open descriptor, so a file swapped after the check is still bounded)."""
+    label = str(path)
+    kind = stat.S_IFMT(path.stat().st_mode)  # FileNotFoundError goes to the caller
+    if kind != stat.S_IFREG:
+        what = "a directory" if kind == stat.S_IFDIR else "not a regular file (a pipe, a device, ...)"
+        raise ScenarioError(label, "", f"{what}: a scenario is a regular .yaml file")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ScenarioError(label, "", "not a regular file: a scenario is a regular .yaml file")
+        data = handle.read(MAX_SCENARIO_BYTES + 1)
+    if len(data) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(label, "", f"larger than {MAX_SCENARIO_BYTES // 1024} KiB: a scenario is a page of "
+                            "YAML (grow a tenant with size:, not with the file)")
+    return data.decode("utf-8")
+
+
+def _nesting(doc: Any) -> int:
+    """How deep mappings and lists go in `doc` (iterative: a deep document must not
+    exhaust the stack here either)."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 # --- YAML with duplicate-key detection ----------------------------------------------------------
@@ -102,6 +152,10 @@ def parse_yaml(label: str, text: str) -> dict[str, Any]:
         raise ScenarioError(label, where, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(label, "", f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(label, "", f"nested too deeply: at most {MAX_NESTING} levels of mappings and lists") from None
+    if _nesting(doc) > MAX_NESTING:
+        raise ScenarioError(label, "", f"nested too deeply: at most {MAX_NESTING} levels of mappings and lists")
     if not isinstance(doc, dict):
         got = "an empty file" if doc is None else f"a {type(doc).__name__}"
         raise ScenarioError(
@@ -157,6 +211,8 @@ def load_document(
             "description",
             "is required but missing (a scenario that extends another still describes itself)",
         )
+    if len(chain) >= MAX_EXTENDS:
+        raise ScenarioError(label, "extends", f"more than {MAX_EXTENDS} scenarios extend each other in a chain")
     if label in chain:
         raise ScenarioError(
             label,

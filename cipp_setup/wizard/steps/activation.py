@@ -130,6 +130,13 @@ async def in_cipp(
         shown = await _sandbox_click(state, env, sandbox_click, how)
         if shown is not None:
             s.lines(how.sandbox.shown_lines(state, shown))
+            if env.type_details is not None:
+                # The demo: copied from CIPP into the prompts, as a person would (typed
+                # visibly, one mistake included); what the click returned is not used.
+                s.say("Now copy them into cipp-setup, as you would: the demo pastes each one (watch the secret).", "yellow")
+                env.type_details(shown)
+                state.api_client_id = state.api_url = state.api_client_secret = None
+                await ask_api_details(state, env)
         return
     if not await s.confirm(how.done, default=True):
         state.stopped = how.not_done

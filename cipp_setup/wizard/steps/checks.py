@@ -8,12 +8,10 @@ from typing import Any
 from cipp_setup.engine.model import CheckResult
 from cipp_setup.wizard.ask import result_lines
 from cipp_setup.wizard.state import (
-    CURRENT,
-    CURRENT_PREREQUISITES,
-    PREREQUISITES,
     SELF_HOSTED,
     WizardEnv,
     WizardState,
+    prerequisite_table,
     prerequisites_now,
 )
 
@@ -21,8 +19,7 @@ from cipp_setup.wizard.state import (
 def checks_for_run(state: WizardState) -> tuple[Any, ...]:
     from cipp_setup.checks import checks_for
 
-    table = CURRENT_PREREQUISITES if state.generation == CURRENT else PREREQUISITES
-    wanted = table[state.hosting or SELF_HOSTED]
+    wanted = prerequisite_table(state.generation, state.profile)[state.hosting or SELF_HOSTED]
     return tuple(c for c in checks_for(state.generation) if c.spec.id in wanted)
 
 
@@ -45,16 +42,20 @@ async def run_checks(state: WizardState, env: WizardEnv) -> None:
     s = env.screen
     s.heading("Checking the prerequisites")
     inputs = CheckInputs(
-        tenant=state.tenant, sam_user=state.sam_user, sam_app_id=state.sam_app_id,
+        tenant=state.tenant, sam_user=state.sam_user, sam_user_source=state.sam_user_why or "--sam-user",
+        sam_app_id=state.sam_app_id,
         subscription_id=state.subscription_id, generation=state.generation,  # type: ignore[arg-type]
-        function_app=state.function_app,
+        function_app=state.function_app, profile=state.profile,  # type: ignore[arg-type]
+        cipp_version=state.answers.cipp_version,
     )
     gateways = Gateways.build(env.connection.cloud, state.session, retry=env.connection.retry)
     state.fix_session = FixSession(
         inputs=inputs, connection=env.connection, session=state.session, gateways=gateways,
         checks=checks_for_run(state), journal=env.journal, timing=env.timing,
-        on_progress=_progress_sink(env),
+        on_progress=_progress_sink(env), profile=state.profile,
     )
+    # The sign-in's consent page, if Entra showed one, changed the tenant: journaled.
+    await state.fix_session.record_sign_in_consent()
     interrupted = state.fix_session.interrupted()
     if interrupted:
         s.lines(interrupted_lines(interrupted))

@@ -43,7 +43,8 @@ def helpdesk_lines(state: WizardState) -> list[Any]:
     now = prerequisites_now(state) if state.first_report else {}
     lines: list[Any] = [
         (("    Tenant: ", "dim"), (f"{state.tenant} ({admin.tenant_id})" if admin else str(state.tenant), "bold")),
-        (("    CIPP-SAM user: ", "dim"), (str(state.sam_user or "the signed-in admin"), "bold")),
+        (("    CIPP-SAM user: ", "dim"), (str(state.sam_user or "not named (current CIPP: no user's rights matter)"),
+                                       "bold")),
         (("    CIPP URL: ", "dim"), (str(state.cipp_url or "?"), "bold")),
     ]
     for check_id, ok in now.items():

@@ -38,25 +38,36 @@ async def _with_lookups(state: WizardState, env: WizardEnv, use: Callable[[Tenan
 
 
 async def pick_sam_user(state: WizardState, env: WizardEnv, lookups: TenantLookups) -> None:
-    if state.generation == CURRENT:
-        state.sam_user = None
-        return  # current CIPP writes API clients as the CIPP-SAM app: no user's rights matter
+    if state.generation == CURRENT and state.profile != "clients-by-user":
+        state.sam_user, state.sam_user_why = None, ""
+        return  # CIPP 7.4+ writes API clients as the CIPP-SAM app: no user's rights matter
     if state.answers.sam_user:
-        state.sam_user = state.answers.sam_user
+        state.sam_user, state.sam_user_why = state.answers.sam_user, "--sam-user"
         return
     s = env.screen
     s.heading("The CIPP-SAM user")
-    s.say("The account CIPP's SAM wizard signed in with: the activation runs as this user.", "dim")
+    s.say("The account CIPP's SAM wizard signed in with: " + (
+        "CIPP 7.2-7.3 create API clients as this user." if state.generation == CURRENT
+        else "the activation runs as this user."), "dim")
     with s.busy("Looking for users named CIPP…"):
         found = await lookups.sam_user_candidates(state.admin, env.suggestions.get("sam_user"))
     candidates = found
     while True:
-        options = candidate_options(candidates) + [Option(SEARCH, "Search for another user…", "by name or UPN")]
+        search = [Option(SEARCH, "Search for another user…", "by name or UPN")]
+        # Without evidence nothing is preselected, and Enter must not land on an account
+        # (the signed-in admin is listed): searching comes first then.
+        options = (candidate_options(candidates) + search) if candidates.default else (search + candidate_options(candidates))
         if candidates.default and candidates.why:
             say_suggestion(s, candidates)
+        elif not candidates.default:
+            s.say("No single account is named like CIPP's SAM account: pick the account CIPP's SAM setup "
+                  "signed in with (CIPP → Settings → Super Admin → SAM setup shows it).", "yellow")
         choice = await s.select("Which user is the CIPP-SAM user?", options, default=candidates.default)
         if choice != SEARCH:
             state.sam_user = choice
+            suggested = candidates.default is not None and choice.lower() == candidates.default.lower()
+            state.sam_user_why = "your answer in the wizard" + (f" (suggested: {candidates.why})" if suggested
+                                                                  and candidates.why else "")
             return
         prefix = await s.text(
             "Search users whose UPN or name starts with:",

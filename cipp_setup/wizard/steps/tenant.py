@@ -36,19 +36,28 @@ def _sign_in_method_reason(auth: str, sandbox: bool) -> str:
 
 
 async def sign_in(state: WizardState, env: WizardEnv) -> None:
+    from cipp_setup.gateways.auth import consent_notice
     from cipp_setup.gateways.auth import sign_in as engine_sign_in
     from cipp_setup.render.text import signed_in_line
 
     c = env.connection
     assert state.tenant is not None
+    if state.session is not None and state.signed_in_to == state.tenant:
+        return  # back to an earlier answer, same tenant: the sign-in holds
     env.screen.heading("Sign in")
     env.screen.say(f"Signing in to {state.tenant} with {_sign_in_method_reason(c.auth, env.sandbox_name is not None)}.")
+    # The wizard goes on to fix: one sign-in asks the read and the write permissions, so
+    # the consent step comes once, here, said before it comes.
+    notice = consent_notice(c.cloud, c.auth, for_fix=True)
+    if notice and c.interactive:
+        env.screen.say(notice, "dim")
     with env.screen.busy("Waiting for the sign-in…"):
         state.session = await asyncio.to_thread(
             engine_sign_in, cloud=c.cloud, tenant=state.tenant, auth=c.auth, interactive=c.interactive,
             device_code_callback=c.device_code_callback, client_id=c.client_id,
-            client_secret=c.client_secret,
+            client_secret=c.client_secret, for_fix=True,
         )
+    state.signed_in_to = state.tenant
     admin = state.session.admin
     env.screen.lines([signed_in_line(admin.user_principal_name, admin.tenant_id, state.tenant)])
     if admin.kind != "user":
