@@ -28,6 +28,7 @@ from cipp_setup.engine.runner import ServiceFailure
 from cipp_setup.gateways.auth import _is_public_authority, decode_claims
 from cipp_setup.gateways.errors import failure_for_status
 from cipp_setup.gateways.retry import RETRYABLE_STATUSES, Retryable, RetryPolicy, parse_retry_after
+from cipp_setup.gateways.threads import in_thread
 
 if TYPE_CHECKING:
     import requests
@@ -214,7 +215,7 @@ class ApiTokenClient:
     async def token(self, tenant: str, client_id: str, secret: Secret) -> ApiToken:
         """A token for `api://{client_id}/.default`. Raises TokenRefused or ServiceFailure."""
         self.request_count += 1
-        return await asyncio.to_thread(self._acquire, tenant, client_id, secret)
+        return await in_thread(self._acquire, tenant, client_id, secret)
 
 
 # --- ListLogs ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Azure Resource Manager, through azure-mgmt-authorization and the subscriptions client.
 
-The ARM SDKs are synchronous: each call runs in a worker thread (`asyncio.to_thread`) so
+The ARM SDKs are synchronous: each call runs in a worker thread (gateways/threads.py: a daemon thread that never holds Ctrl-C's exit) so
 the event loop keeps the Graph requests going meanwhile. azure-core's own retries are
 off (`retry_total=0`); `RetryPolicy` retries 429/503/504 as Retry-After says, with an
 injectable sleep. Role assignments are only ever read with a filter:
@@ -19,6 +19,7 @@ from cipp_setup.engine.runner import ServiceFailure
 from cipp_setup.gateways.errors import BadRequest, NotFound, PermissionDenied, failure_for_status
 from cipp_setup.gateways.retry import RETRYABLE_STATUSES, Retryable, RetryPolicy, parse_retry_after
 from cipp_setup.gateways.stale_token import TokenRejected, once_more_on_rejection
+from cipp_setup.gateways.threads import in_thread
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -143,7 +144,7 @@ class ArmGateway:
             from cipp_setup.gateways.auth import USE_CAE
 
             self._token_ready = asyncio.create_task(
-                asyncio.to_thread(self._credential.get_token, self._scope, enable_cae=USE_CAE)
+                in_thread(self._credential.get_token, self._scope, enable_cae=USE_CAE)
             )
 
     async def _call(self, what: str, blocking: Callable[[], T]) -> T:
@@ -156,7 +157,7 @@ class ArmGateway:
         async def attempt() -> T:
             self.request_count += 1
             try:
-                return await asyncio.to_thread(blocking)
+                return await in_thread(blocking)
             except Exception as exc:  # noqa: BLE001 - classified below
                 raise self._classify(what, exc) from None
 
@@ -334,4 +335,4 @@ async def close_clients(clients: dict[str, Any]) -> None:
     snapshot = list(clients.values())
     clients.clear()
     if snapshot:
-        await asyncio.shield(asyncio.to_thread(_close_each, snapshot))
+        await asyncio.shield(in_thread(_close_each, snapshot))

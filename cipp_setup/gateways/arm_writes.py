@@ -21,6 +21,7 @@ from typing import Any, Callable, TypeVar
 from cipp_setup.engine.writes import WriteRefused
 from cipp_setup.gateways.arm import ArmGateway
 from cipp_setup.gateways.retry import RETRYABLE_STATUSES, Retryable, parse_retry_after
+from cipp_setup.gateways.threads import in_thread
 
 T = TypeVar("T")
 
@@ -101,7 +102,7 @@ class ArmWrites(ArmGateway):
         async def attempt() -> T:
             self.request_count += 1
             try:
-                return await asyncio.to_thread(blocking)
+                return await in_thread(blocking)
             except Exception as exc:  # noqa: BLE001 - classified below
                 raise classify_arm_write(what, exc) from None
 

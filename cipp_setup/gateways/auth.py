@@ -50,6 +50,7 @@ AZURE_CLI_ROLE_MANAGEMENT = (
 USE_CAE = False
 
 from cipp_setup.gateways.permissions import READ_GRAPH_PERMISSIONS  # noqa: E402 - re-exported
+from cipp_setup.gateways.threads import in_thread
 
 _AADSTS = re.compile(r"AADSTS(\d+)")
 _AADSTS_LEAD = re.compile(r"^.*?AADSTS\d+:\s*")
@@ -272,7 +273,7 @@ def obtain_write_permissions(session: AdminSession) -> None:
     """`fix`: the Graph write permissions, once, before any plan is applied — never
     mid-apply. An interactive run shows one consent page for them (a refresh token never
     records consent); a non-interactive one without them raises SignInRequired naming
-    `cipp-setup login --for fix`. Blocking: call it through asyncio.to_thread."""
+    `cipp-setup login --for fix`. Blocking: call it through gateways.threads.in_thread."""
     if session.auth in ("azure-cli", "client-secret"):
         return  # `.default`: what the registration holds; nothing to consent here
     from cipp_setup.engine.writes import WRITE_GRAPH_PERMISSIONS
@@ -302,7 +303,7 @@ class AsyncCredentialAdapter:
             if token is None or token.expires_on - 300 < time.time():
                 if kwargs.get("claims") is None:
                     kwargs.pop("claims", None)
-                token = await asyncio.to_thread(self._credential.get_token, *scopes, **kwargs)
+                token = await in_thread(self._credential.get_token, *scopes, **kwargs)
                 self._tokens[key] = token
             return token
 
@@ -376,7 +377,7 @@ def sign_in(
     for_fix: bool = False,
 ) -> AdminSession:
     """Sign in (prompting only if `interactive`) and return who is signed in. Blocking:
-    call it through asyncio.to_thread. Raises SignInRequired or SignInFailed.
+    call it through gateways.threads.in_thread. Raises SignInRequired or SignInFailed.
 
     `for_fix`: the run will apply fixes, so the sign-in asks the write permissions too, in
     the same interactive step (one consent page for Graph, never one mid-apply)."""

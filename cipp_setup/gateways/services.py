@@ -12,6 +12,8 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
+from cipp_setup.gateways.threads import in_thread
+
 if TYPE_CHECKING:
     from cipp_setup.cloud import Cloud
     from cipp_setup.engine.lookups import TenantLookups
@@ -80,9 +82,9 @@ class GatewayServices:
         from cipp_setup.gateways.auth import sign_in
 
         stop = threading.Event()
-        preload = asyncio.ensure_future(asyncio.to_thread(preload_admin_sdks, stop))
+        preload = asyncio.ensure_future(in_thread(preload_admin_sdks, stop))
         try:
-            session = await asyncio.to_thread(
+            session = await in_thread(
                 sign_in, cloud=connection.cloud, tenant=tenant, auth=connection.auth,
                 interactive=connection.interactive, device_code_callback=connection.device_code_callback,
                 client_id=connection.client_id, client_secret=connection.client_secret,
@@ -97,7 +99,7 @@ class GatewayServices:
     async def obtain_write_permissions(self, session: SessionLike) -> None:
         from cipp_setup.gateways.auth import obtain_write_permissions
 
-        await asyncio.to_thread(obtain_write_permissions, _session(session))
+        await in_thread(obtain_write_permissions, _session(session))
 
     async def read_sign_in_grants(self, session: SessionLike, resource_app_id: str) -> list[Grant] | None:
         """The tool's own client's oauth2PermissionGrants on `resource_app_id`, read with the

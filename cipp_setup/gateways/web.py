@@ -28,6 +28,7 @@ from cipp_setup.cloud import Cloud
 from cipp_setup.gateways.arm import ArmGateway, arm_client_kwargs, close_clients, retire_clients
 from cipp_setup.gateways.arm_json import raw_json
 from cipp_setup.gateways.retry import RetryPolicy
+from cipp_setup.gateways.threads import in_thread
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -177,7 +178,7 @@ class WebGateway:
         async def attempt() -> T:
             self.request_count += 1
             try:
-                return await asyncio.to_thread(blocking)
+                return await in_thread(blocking)
             except Exception as exc:  # noqa: BLE001 - classified below
                 # Same service, same error shapes: one classifier for every ARM client.
                 raise ArmGateway._classify(what, exc) from None
