@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,6 +16,15 @@ from cipp_setup.sandbox.runtime import Sandbox
 from cipp_setup.sandbox.state import TenantState
 
 SUBPROCESS_GUARD = Path(__file__).parent / "subprocess_guard"
+
+
+# Several tests stop a child with Ctrl-C (SIGINT): `sandbox serve` in teardown, `fix` in
+# the interruption tests. A test run started in the background (`cmd &` in a script,
+# nohup, some CI runners) inherits SIGINT *ignored*, and exec passes that on, so the
+# children would never see it (each teardown then waited out its 30 s timeout). A handler
+# here (not SIG_IGN) makes every child start with SIGINT at its default again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
