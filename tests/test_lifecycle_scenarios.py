@@ -10,7 +10,6 @@ moves the sandbox clock (tests/fixsupport.py); nothing sleeps.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +20,15 @@ from cipp_setup.engine.model import Secret, Status
 from cipp_setup.sandbox.scenario import load_scenario
 from cipp_setup.sandbox.state import TenantState
 from fixsupport import check_and_fix_all, harness
+from scenario_verdicts import SCENARIOS, documented
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "cipp_setup" / "sandbox" / "scenarios"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "scenarios.md"
 
 NEW = (
-    "legacy-finished-given-back", "legacy-finished-rights-held", "legacy-two-sam-candidates",
+    "legacy-ready", "legacy-finished-given-back", "legacy-finished-rights-held", "legacy-two-sam-candidates",
     "legacy-no-sam-candidate", "legacy-subscription-disabled", "legacy-subscription-deleted",
     "legacy-subscription-warned", "legacy-subscription-past-due", "current-user-assigned-identity",
 )
-_VERDICT = re.compile(r"^#\s+([a-z0-9]+(?:-[a-z0-9]+)+)\s+(pass|warn|fail|skip|error|not-needed)(?:\s+([a-z0-9-]+))?")
-_EXIT = re.compile(r"^# Exit code: (\d+)")
-
-
-def documented(name: str) -> tuple[dict[str, tuple[str, str | None]], int]:
-    verdicts: dict[str, tuple[str, str | None]] = {}
-    exit_code = -1
-    for line in (SCENARIOS / f"{name}.yaml").read_text(encoding="utf-8").splitlines():
-        if (m := _VERDICT.match(line)) is not None:
-            verdicts[m.group(1)] = (m.group(2), m.group(3))
-        elif (e := _EXIT.match(line)) is not None:
-            exit_code = int(e.group(1))
-    assert verdicts and exit_code >= 0, f"{name}.yaml documents no verdicts or exit code"
-    return verdicts, exit_code
-
-
 @pytest.fixture(autouse=True)
 def _state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state = tmp_path / "state"
