@@ -193,6 +193,13 @@ EXPECTED: dict[str, dict[str, tuple[str, str | None]]] = {
         "api-token": ("warn", "client-not-saved-to-azure"),
         "api-list-logs": ("fail", "client-not-saved-to-azure"),
     },
+    # A user-assigned identity is not the one Save to Azure runs as (issue 11).
+    "current-user-assigned-identity": {
+        "function-app-managed-identity": ("fail", "managed-identity-missing"),
+        "api-easy-auth": ("fail", "client-not-saved-to-azure"),
+        "api-token": ("warn", "client-not-saved-to-azure"),
+        "api-list-logs": ("fail", "client-not-saved-to-azure"),
+    },
 }
 
 
