@@ -243,11 +243,20 @@ def test_current_check_fix_revert_report_and_ctrl_c_commands_run_as_printed(
         serve: Callable[[str], dict[str, Any]], tmp_path: Path) -> None:
     sb = serve("current-fresh")
     ids = sb["identities"]
-    first = (f"cipp-setup check --cloud {sb['ready']} --tenant {ids['tenant_id']} "
-             f"--function-app {ids['function_app_id']} --generation current --report {tmp_path / 'r1'}")
+    unversioned = (f"cipp-setup check --cloud {sb['ready']} --tenant {ids['tenant_id']} "
+                   f"--function-app {ids['function_app_id']} --generation current")
+    # The served tenant does not tell 7.2-7.3 from 7.4+: the application permissions only
+    # 7.4+ needs are shown, never offered as a fix (issue 11), and the way on is named.
+    code, out = run_plain(unversioned, tmp_path)
+    assert code == 1, out
+    assert [c.rsplit("--only ", 1)[1] for c in printed(out) if c.startswith("cipp-setup fix")] == [
+        "function-app-managed-identity"]
+    assert "cipp-version-unknown" in out and "--cipp-version VERSION" in out
+    first = f"{unversioned} --cipp-version 7.4.0 --report {tmp_path / 'r1'}"
     code, out = run_plain(first, tmp_path)
     assert code == 1, out
     fixes = [c for c in printed(out) if c.startswith("cipp-setup fix")]
+    assert all("--cipp-version 7.4.0" in c for c in fixes), fixes
     assert {c.rsplit("--only ", 1)[1] for c in fixes} == {"sam-app-graph-application-permissions", "function-app-managed-identity"}
     md = (tmp_path / "r1" / "report.md").read_text(encoding="utf-8")
     assert f"| Command | `{first}` |" in md
