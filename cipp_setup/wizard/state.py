@@ -153,8 +153,8 @@ class WizardState:
     api_diagnosis: Diagnosis | None = None
     revert_outcomes: list[PlanOutcome] = field(default_factory=list)
     rights_kept: bool = False
-    # offer_profile: the profile the API details were saved as
-    profile: str | None = None
+    # offer_profile: the name the API details were saved under (`verify --profile NAME`)
+    saved_profile: str | None = None
     stopped: str | None = None  # why the wizard ended before the API answered (any step)
 
     @property

@@ -71,9 +71,9 @@ def summary_lines(state: WizardState, env: WizardEnv) -> list[Any]:
                       ("That was the sandbox, gone when this ends. For your tenant: ", ""),
                       ("cipp-setup wizard", "bold nowrap"), ("; to watch it again: ", ""),
                       ("cipp-setup demo", "bold nowrap")))
-    elif state.api_verified and state.profile:
+    elif state.api_verified and state.saved_profile:
         lines.append((("  The CIPP API answers. ", "bold green"), ("Check it again any time: ", ""),
-                      (f"cipp-setup verify --profile {state.profile}", "nowrap")))
+                      (f"cipp-setup verify --profile {state.saved_profile}", "nowrap")))
     elif state.api_verified:
         from cipp_setup.shell import env as env_var
 

@@ -27,7 +27,7 @@ async def offer_profile(state: WizardState, env: WizardEnv) -> None:
     except profiles.ProfileError as exc:
         s.say(f"Not saved: {exc}", "yellow")
         return
-    state.profile = name
+    state.saved_profile = name
     s.say(f"Saved as profile '{name}'. Check the API again any time: cipp-setup verify --profile {name}", "green")
 
 
