@@ -191,9 +191,10 @@ def test_explain_prints_docs_and_remediation(capsys: pytest.CaptureFixture[str])
     assert "Causes:" in out and "not-global-admin" in out and "global-admin-eligible-only" in out
     assert "In the portal: " in out and "Azure CLI: " in out and "PowerShell: " in out
     code, out, _ = _run(capsys, "explain")
-    # The whole catalogue, in order: the legacy checks and the current generation's.
+    # The whole catalogue, in order: the legacy checks and the current generation's (the
+    # 7.2-7.3 profile's sam-user-app-registration, then the 7.4+ profile's permissions).
     assert code == 0 and [line.split()[0] for line in out.splitlines()] == [
-        *LEGACY_CHECKS[:3], "sam-app-graph-application-permissions", "function-app-managed-identity",
+        *LEGACY_CHECKS[:3], "sam-user-app-registration", "sam-app-graph-application-permissions", "function-app-managed-identity",
         "api-client-app", "api-easy-auth", *LEGACY_CHECKS[3:],
     ]
 

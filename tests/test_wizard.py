@@ -99,7 +99,10 @@ def test_self_hosted_enter_at_every_prompt_reaches_list_logs(tmp_path: Path) -> 
     assert "Journal: " + str(tmp_path) in out
     assert not SECRET_SHAPE.search(out + err)
     entries = journal_lines(tmp_path)
-    assert len(entries) == 12  # four writes and two removals, each an intent and an outcome
+    # four writes and two removals, each an intent and an outcome; and the admin's own
+    # sign-in consent, journaled as it was given (issue 10): one more intent and outcome
+    assert len(entries) == 14
+    assert '"action":"record-sign-in-consent"' in entries[0]
     assert not any(SECRET_SHAPE.search(line) for line in entries)
 
 
