@@ -52,6 +52,8 @@ POINTS: dict[str, tuple[str, str, str]] = {
 }
 SIGNALS = {"sigint": signal.SIGINT, "sigkill": signal.SIGKILL}
 LAG_S = 40.0
+# current-fresh runs CIPP 7.4.0 (its scenario says so); the admin passes what CIPP shows.
+CURRENT_CIPP_VERSION = "7.4.0"
 
 
 def _env(state: Path) -> dict[str, str]:
@@ -63,7 +65,8 @@ def _fix_argv(ready: Path, ids: dict[str, str], current: bool) -> list[str]:
     argv = [sys.executable, "-m", "cipp_setup", "fix", "--yes", "--cloud", str(ready),
             "--tenant", ids["tenant_id"], "--sam-user", ids["sam_user_upn"], "--sam-app", ids["sam_app_id"],
             "--subscription", ids["subscription_id"], "--generation", "current" if current else "legacy"]
-    if current:
+    if current:  # the served tenant cannot tell 7.2-7.3 from 7.4+: say it (7.4's app-only writes)
+        argv += ["--cipp-version", CURRENT_CIPP_VERSION]
         for flag, key in (("--api-url", "api_url"), ("--api-client-id", "api_client_id"),
                           ("--function-app", "function_app_id")):
             if ids.get(key):
@@ -74,7 +77,7 @@ def _fix_argv(ready: Path, ids: dict[str, str], current: bool) -> list[str]:
 def _overrides(ids: dict[str, str], current: bool) -> dict[str, Any]:
     if not current:
         return {}
-    return {"generation": "current", "api_url": ids.get("api_url"), "api_client_id": ids.get("api_client_id"),
+    return {"generation": "current", "cipp_version": CURRENT_CIPP_VERSION, "api_url": ids.get("api_url"), "api_client_id": ids.get("api_client_id"),
             "function_app": ids.get("function_app_id"), "sam_app_id": ids["sam_app_id"]}
 
 
