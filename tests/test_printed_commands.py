@@ -141,6 +141,10 @@ def test_legacy_check_fix_revert_and_ctrl_c_commands_run_as_printed(serve: Calla
     assert code == 0, out
     reverts = [c for c in printed(out) if c.startswith("cipp-setup revert")]
     assert reverts, out
+    # The first sign-in's consent notice names the command that takes the consent back,
+    # with the run's options (before anything else is journaled, revert needs them).
+    [remove_consent] = [c for c in reverts if "--remove-consent" in c]
+    assert "--cloud" in remove_consent and "--tenant" in remove_consent, remove_consent
     code, out = run_in_terminal(fixes[2].replace(" --only sam-user-subscription-contributor", ""), tmp_path, interrupt_at=2)
     assert code == 130, out
     assert "This gives back what was changed so far:" in out
@@ -166,6 +170,12 @@ def test_legacy_check_fix_revert_and_ctrl_c_commands_run_as_printed(serve: Calla
         "sam-user-global-admin": "fail", "sam-app-azure-management-consent": "pass",
         "sam-user-subscription-contributor": "fail", "api-token": "skip", "api-list-logs": "skip",
     }
+    # The consent notice's command, pasted (confirmed with --yes: no terminal here), takes
+    # the tool's own sign-in consent back.
+    code, out = run_plain(remove_consent + " --yes", tmp_path)
+    assert code == 0, out
+    journal = Journal(tmp_path / "state" / "journal.jsonl").entries()
+    assert any(e.action == "remove-sign-in-consent" and e.outcome == "applied" for e in journal), out
 
 
 @pytest.mark.parametrize(("scenario", "version", "failing"), [

@@ -163,6 +163,7 @@ def _run_fix(run_inputs: RunInputs, terminal: Terminal, target: Target, inputs: 
     notice = consent_notice_for(connection, for_fix=not applying.dry_run)
     if notice and connection.interactive:
         terminal.status(notice, "dim")
+        terminal.status("    " + options().command("revert", "--remove-consent"), NOWRAP)
 
     def _naming_revert(report: Any) -> Any:
         """Each temporary right still held after the activation names the exact revert."""

@@ -130,7 +130,14 @@ def _sign_in_and_save(run_inputs: RunInputs, tenant: str, terminal: Terminal, cl
     writes = WRITE_GRAPH_PERMISSIONS if for_fix else ()
     scopes = graph_scopes(cloud, auth, write_permissions=writes)
     # Consent is a change to the tenant: say what the consent page will ask, and for whom.
-    terminal.status(consent_notice(cloud, auth, for_fix=for_fix) or "", "bold")
+    notice = consent_notice(cloud, auth, for_fix=for_fix)
+    if notice:
+        from cipp_setup.cli.suggested import run_options
+        from cipp_setup.render.text import NOWRAP
+
+        terminal.status(notice, "bold")
+        terminal.status("    " + run_options(run_inputs, environ=terminal.environ).command("revert", "--remove-consent"),
+                        NOWRAP)
     credential: Any = build_credential(
         cloud=cloud, tenant=tenant, auth=auth, interactive=True,
         device_code_callback=lambda message: terminal.status(message, "bold"),

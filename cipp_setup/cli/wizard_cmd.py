@@ -408,6 +408,7 @@ def _run_flow(
         sandbox_name=target.scenario, verbose=run_inputs.output.verbose,
         # A sandbox in this process dies with the run: nothing to resume.
         progress=progress_path(journal.path) if sandbox is None else None,
+        command_for=lambda st, *words: _wizard_options(run_inputs, st, terminal).command(*words),
     )
     state = WizardState(answers=answers)
     try:

@@ -115,7 +115,9 @@ def arm_scope(cloud: Cloud, auth: str) -> str:
 def consent_notice(cloud: Cloud, auth: str, *, for_fix: bool) -> str | None:
     """What the consent step of an interactive sign-in will ask, said before it: which app,
     which permissions, for whom. None where no consent page can come (azure-cli,
-    client-secret: their registrations are pre-authorized or consented already)."""
+    client-secret: their registrations are pre-authorized or consented already).
+    It ends naming the command that removes the consent: the front end prints that command
+    on the next line, with the run's options and unwrapped (it must work as pasted)."""
     if auth not in ("device-code", "browser"):
         return None
     from cipp_setup.engine.writes import WRITE_GRAPH_PERMISSIONS
@@ -127,7 +129,7 @@ def consent_notice(cloud: Cloud, auth: str, *, for_fix: bool) -> str | None:
         "Service Management user_impersonation (a second page: one resource per page). An "
         "administrator may consent for the whole organization (an oauth2PermissionGrant for all "
         "users), anyone else only for themselves where the tenant allows it. It is a change to the "
-        "tenant: the journal records it, and 'cipp-setup revert --remove-consent' removes it."
+        "tenant: the journal records it, and this removes it again:"
     )
 
 

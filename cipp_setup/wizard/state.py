@@ -113,6 +113,9 @@ class WizardEnv:
     # Where the run's progress is kept for a later run to resume (None: a sandbox run,
     # whose tenant dies with it).
     progress: Path | None = None
+    # The command line for a subcommand with the run's options as they stand (the front
+    # end knows the flags and the shell): a printed command works as pasted.
+    command_for: Callable[..., str] | None = None
 
 
 @dataclass

@@ -51,6 +51,9 @@ async def sign_in(state: WizardState, env: WizardEnv) -> None:
     notice = consent_notice(c.cloud, c.auth, for_fix=True)
     if notice and c.interactive:
         env.screen.say(notice, "dim")
+        remove = (env.command_for(state, "revert", "--remove-consent") if env.command_for is not None
+                  else "cipp-setup revert --remove-consent")
+        env.screen.say("    " + remove, "nowrap")
     with env.screen.busy("Waiting for the sign-in…"):
         state.session = await asyncio.to_thread(
             engine_sign_in, cloud=c.cloud, tenant=state.tenant, auth=c.auth, interactive=c.interactive,
