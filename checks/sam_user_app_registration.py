@@ -33,9 +33,8 @@ from cipp_setup.engine.model import (
     Severity,
     with_remediations,
 )
-from cipp_setup.engine.plan import FixPlan, PlannedChange
-from cipp_setup.engine.planning import ROLES_FOR_DIRECTORY_ROLE_ASSIGNMENT, fact, sam_user_label
-from cipp_setup.engine.writes import GRAPH_ROLE_WRITE
+from cipp_setup.engine.plan import FixPlan
+from cipp_setup.engine.planning import directory_role_assignment, fact, sam_user_label
 from cipp_setup.gateways.errors import NotFound
 
 from . import _current as cur
@@ -203,17 +202,9 @@ def plan_app_registration_role(result: CheckResult, ctx: CheckContext) -> FixPla
         return None
     user_id = str(fact(result, "sam_user_id"))
     who = sam_user_label(result, ctx)
-    role = wellknown.CLOUD_APPLICATION_ADMINISTRATOR
-    change = PlannedChange(
-        check_id=result.check_id, action=p.CREATE_DIRECTORY_ROLE_ASSIGNMENT,
-        api="Microsoft Graph POST /roleManagement/directory/roleAssignments",
-        target=f"{who}: Cloud Application Administrator at directory scope /",
-        before="no role that may create app registrations",
-        after=f"Cloud Application Administrator ({role[:8]}…) assigned at /",
-        admin_role_needed=ROLES_FOR_DIRECTORY_ROLE_ASSIGNMENT,
-        grants_privilege=True, reversible=True,
-        params={"principal_id": user_id, "role_definition_id": role, "directory_scope_id": "/"},
-        permission=GRAPH_ROLE_WRITE,
+    change = directory_role_assignment(
+        result.check_id, who=who, user_id=user_id, role_id=wellknown.CLOUD_APPLICATION_ADMINISTRATOR,
+        role_name="Cloud Application Administrator", before="no role that may create app registrations",
         notes=("Needed only while API clients are created (CIPP 7.2-7.3): cipp-setup revert removes it.",),
     )
     blocked = ctx.admin.role_management_blocked if ctx.admin is not None else None

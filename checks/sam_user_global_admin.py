@@ -25,8 +25,8 @@ from cipp_setup.engine.model import (
 from cipp_setup.engine.plan import FixPlan, PlannedChange
 from cipp_setup.engine.planning import (
     ROLE_FOR_SELF_ACTIVATION,
-    ROLES_FOR_DIRECTORY_ROLE_ASSIGNMENT,
     admin_is,
+    directory_role_assignment,
     fact,
     sam_user_label,
 )
@@ -254,17 +254,9 @@ def plan_global_admin(result: CheckResult, ctx: CheckContext) -> FixPlan | None:
         return FixPlan(result.check_id, "Activate the CIPP-SAM user's eligible Global Administrator role",
                        result.cause, (change,), applicable=False, explanation=explanation)
     eligibility_unknown = result.facts.get("eligibility") == "unknown"
-    change = PlannedChange(
-        check_id=result.check_id, action=p.CREATE_DIRECTORY_ROLE_ASSIGNMENT,
-        api="Microsoft Graph POST /roleManagement/directory/roleAssignments",
-        target=f"{who}: Global Administrator at directory scope /",
-        before="no active Global Administrator assignment",
-        after="Global Administrator (62e90394-…) assigned at /",
-        admin_role_needed=ROLES_FOR_DIRECTORY_ROLE_ASSIGNMENT,
-        grants_privilege=True, reversible=True,
-        params={"principal_id": user_id, "role_definition_id": wellknown.GLOBAL_ADMINISTRATOR,
-                "directory_scope_id": scope},
-        permission=GRAPH_ROLE_WRITE,
+    change = directory_role_assignment(
+        result.check_id, who=who, user_id=user_id, role_id=wellknown.GLOBAL_ADMINISTRATOR,
+        role_name="Global Administrator", before="no active Global Administrator assignment", scope=scope,
         notes=("Temporary elevation: cipp-setup revert removes it once the API answers.",)
         + ((f"PIM eligibility unknown ({result.facts.get('eligibility_unreadable')}): the {who} may "
             "already be eligible. If so, activate that eligibility instead (Entra admin center → "

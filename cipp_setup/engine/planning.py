@@ -13,7 +13,7 @@ from cipp_setup.engine import plan as p
 from cipp_setup.engine.context import CheckContext
 from cipp_setup.engine.plan import PlannedChange
 from cipp_setup.engine.result import CheckResult
-from cipp_setup.engine.writes import GRAPH_APP_WRITE
+from cipp_setup.engine.writes import GRAPH_APP_WRITE, GRAPH_ROLE_WRITE
 
 # The admin roles a change needs (shown with the plan, and named when a write is refused).
 ROLES_FOR_DIRECTORY_ROLE_ASSIGNMENT = "Privileged Role Administrator or Global Administrator"
@@ -28,6 +28,26 @@ ROLE_FOR_SELF_ACTIVATION = "an active PIM eligibility for the role (the CIPP-SAM
 ROLES_FOR_SITE_IDENTITY = "Contributor (or Website Contributor) on the Function App"
 ROLES_FOR_SITE_ROLE_ASSIGNMENT = "Owner or User Access Administrator on the Function App (or above it)"
 ROLES_FOR_EASY_AUTH = "Contributor (or Website Contributor) on the Function App"
+
+
+def directory_role_assignment(
+    check_id: str, *, who: str, user_id: str, role_id: str, role_name: str, before: str,
+    notes: tuple[str, ...], scope: str = "/",
+) -> PlannedChange:
+    """An active directory role assignment for the CIPP-SAM user (Global Administrator,
+    Cloud Application Administrator): one shape of change, one writer, revert removes it."""
+    return PlannedChange(
+        check_id=check_id, action=p.CREATE_DIRECTORY_ROLE_ASSIGNMENT,
+        api="Microsoft Graph POST /roleManagement/directory/roleAssignments",
+        target=f"{who}: {role_name} at directory scope {scope}",
+        before=before,
+        after=f"{role_name} ({role_id[:9]}…) assigned at {scope}",
+        admin_role_needed=ROLES_FOR_DIRECTORY_ROLE_ASSIGNMENT,
+        grants_privilege=True, reversible=True,
+        params={"principal_id": user_id, "role_definition_id": role_id, "directory_scope_id": scope},
+        permission=GRAPH_ROLE_WRITE,
+        notes=notes,
+    )
 
 
 class PlanningError(ValueError):
