@@ -6,8 +6,9 @@ against the sandbox's own faults (the `--fault` grammar), in process.
 CIPP API (32), and for `fix` against the sign-in, Graph's reads, Graph's writes (POST,
 PATCH, DELETE), ARM's reads and ARM's writes (PUT, DELETE) (40): a slow write is the
 timeout at a write that landed, a reset one the write cut off in flight. Each cell runs
-`check` (legacy-ready: every check passes without a fault) or `fix` then `check`
-(legacy-fresh: everything passes after the fix without a fault) and is judged:
+`check` (legacy-ready; its verdicts without a fault are measured first, in the same run:
+the two activation rights it still holds warn) or `fix` then `check` (legacy-fresh:
+everything passes after the fix without a fault) and is judged:
 
 - survived: the no-fault verdict (transient faults are within the retry budget);
 - degraded: an honest `error` (or a refused sign-in) whose cause matches the fault, and
@@ -57,8 +58,11 @@ def _short_timeouts() -> None:
     api.TOKEN_TIMEOUT_S = 1.0
 
 
-def _judge(kind: str, transient: bool, statuses: dict[str, tuple[str, str | None]] | None,
-           error: BaseException | None) -> str:
+Statuses = dict[str, tuple[str, str | None]]
+
+
+def _judge(kind: str, transient: bool, statuses: Statuses | None, error: BaseException | None,
+           no_fault: Statuses) -> str:
     if error is not None:
         text = str(error)
         if not transient and type(error).__name__ == "SignInFailed" and SIGN_IN_WORDS[kind] in text \
@@ -66,7 +70,7 @@ def _judge(kind: str, transient: bool, statuses: dict[str, tuple[str, str | None
             return "degraded"
         return "wrong"
     assert statuses is not None
-    bad = {k: v for k, v in statuses.items() if v[0] != "pass"}
+    bad = {k: v for k, v in statuses.items() if v != no_fault.get(k)}
     if not bad:
         return "survived"
     if transient:
@@ -77,7 +81,7 @@ def _judge(kind: str, transient: bool, statuses: dict[str, tuple[str, str | None
     return "degraded" if ok else "wrong"
 
 
-def check_cell(kind: str, service: str, transient: bool) -> tuple[str, float, str]:
+def _diagnose_ready(fault: str | None) -> Any:
     from reliability.support import diagnose
 
     from cipp_setup.sandbox import scenario
@@ -86,15 +90,28 @@ def check_cell(kind: str, service: str, transient: bool) -> tuple[str, float, st
 
     sandbox = Sandbox(scenario.load_scenario("legacy-ready")).start()
     try:
-        sandbox.control.add_fault(parse_fault_spec(_spec(kind, service, transient)))
-        run = diagnose(sandbox, api_timeout_s=1.0)
-        statuses = run.statuses() if run.diagnosis is not None else None
-        silent = max([w for w in run.waits if w not in [s.seconds for s in run.shown]] or [0.0])
-        detail = "" if statuses is None else ", ".join(
-            f"{k} {v[0]}/{v[1]}" for k, v in statuses.items() if v[0] != "pass")
-        return _judge(kind, transient, statuses, run.error), silent, detail or (str(run.error)[:80] if run.error else "")
+        if fault is not None:
+            sandbox.control.add_fault(parse_fault_spec(fault))
+        return diagnose(sandbox, api_timeout_s=1.0)
     finally:
         sandbox.stop()
+
+
+def no_fault_statuses() -> Statuses:
+    """legacy-ready's verdicts with no fault: what a survived cell must give."""
+    run = _diagnose_ready(None)
+    assert run.diagnosis is not None, run.error
+    return dict(run.statuses())
+
+
+def check_cell(kind: str, service: str, transient: bool, no_fault: Statuses) -> tuple[str, float, str]:
+    run = _diagnose_ready(_spec(kind, service, transient))
+    statuses = run.statuses() if run.diagnosis is not None else None
+    silent = max([w for w in run.waits if w not in [s.seconds for s in run.shown]] or [0.0])
+    detail = "" if statuses is None else ", ".join(
+        f"{k} {v[0]}/{v[1]}" for k, v in statuses.items() if v != no_fault.get(k))
+    return (_judge(kind, transient, statuses, run.error, no_fault), silent,
+            detail or (str(run.error)[:80] if run.error else ""))
 
 
 # The fix runs' fault targets: the sign-in, Graph's and ARM's reads, and their writes
@@ -195,6 +212,7 @@ def main() -> str:
     tally = {"survived": 0, "degraded": 0, "wrong": 0}
     longest_silent = 0.0
     started = time.perf_counter()
+    no_fault = no_fault_statuses()
     for mode in ("check", "fix"):
         services = SERVICES if mode == "check" else tuple(FIX_TARGETS)
         for service in services:
@@ -202,7 +220,7 @@ def main() -> str:
                 for transient in (True, False):
                     with tempfile.TemporaryDirectory(prefix="cipp-faults-") as work:
                         if mode == "check":
-                            verdict, silent, detail = check_cell(kind, service, transient)
+                            verdict, silent, detail = check_cell(kind, service, transient, no_fault)
                         else:
                             verdict, silent, detail = fix_cell(kind, service, transient, Path(work))
                     tally[verdict] += 1
@@ -216,9 +234,11 @@ def main() -> str:
         "",
         f"{len(rows)} cells in {elapsed:.0f} s: {tally['survived']} survived, {tally['degraded']} degraded "
         f"(an honest error), {tally['wrong']} wrong. Longest wait not announced to the user: "
-        f"{longest_silent:.0f} s (waits over 3 s are shown).",
+        f"{longest_silent:.0f} s (waits over 3 s are shown). A check cell is compared with "
+        "legacy-ready's verdicts without a fault, measured first in the same run: "
+        + ", ".join(f"{k} {v[0]}" + (f"/{v[1]}" if v[1] else "") for k, v in no_fault.items()) + ".",
         "",
-        "| run | service | fault | | verdict | non-pass results / causes |",
+        "| run | service | fault | | verdict | results unlike the no-fault run / causes |",
         "|---|---|---|---|---|---|",
     ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
