@@ -155,8 +155,10 @@ def test_ctrl_c_mid_way_exits_130_naming_what_changed() -> None:
     assert "Stopped (Ctrl-C)." in err and "error:" not in err  # a cancel is no error
     assert "Still in place, added by cipp-setup:" in err
     assert "  - Global Administrator for cipp-sam@contoso.example" in err
-    revert = next(line for line in err.splitlines() if line.strip().startswith("cipp-setup revert "))
+    summary = err.split("Still in place, added by cipp-setup:", 1)[1]
+    revert = next(line for line in summary.splitlines() if line.strip().startswith("cipp-setup revert "))
     assert "--sandbox legacy-fresh" in revert and "--generation legacy" in revert
+    assert "--remove-consent" not in revert  # the rights it added; the consent stays unless asked
     assert "Summary" not in out
 
 
