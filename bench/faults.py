@@ -59,6 +59,8 @@ def _short_timeouts() -> None:
 
 
 Statuses = dict[str, tuple[str, str | None]]
+API_CHECKS = ("api-token", "api-list-logs")
+STILL_HELD = ("warn", "activation-rights-still-held")
 
 
 def _judge(kind: str, transient: bool, statuses: Statuses | None, error: BaseException | None,
@@ -75,6 +77,13 @@ def _judge(kind: str, transient: bool, statuses: Statuses | None, error: BaseExc
         return "survived"
     if transient:
         return "wrong"
+    # The lifecycle (issue 11): Global Administrator and Contributor warn "still held" only
+    # once the API is proven to answer. When the API checks could not run, that proof is
+    # missing and they are judged as during activation (pass: the right is in place) —
+    # the honest reading, not a wrong verdict.
+    api_unproven = any(statuses.get(c, ("", None))[0] in ("error", "skip") for c in API_CHECKS)
+    bad = {k: v for k, v in bad.items()
+           if not (api_unproven and no_fault.get(k) == STILL_HELD and v == ("pass", None))}
     errors = {v for v in bad.values()}
     ok = all(status in ("error", "skip") for status, _ in errors) and \
         all(cause in HONEST[kind] for status, cause in errors if status == "error")
@@ -236,7 +245,9 @@ def main() -> str:
         f"(an honest error), {tally['wrong']} wrong. Longest wait not announced to the user: "
         f"{longest_silent:.0f} s (waits over 3 s are shown). A check cell is compared with "
         "legacy-ready's verdicts without a fault, measured first in the same run: "
-        + ", ".join(f"{k} {v[0]}" + (f"/{v[1]}" if v[1] else "") for k, v in no_fault.items()) + ".",
+        + ", ".join(f"{k} {v[0]}" + (f"/{v[1]}" if v[1] else "") for k, v in no_fault.items()) + ". "
+        "Where the API checks could not run, the two activation rights read pass (during "
+        "activation: nothing proves the API answers) — that is the honest reading, not counted wrong.",
         "",
         "| run | service | fault | | verdict | results unlike the no-fault run / causes |",
         "|---|---|---|---|---|---|",
