@@ -151,8 +151,9 @@ class ApiListLogs(Check):
             return self.failed("front-end-url", f"{api_url} answers with an HTML page: that is the CIPP front end, not the API.", evidence=ev)
         if a.status == 200:
             if a.is_json and isinstance(a.json, list):
+                noun = "entry" if len(a.json) == 1 else "entries"
                 return self.passed(
-                    f"ListLogs answered {len(a.json)} entries in {a.latency_ms:.0f} ms.",
+                    f"ListLogs answered {len(a.json)} {noun} in {a.latency_ms:.0f} ms.",
                     evidence=ev + (
                         Evidence("entries", str(len(a.json))),
                         Evidence("newest entry", _newest(a.json)),
