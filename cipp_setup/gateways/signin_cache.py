@@ -302,12 +302,16 @@ class SerializedCredential:
 
         self._inner = inner
         self._lock = threading.Lock()
+        # azure-core asks get_token_info of any credential that has it; azure-identity
+        # before 1.18 has none, so the wrapper offers it only where the inner one does.
+        if hasattr(inner, "get_token_info"):
+            self.get_token_info = self._get_token_info
 
     def get_token(self, *scopes: str, **kwargs: Any) -> Any:
         with self._lock:
             return self._inner.get_token(*scopes, **kwargs)
 
-    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+    def _get_token_info(self, *scopes: str, options: Any = None) -> Any:
         with self._lock:
             return self._inner.get_token_info(*scopes, options=options)
 

@@ -74,6 +74,10 @@ class RenewableCredential:
         self._lock = threading.Lock()
         self._renew: set[str] = set()
         self.renewals = 0  # fresh tokens asked for after a 401 (for tests and -v)
+        # azure-core asks get_token_info of any credential that has it; azure-identity
+        # before 1.18 has none, so the wrapper offers it only where the inner one does.
+        if hasattr(inner, "get_token_info"):
+            self.get_token_info = self._get_token_info
 
     @property
     def inner(self) -> Any:
@@ -96,7 +100,7 @@ class RenewableCredential:
         self._claims_for(scopes, kwargs)
         return self._inner.get_token(*scopes, **kwargs)
 
-    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+    def _get_token_info(self, *scopes: str, options: Any = None) -> Any:
         merged = dict(options or {})
         self._claims_for(scopes, merged)
         return self._inner.get_token_info(*scopes, options=merged or options)
