@@ -62,8 +62,10 @@ def one_run(scenario: str, latency_ms: int, *, measure_memory: bool = False) -> 
             tracemalloc.stop()
         requests = len(sandbox.control.request_log())
     statuses = {r.check_id: r.status.value for r in diagnosis.report.results}
-    if any(s != "pass" for s in statuses.values()):
-        raise SystemExit(f"{scenario}: expected every check to pass, got {statuses}")
+    # A finished check, every result decided: pass, or (legacy-ready's API answering) warn
+    # for the activation rights still held. Anything else means the run measured less.
+    if not diagnosis.report.ok or any(s not in ("pass", "warn") for s in statuses.values()):
+        raise SystemExit(f"{scenario}: expected every check decided (pass or warn), got {statuses}")
     return {"wall": wall, "requests": requests, "peak": peak}
 
 
