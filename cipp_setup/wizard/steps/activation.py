@@ -9,13 +9,13 @@ told what to do in CIPP and asked for what it shows. `InCipp` holds what differs
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cipp_setup.cli.options import parse_api_url
 from cipp_setup.engine.model import Secret
+from cipp_setup.gateways.threads import in_thread
 from cipp_setup.wizard.ask import ask_api_details, given_api_details
 from cipp_setup.wizard.recovery import go_on_despite
 from cipp_setup.wizard.state import CURRENT, HOSTED, WizardEnv, WizardState, prerequisites_now
@@ -153,7 +153,7 @@ async def _sandbox_click(
     s.say(how.sandbox.intro, "yellow")
     with s.busy(how.sandbox.busy):
         try:
-            shown = await asyncio.to_thread(click)
+            shown = await in_thread(click)
         except Exception as exc:  # noqa: BLE001 - CIPP's own failure text, shown as CIPP shows it
             reason = getattr(exc, "reason", None) or str(exc)
             s.say(f"CIPP answered: {reason}", "bold red")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from cipp_setup.cli.options import parse_tenant
+from cipp_setup.gateways.threads import in_thread
 from cipp_setup.wizard.ask import tenant_problem
 from cipp_setup.wizard.state import WizardEnv, WizardState
 
@@ -55,7 +54,7 @@ async def sign_in(state: WizardState, env: WizardEnv) -> None:
                   else "cipp-setup revert --remove-consent")
         env.screen.say("    " + remove, "nowrap")
     with env.screen.busy("Waiting for the sign-in…"):
-        state.session = await asyncio.to_thread(
+        state.session = await in_thread(
             engine_sign_in, cloud=c.cloud, tenant=state.tenant, auth=c.auth, interactive=c.interactive,
             device_code_callback=c.device_code_callback, client_id=c.client_id,
             client_secret=c.client_secret, for_fix=True,
